@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# sluice's test command: formatting, then every test (unit, sql-tests,
+# end-to-end against the embedded broker and against a Tansu broker
+# process). Installs Tansu when missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== cargo fmt --check"
+cargo fmt --check
+
+if ! command -v tansu >/dev/null 2>&1; then
+  echo "== installing Tansu (a Kafka-compatible broker) for the end-to-end tests"
+  cargo install tansu --features dynostore,libsql --locked || cargo install tansu --features dynostore,libsql
+fi
+
+echo "== building"
+cargo build --all-targets
+
+scratch=$(mktemp -d)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+echo "== starting Tansu on 127.0.0.1:$port (sqlite storage in $scratch)"
+(cd "$scratch" && exec tansu broker \
+  --listener-url "tcp://127.0.0.1:$port" \
+  --advertised-listener-url "tcp://127.0.0.1:$port" \
+  --storage-engine "sqlite://$scratch/tansu.db" >"$scratch/tansu.log" 2>&1) &
+tansu_pid=$!
+trap 'kill $tansu_pid 2>/dev/null || true; rm -rf "$scratch"' EXIT
+for _ in $(seq 1 100); do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi
+  sleep 0.1
+done
+export SLUICE_TANSU_BOOTSTRAP="127.0.0.1:$port"
+export SLUICE_TANSU_DIR="$scratch"
+
+echo "== cargo test"
+cargo test --all-targets -- --test-threads=2

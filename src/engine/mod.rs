@@ -1,0 +1,335 @@
+//! The engine: the one facade the shell, the server and the test runner
+//! call. `execute(sql)` parses, plans and runs statements against the
+//! catalog and the broker, and returns one [`Outcome`] per statement.
+
+mod listing;
+pub mod outcome;
+mod queries;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use datafusion::execution::SessionState;
+use tokio::sync::{mpsc, Mutex};
+use tokio_util::sync::CancellationToken;
+
+pub use outcome::{
+    Outcome, PrintStream, PushStream, QuerySummary, SourceDescription, SourceSummary,
+};
+
+use crate::catalog::Catalog;
+use crate::config::{Config, Session};
+use crate::error::{Error, Result};
+use crate::runtime::io::Broker;
+use crate::runtime::processing_log::{LogEntry, ProcessingLog};
+use crate::runtime::task::QueryStatus;
+use crate::sql::ast::{ParsedStatement, Statement};
+
+/// A persistent query the engine runs.
+pub(crate) struct RunningQuery {
+    pub(crate) cancel: CancellationToken,
+    pub(crate) handle: Option<tokio::task::JoinHandle<Result<()>>>,
+    pub(crate) status: Arc<QueryStatus>,
+    pub(crate) plan: Vec<String>,
+}
+
+pub(crate) struct EngineState {
+    pub(crate) catalog: Catalog,
+    pub(crate) queries: HashMap<String, RunningQuery>,
+    pub(crate) transient: u64,
+}
+
+/// The streaming SQL engine.
+pub struct Engine {
+    pub(crate) broker: Arc<dyn Broker>,
+    pub(crate) session_state: Arc<SessionState>,
+    pub(crate) config: Arc<Config>,
+    pub(crate) state: Mutex<EngineState>,
+    pub(crate) log: ProcessingLog,
+    log_writer: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Engine {
+    /// An engine over `broker`. Starts the processing-log writer.
+    pub async fn new(broker: Arc<dyn Broker>, config: Config) -> Result<Arc<Engine>> {
+        let config = Arc::new(config);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let log_writer = Some(tokio::spawn(write_processing_log(
+            Arc::clone(&broker),
+            config.processing_log_topic(),
+            rx,
+        )));
+        Ok(Arc::new(Engine {
+            broker,
+            session_state: crate::plan::session_state()?,
+            config,
+            state: Mutex::new(EngineState {
+                catalog: Catalog::new(),
+                queries: HashMap::new(),
+                transient: 0,
+            }),
+            log: ProcessingLog::new(Some(tx)),
+            log_writer,
+        }))
+    }
+
+    /// The broker the engine reads and writes.
+    pub fn broker(&self) -> &Arc<dyn Broker> {
+        &self.broker
+    }
+
+    /// The server configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// How many records failed processing so far (all queries).
+    pub fn processing_errors(&self) -> u64 {
+        self.log.error_count()
+    }
+
+    /// Executes every statement of `sql` in order, stopping at the first
+    /// error, which names the statement and its position.
+    pub async fn execute(&self, session: &mut Session, sql: &str) -> Result<Vec<Outcome>> {
+        let mut outcomes = Vec::new();
+        let statements = self.parse(session, sql)?;
+        for stmt in statements {
+            // DEFINE affects the statements after it: re-substitution happens
+            // on the next request; within one request variables defined
+            // earlier apply to later statements through `parse` of each text.
+            let outcome = self
+                .execute_statement(session, &stmt)
+                .await
+                .map_err(|e| with_statement(e, &stmt))?;
+            outcomes.push(outcome);
+        }
+        Ok(outcomes)
+    }
+
+    fn parse(&self, session: &Session, sql: &str) -> Result<Vec<ParsedStatement>> {
+        let text = if session.variables.is_empty() || !sql.contains("${") {
+            sql.to_string()
+        } else {
+            crate::sql::variables::substitute(sql, &session.variables)?
+        };
+        crate::sql::parse(&text)
+    }
+
+    /// Executes one parsed statement.
+    pub async fn execute_statement(
+        &self,
+        session: &mut Session,
+        stmt: &ParsedStatement,
+    ) -> Result<Outcome> {
+        match &stmt.statement {
+            Statement::CreateSource(c) => self.create_source(session, c, &stmt.text).await,
+            Statement::CreateAsSelect(c) => self.create_as_select(session, c, &stmt.text).await,
+            Statement::InsertSelect(i) => self.insert_select(session, i, &stmt.text).await,
+            Statement::InsertValues(i) => self.insert_values(i).await,
+            Statement::Query(q) => self.push_query(session, q).await,
+            Statement::Show(s) => self.show(session, s).await,
+            Statement::Describe(d) => self.describe(d).await,
+            Statement::Explain(e) => self.explain(session, e).await,
+            Statement::Terminate(t) => self.terminate(t).await,
+            Statement::Drop(d) => self.drop_source(d).await,
+            Statement::Print(p) => self.print(session, p).await,
+            Statement::SetProperty { name, value } => {
+                session.properties.insert(name.clone(), value.clone());
+                Ok(Outcome::Message {
+                    message: format!("Successfully changed local property '{name}' to '{value}'."),
+                })
+            }
+            Statement::UnsetProperty { name } => {
+                let old = session.properties.remove(name);
+                Ok(Outcome::Message {
+                    message: match old {
+                        Some(v) => {
+                            format!("Successfully unset local property '{name}' (value was '{v}').")
+                        }
+                        None => format!("Local property '{name}' was not set."),
+                    },
+                })
+            }
+            Statement::Define { name, value } => {
+                session.variables.insert(name.to_uppercase(), value.clone());
+                Ok(Outcome::Message {
+                    message: format!("Defined variable {name} as '{value}'"),
+                })
+            }
+            Statement::Undefine { name } => {
+                session.variables.remove(&name.to_uppercase());
+                Ok(Outcome::Message {
+                    message: format!("Undefined variable {name}"),
+                })
+            }
+            Statement::CreateType {
+                name,
+                if_not_exists,
+                data_type,
+            } => {
+                let mut state = self.state.lock().await;
+                if state.catalog.custom_type(name).is_some() {
+                    if *if_not_exists {
+                        return Ok(Outcome::Message {
+                            message: format!("Type {name} already exists"),
+                        });
+                    }
+                    return Err(Error::user(format!(
+                        "Cannot register custom type '{name}' since it is already registered \
+                         with type: {}",
+                        state
+                            .catalog
+                            .custom_type(name)
+                            .map(|t| t.to_string())
+                            .unwrap_or_default()
+                    )));
+                }
+                state.catalog.put_type(name.clone(), data_type.clone());
+                Ok(Outcome::Message {
+                    message: format!(
+                        "Registered custom type with name '{name}' and SQL type {data_type}"
+                    ),
+                })
+            }
+            Statement::DropType { name, if_exists } => {
+                let mut state = self.state.lock().await;
+                match state.catalog.remove_type(name) {
+                    Some(_) => Ok(Outcome::Message {
+                        message: format!("Dropped type '{name}'"),
+                    }),
+                    None if *if_exists => Ok(Outcome::Message {
+                        message: format!("Type {name} does not exist"),
+                    }),
+                    None => Err(Error::user(format!("Type {name} does not exist."))),
+                }
+            }
+            Statement::Alter { .. } => Err(Error::user("ALTER is not supported by sluice yet")),
+            Statement::RunScript { .. } => Err(Error::user(
+                "RUN SCRIPT is a shell command; the engine does not read files",
+            )),
+            Statement::AssertValues(_) => Err(Error::user(
+                "ASSERT VALUES is only valid in sluice test files",
+            )),
+        }
+    }
+
+    /// Stops every query, waiting for each to flush and commit.
+    pub async fn shutdown(&self) {
+        let mut state = self.state.lock().await;
+        let handles: Vec<_> = state
+            .queries
+            .values_mut()
+            .map(|q| {
+                q.cancel.cancel();
+                q.handle.take()
+            })
+            .collect();
+        drop(state);
+        for h in handles.into_iter().flatten() {
+            let _ = h.await;
+        }
+    }
+
+    /// True when every persistent query has read all its input and written
+    /// everything derived from it (for `sluice run --until-idle` and tests).
+    pub async fn is_idle(&self) -> bool {
+        let state = self.state.lock().await;
+        state.queries.values().all(|q| {
+            q.status.finished.load(std::sync::atomic::Ordering::SeqCst)
+                || q.status.idle.load(std::sync::atomic::Ordering::SeqCst)
+        })
+    }
+
+    /// Waits until [`Engine::is_idle`] holds twice in a row, or `deadline`.
+    pub async fn wait_idle(&self, deadline: Duration) -> bool {
+        let start = std::time::Instant::now();
+        let mut streak = 0;
+        while start.elapsed() < deadline {
+            if self.is_idle().await {
+                streak += 1;
+                if streak >= 3 {
+                    return true;
+                }
+            } else {
+                streak = 0;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
+    }
+
+    /// Errors of queries that stopped.
+    pub async fn failed_queries(&self) -> Vec<(String, String)> {
+        let state = self.state.lock().await;
+        state
+            .queries
+            .iter()
+            .filter_map(|(id, q)| q.status.error().map(|e| (id.clone(), e)))
+            .collect()
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        if let Some(h) = self.log_writer.take() {
+            h.abort();
+        }
+    }
+}
+
+fn with_statement(e: Error, stmt: &ParsedStatement) -> Error {
+    match e {
+        Error::User { message, location } => {
+            let text = stmt.text.trim();
+            Error::User {
+                message: format!("{message}\nStatement: {text}"),
+                location: location.or(Some(stmt.location)),
+            }
+        }
+        other => other,
+    }
+}
+
+async fn write_processing_log(
+    broker: Arc<dyn Broker>,
+    topic: String,
+    mut rx: mpsc::UnboundedReceiver<LogEntry>,
+) {
+    let mut writer = None;
+    while let Some(entry) = rx.recv().await {
+        if writer.is_none() {
+            let admin = broker.admin();
+            if let Ok(None) = admin.describe_topic(&topic).await {
+                if let Err(e) = admin.create_topic(&topic, 1, 1).await {
+                    tracing::warn!("cannot create the processing log topic '{topic}': {e}");
+                }
+            }
+            writer = broker.writer(&topic).ok();
+        }
+        let Some(w) = writer.as_mut() else { continue };
+        let now = chrono::Utc::now().timestamp_millis();
+        let json = entry.to_json(now);
+        let batch = crate::runtime::io::OutBatch {
+            keys: crate::format::Encoded {
+                data: Vec::new(),
+                offsets: vec![0, 0],
+                nulls: vec![true],
+            },
+            values: crate::format::Encoded {
+                data: json.into_bytes(),
+                offsets: Vec::new(),
+                nulls: vec![false],
+            },
+            timestamps: vec![now],
+            headers: None,
+        };
+        let mut batch = batch;
+        batch.values.offsets = vec![0, batch.values.data.len()];
+        if let Err(e) = w.write(&batch) {
+            tracing::warn!("cannot write the processing log: {e}");
+        } else if let Err(e) = w.flush().await {
+            tracing::warn!("cannot write the processing log: {e}");
+        }
+    }
+}

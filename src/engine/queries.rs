@@ -1,0 +1,777 @@
+//! Statements that change the catalog or start queries.
+
+use std::sync::Arc;
+
+use arrow::array::{new_null_array, ArrayRef};
+use arrow::datatypes::Schema;
+use datafusion::common::{DFSchema, ScalarValue};
+use datafusion::logical_expr::ExprSchemable;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::outcome::{Outcome, PrintStream, PushStream};
+use super::{Engine, RunningQuery};
+use crate::catalog::{Column, ColumnNamespace, QueryInfo, QueryKind, Source};
+use crate::config::Session;
+use crate::error::{Error, Result};
+use crate::format::{registry, Format, FormatSpec, Part};
+use crate::plan::ddl::{self, FormatDefaults};
+use crate::plan::select::{plan_select, OutputColumn, PlannedSelect, Purpose, ROWTIME_OUT};
+use crate::runtime::io::{OutBatch, ReaderSpec, StartFrom};
+use crate::runtime::pipeline::{EncodeStage, Pipeline};
+use crate::runtime::task::{QuerySink, QueryStatus, QueryTask};
+use crate::sql::ast::{
+    CreateAsSelect, CreateSource, Drop, InsertSelect, InsertValues, Print, Query, SourceKind,
+    Terminate,
+};
+use crate::sql::properties::WithProperties;
+
+impl Engine {
+    fn format_defaults(&self, session: &Session) -> FormatDefaults {
+        FormatDefaults {
+            key: session
+                .property(&self.config, "ksql.persistence.default.format.key")
+                .map(str::to_string),
+            value: session
+                .property(&self.config, "ksql.persistence.default.format.value")
+                .map(str::to_string),
+            wrap_single_values: session
+                .property(&self.config, "ksql.persistence.wrap.single.values")
+                .and_then(|v| v.parse().ok()),
+        }
+    }
+
+    pub(super) async fn create_source(
+        &self,
+        session: &Session,
+        stmt: &CreateSource,
+        sql: &str,
+    ) -> Result<Outcome> {
+        let props = WithProperties::from_properties(
+            &stmt.properties,
+            crate::sql::properties::CREATE_SOURCE_PROPERTIES,
+        )?;
+        let (source, topic) =
+            ddl::plan_create_source(stmt, &props, sql, &self.format_defaults(session))?;
+        let kind = source.kind_name();
+        let pretty = if kind == "STREAM" { "Stream" } else { "Table" };
+        {
+            let state = self.state.lock().await;
+            if let Some(existing) = state.catalog.source(&source.name) {
+                if stmt.if_not_exists {
+                    return Ok(Outcome::Message {
+                        message: format!(
+                            "Cannot add {} '{}': A {} with the same name already exists",
+                            kind.to_lowercase(),
+                            source.name,
+                            existing.kind_name().to_lowercase()
+                        ),
+                    });
+                }
+                if !stmt.or_replace {
+                    return Err(Error::user(format!(
+                        "Cannot add {} '{}': A {} with the same name already exists",
+                        kind.to_lowercase(),
+                        source.name,
+                        existing.kind_name().to_lowercase()
+                    )));
+                }
+                if existing.is_source || stmt.is_source {
+                    return Err(Error::user(format!(
+                        "Cannot add {} '{}': CREATE OR REPLACE is not supported on source {}s.",
+                        kind.to_lowercase(),
+                        source.name,
+                        kind.to_lowercase()
+                    )));
+                }
+            }
+        }
+        self.ensure_topic(&topic.name, topic.partitions, topic.replicas, None)
+            .await?;
+        self.state.lock().await.catalog.put_source(source);
+        Ok(Outcome::Message {
+            message: format!("{pretty} created"),
+        })
+    }
+
+    /// Creates the topic when `partitions` is given and it is missing;
+    /// otherwise a missing topic is an error.
+    async fn ensure_topic(
+        &self,
+        name: &str,
+        partitions: Option<i32>,
+        replicas: i32,
+        default_partitions: Option<i32>,
+    ) -> Result<i32> {
+        let admin = self.broker.admin();
+        match admin.describe_topic(name).await? {
+            Some(t) => {
+                if let Some(p) = partitions {
+                    if p != t.partitions {
+                        return Err(Error::user(format!(
+                            "A Kafka topic with the name '{name}' already exists, with different \
+                             partition/replica configuration than required. KSQL expects {p} \
+                             partitions (topic has {}).",
+                            t.partitions
+                        )));
+                    }
+                }
+                Ok(t.partitions)
+            }
+            None => match partitions.or(default_partitions) {
+                Some(p) => {
+                    admin.create_topic(name, p, replicas).await?;
+                    Ok(p)
+                }
+                None => Err(Error::user(format!(
+                    "Topic '{name}' does not exist. Create it first, or give PARTITIONS in the \
+                     WITH clause to have sluice create it."
+                ))),
+            },
+        }
+    }
+
+    pub(super) async fn create_as_select(
+        &self,
+        session: &Session,
+        stmt: &CreateAsSelect,
+        sql: &str,
+    ) -> Result<Outcome> {
+        if stmt.kind == SourceKind::Table {
+            return Err(Error::user(
+                "CREATE TABLE AS SELECT is not supported by sluice yet",
+            ));
+        }
+        let props = WithProperties::from_properties(
+            &stmt.properties,
+            crate::sql::properties::CREATE_AS_PROPERTIES,
+        )?;
+        let mut state = self.state.lock().await;
+        if let Some(existing) = state.catalog.source(&stmt.name) {
+            if stmt.if_not_exists {
+                return Ok(Outcome::Message {
+                    message: format!(
+                        "Cannot add stream '{}': A {} with the same name already exists",
+                        stmt.name,
+                        existing.kind_name().to_lowercase()
+                    ),
+                });
+            }
+            if !stmt.or_replace {
+                return Err(Error::user(format!(
+                    "Cannot add stream '{}': A {} with the same name already exists",
+                    stmt.name,
+                    existing.kind_name().to_lowercase()
+                )));
+            }
+            return Err(Error::user(
+                "CREATE OR REPLACE of a running query is not supported by sluice yet",
+            ));
+        }
+        let query_id = state
+            .catalog
+            .next_query_id(QueryKind::CreateAs(stmt.kind, &stmt.name));
+        let purpose = Purpose::Persistent {
+            sink: stmt.name.clone(),
+            timestamp: props.timestamp.clone(),
+        };
+        let planned = plan_select(
+            &self.session_state,
+            &state.catalog,
+            &stmt.query,
+            &purpose,
+            &query_id,
+        )?;
+        let sink = sink_source(
+            &stmt.name,
+            stmt.kind,
+            &planned,
+            &props,
+            sql,
+            &query_id,
+            &stmt.query,
+        )?;
+        ddl::validate_formats(&sink)?;
+        for c in sink.key_columns() {
+            ddl::check_key_column(c)?;
+        }
+        let source_partitions = self
+            .broker
+            .admin()
+            .describe_topic(&planned.source.topic)
+            .await?
+            .map(|t| t.partitions);
+        self.ensure_topic(
+            &sink.topic,
+            props.partitions.map(|p| p as i32),
+            props.replicas.map(i32::from).unwrap_or(1),
+            Some(source_partitions.unwrap_or(1)),
+        )
+        .await?;
+        let info = QueryInfo {
+            id: query_id.clone(),
+            sql: sql.to_string(),
+            sources: vec![planned.source.name.clone()],
+            sink: sink.name.clone(),
+            sink_topic: sink.topic.clone(),
+        };
+        let running = self.start_persistent(session, planned, &sink, &query_id)?;
+        state.catalog.put_source(sink);
+        state.catalog.put_query(info);
+        state.queries.insert(query_id.clone(), running);
+        Ok(Outcome::QueryStarted {
+            message: format!("Created query with ID {query_id}"),
+            query_id,
+        })
+    }
+
+    pub(super) async fn insert_select(
+        &self,
+        session: &Session,
+        stmt: &InsertSelect,
+        sql: &str,
+    ) -> Result<Outcome> {
+        let props = WithProperties::from_properties(
+            &stmt.properties,
+            crate::sql::properties::INSERT_INTO_PROPERTIES,
+        )?;
+        let mut state = self.state.lock().await;
+        let target = Arc::clone(state.catalog.require_source(&stmt.target)?);
+        if target.kind != SourceKind::Stream {
+            return Err(Error::user(format!(
+                "INSERT INTO can only be used to insert into a stream. {} is a table.",
+                target.name
+            )));
+        }
+        if target.is_source {
+            return Err(Error::user(format!(
+                "Cannot insert into read-only stream: {}",
+                target.name
+            )));
+        }
+        let query_id = match &props.query_id {
+            Some(id) => id.to_uppercase(),
+            None => state.catalog.next_query_id(QueryKind::Insert),
+        };
+        if state.catalog.query(&query_id).is_some() {
+            return Err(Error::user(format!(
+                "Query ID '{query_id}' already exists."
+            )));
+        }
+        let purpose = Purpose::Persistent {
+            sink: target.name.clone(),
+            timestamp: target.timestamp.as_ref().map(|t| t.column.clone()),
+        };
+        let planned = plan_select(
+            &self.session_state,
+            &state.catalog,
+            &stmt.query,
+            &purpose,
+            &query_id,
+        )?;
+        let expected: Vec<(String, String, bool)> = target
+            .columns
+            .iter()
+            .filter(|c| !matches!(c.namespace, ColumnNamespace::Header(_)))
+            .map(|c| (c.name.clone(), c.sql_type.to_string(), c.is_key()))
+            .collect();
+        let got: Vec<(String, String, bool)> = planned
+            .columns
+            .iter()
+            .map(|c| (c.name.clone(), c.sql_type.to_string(), c.is_key))
+            .collect();
+        if expected != got {
+            let show = |cols: &[(String, String, bool)]| {
+                cols.iter()
+                    .map(|(n, t, k)| format!("`{n}` {t}{}", if *k { " KEY" } else { "" }))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            return Err(Error::user(format!(
+                "Incompatible schema between results and sink.\nResult schema is {}\nSink schema is {}",
+                show(&got),
+                show(&expected)
+            )));
+        }
+        let info = QueryInfo {
+            id: query_id.clone(),
+            sql: sql.to_string(),
+            sources: vec![planned.source.name.clone()],
+            sink: target.name.clone(),
+            sink_topic: target.topic.clone(),
+        };
+        let running = self.start_persistent(session, planned, &target, &query_id)?;
+        state.catalog.put_query(info);
+        state.queries.insert(query_id.clone(), running);
+        Ok(Outcome::QueryStarted {
+            message: format!("Created query with ID {query_id}"),
+            query_id,
+        })
+    }
+
+    fn start_persistent(
+        &self,
+        session: &Session,
+        planned: PlannedSelect,
+        sink: &Source,
+        query_id: &str,
+    ) -> Result<RunningQuery> {
+        let key_columns: Vec<usize> = (0..planned.columns.len())
+            .filter(|&i| planned.columns[i].is_key)
+            .collect();
+        let value_columns: Vec<usize> = (0..planned.columns.len())
+            .filter(|&i| !planned.columns[i].is_key)
+            .collect();
+        let encode = EncodeStage {
+            key_columns,
+            value_columns,
+            rowtime_column: planned.columns.len(),
+            key: registry::encoder(&sink.key_format, Part::Key, sink.key_schema())?,
+            value: registry::encoder(&sink.value_format, Part::Value, sink.value_schema())?,
+        };
+        let reader = self.broker.reader(&ReaderSpec {
+            topic: planned.source.topic.clone(),
+            group_id: Some(self.config.query_group(query_id)),
+            start: session.start_from(&self.config),
+            with_headers: has_headers(&planned.source),
+        })?;
+        let writer = self.broker.writer(&sink.topic)?;
+        let mut pipeline = Pipeline {
+            query_id: query_id.to_string(),
+            decode: planned.decode,
+            operators: planned.operators,
+            output_schema: planned.output_schema,
+        };
+        let plan = pipeline.describe();
+        pipeline.query_id = query_id.to_string();
+        let status = Arc::new(QueryStatus::default());
+        let task = QueryTask {
+            reader,
+            pipeline,
+            sink: QuerySink::Topic { encode, writer },
+            log: self.log.clone(),
+            settings: self.config.task,
+            status: Arc::clone(&status),
+        };
+        let cancel = CancellationToken::new();
+        let handle = tokio::spawn(task.run(cancel.clone()));
+        Ok(RunningQuery {
+            cancel,
+            handle: Some(handle),
+            status,
+            plan,
+        })
+    }
+
+    pub(super) async fn push_query(&self, session: &Session, query: &Query) -> Result<Outcome> {
+        if query.emit.is_none() {
+            return Err(Error::user(
+                "Pull queries are not supported by sluice yet. Add EMIT CHANGES to run a push \
+                 query.",
+            ));
+        }
+        let mut state = self.state.lock().await;
+        state.transient += 1;
+        let id = format!("transient_{}_{}", query.from.name, state.transient);
+        let planned = plan_select(
+            &self.session_state,
+            &state.catalog,
+            query,
+            &Purpose::Push,
+            &id,
+        )?;
+        drop(state);
+        let reader = self.broker.reader(&ReaderSpec {
+            topic: planned.source.topic.clone(),
+            group_id: None,
+            start: session.start_from(&self.config),
+            with_headers: has_headers(&planned.source),
+        })?;
+        let (tx, rx) = mpsc::channel(16);
+        let columns = planned.columns.clone();
+        let limit = planned.limit;
+        let task = QueryTask {
+            reader,
+            pipeline: Pipeline {
+                query_id: id.clone(),
+                decode: planned.decode,
+                operators: planned.operators,
+                output_schema: planned.output_schema,
+            },
+            sink: QuerySink::Channel {
+                sender: tx,
+                remaining: limit,
+            },
+            log: self.log.clone(),
+            settings: self.config.task,
+            status: Arc::new(QueryStatus::default()),
+        };
+        let cancel = CancellationToken::new();
+        let done = tokio::spawn(task.run(cancel.clone()));
+        Ok(Outcome::Push(PushStream {
+            id,
+            columns,
+            rows: rx,
+            cancel,
+            limit,
+            done,
+        }))
+    }
+
+    pub(super) async fn insert_values(&self, stmt: &InsertValues) -> Result<Outcome> {
+        let source = {
+            let state = self.state.lock().await;
+            Arc::clone(state.catalog.require_source(&stmt.target)?)
+        };
+        if source.is_source {
+            return Err(Error::user(format!(
+                "Cannot insert values into read-only {}: {}",
+                source.kind_name().to_lowercase(),
+                source.name
+            )));
+        }
+        let writable: Vec<&Column> = source
+            .columns
+            .iter()
+            .filter(|c| !matches!(c.namespace, ColumnNamespace::Header(_)))
+            .collect();
+        let names: Vec<String> = match &stmt.columns {
+            Some(cols) => cols.clone(),
+            None => writable.iter().map(|c| c.name.clone()).collect(),
+        };
+        if names.len() != stmt.values.len() {
+            return Err(Error::user(format!(
+                "Expected a value for each column. Expected Columns: [{}]. Got {} values",
+                names.join(", "),
+                stmt.values.len()
+            )));
+        }
+        let empty = DFSchema::empty();
+        let mut rowtime: Option<i64> = None;
+        let mut values: Vec<Option<ScalarValue>> = vec![None; writable.len()];
+        for (name, expr) in names.iter().zip(&stmt.values) {
+            let planned = crate::plan::expr::to_datafusion(&self.session_state, expr, &empty)?;
+            let physical = self
+                .session_state
+                .create_physical_expr(planned.clone(), &empty)?;
+            let one = arrow::record_batch::RecordBatch::try_new_with_options(
+                Arc::new(Schema::empty()),
+                vec![],
+                &arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(1)),
+            )?;
+            let value = physical.evaluate(&one)?.into_array(1)?;
+            if name == "ROWTIME" {
+                let v = arrow::compute::cast(&value, &arrow::datatypes::DataType::Int64)?;
+                rowtime = ScalarValue::try_from_array(&v, 0)?.try_into().ok();
+                continue;
+            }
+            let idx = writable
+                .iter()
+                .position(|c| &c.name == name)
+                .ok_or_else(|| {
+                    Error::user(format!(
+                        "Column name {name} does not exist in {}.",
+                        source.name
+                    ))
+                })?;
+            let target_type = writable[idx].sql_type.to_arrow();
+            let cast = arrow::compute::cast(&value, &target_type).map_err(|e| {
+                Error::user(format!(
+                    "Failed to insert values into '{}'. Expected type {} for column {name} but got {} ({e})",
+                    source.name,
+                    writable[idx].sql_type,
+                    planned.get_type(&empty).map(|t| t.to_string()).unwrap_or_default()
+                ))
+            })?;
+            values[idx] = Some(ScalarValue::try_from_array(&cast, 0)?);
+        }
+        let column = |c: &Column, v: &Option<ScalarValue>| -> Result<ArrayRef> {
+            Ok(match v {
+                Some(v) => v.to_array()?,
+                None => new_null_array(&c.sql_type.to_arrow(), 1),
+            })
+        };
+        let mut keys = Vec::new();
+        let mut vals = Vec::new();
+        for (c, v) in writable.iter().zip(&values) {
+            if c.is_key() {
+                keys.push(column(c, v)?);
+            } else {
+                vals.push(column(c, v)?);
+            }
+        }
+        let key_payload = if keys.is_empty() {
+            crate::format::Encoded {
+                data: vec![],
+                offsets: vec![0, 0],
+                nulls: vec![true],
+            }
+        } else {
+            registry::encoder(&source.key_format, Part::Key, source.key_schema())?.encode(&keys)?
+        };
+        let value_payload =
+            registry::encoder(&source.value_format, Part::Value, source.value_schema())?
+                .encode(&vals)?;
+        let ts = rowtime.unwrap_or_else(|| chrono::Utc::now().timestamp_millis());
+        let mut writer = self.broker.writer(&source.topic)?;
+        writer.write(&OutBatch {
+            keys: key_payload,
+            values: value_payload,
+            timestamps: vec![ts],
+            headers: None,
+        })?;
+        writer.flush().await?;
+        Ok(Outcome::Message {
+            message: String::new(),
+        })
+    }
+
+    pub(super) async fn terminate(&self, t: &Terminate) -> Result<Outcome> {
+        let mut state = self.state.lock().await;
+        let ids: Vec<String> = match t {
+            Terminate::All => state.queries.keys().cloned().collect(),
+            Terminate::Query(id) => {
+                let upper = id.to_uppercase();
+                let found = [id.clone(), upper]
+                    .into_iter()
+                    .find(|i| state.queries.contains_key(i));
+                match found {
+                    Some(i) => vec![i],
+                    None => {
+                        return Err(Error::user(format!("Unknown queryId: {id}")));
+                    }
+                }
+            }
+        };
+        let mut handles = Vec::new();
+        for id in &ids {
+            if let Some(mut q) = state.queries.remove(id) {
+                q.cancel.cancel();
+                handles.extend(q.handle.take());
+            }
+            state.catalog.remove_query(id);
+        }
+        drop(state);
+        for h in handles {
+            let _ = h.await;
+        }
+        Ok(Outcome::Message {
+            message: match t {
+                Terminate::All => "All queries terminated.".to_string(),
+                Terminate::Query(_) => "Query terminated.".to_string(),
+            },
+        })
+    }
+
+    pub(super) async fn drop_source(&self, d: &Drop) -> Result<Outcome> {
+        let kind = match d.kind {
+            SourceKind::Stream => "Stream",
+            SourceKind::Table => "Table",
+        };
+        let mut state = self.state.lock().await;
+        let Some(source) = state.catalog.source(&d.name).cloned() else {
+            if d.if_exists {
+                return Ok(Outcome::Message {
+                    message: format!("Source `{}` does not exist.", d.name),
+                });
+            }
+            return Err(Error::user(format!("{kind} {} does not exist.", d.name)));
+        };
+        if source.kind != d.kind {
+            return Err(Error::user(format!(
+                "Incompatible data source type is {}, but statement was DROP {}",
+                source.kind_name(),
+                kind.to_uppercase()
+            )));
+        }
+        let readers = state.catalog.queries_reading(&d.name);
+        let writers: Vec<String> = state
+            .catalog
+            .queries_writing(&d.name)
+            .into_iter()
+            .filter(|q| Some(q) != source.created_by.as_ref())
+            .collect();
+        if !readers.is_empty() || !writers.is_empty() {
+            let mut all = readers;
+            all.extend(writers);
+            return Err(Error::user(format!(
+                "Cannot drop {}.\nThe following queries read from this source: [{}].\n\
+                 You need to terminate them before dropping {}.",
+                d.name,
+                all.join(", "),
+                d.name
+            )));
+        }
+        let mut handle = None;
+        if let Some(q) = &source.created_by {
+            if let Some(mut running) = state.queries.remove(q) {
+                running.cancel.cancel();
+                handle = running.handle.take();
+            }
+            state.catalog.remove_query(q);
+        }
+        state.catalog.remove_source(&d.name);
+        drop(state);
+        if let Some(h) = handle {
+            let _ = h.await;
+        }
+        if d.delete_topic {
+            self.broker.admin().delete_topic(&source.topic).await?;
+        }
+        Ok(Outcome::Message {
+            message: format!("Source `{}` (topic: {}) was dropped.", d.name, source.topic),
+        })
+    }
+
+    pub(super) async fn print(&self, _session: &Session, p: &Print) -> Result<Outcome> {
+        let admin = self.broker.admin();
+        let topic = if admin.describe_topic(&p.topic).await?.is_some() {
+            p.topic.clone()
+        } else if admin
+            .describe_topic(&p.topic.to_uppercase())
+            .await?
+            .is_some()
+        {
+            p.topic.to_uppercase()
+        } else {
+            return Err(Error::user(format!(
+                "Could not find topic '{}', or the KSQL user does not have permissions to list \
+                 the topic. Topic names are case-sensitive.",
+                p.topic
+            )));
+        };
+        let mut reader = self.broker.reader(&ReaderSpec {
+            topic: topic.clone(),
+            group_id: None,
+            start: if p.from_beginning {
+                StartFrom::Earliest
+            } else {
+                StartFrom::Latest
+            },
+            with_headers: true,
+        })?;
+        let (tx, rx) = mpsc::channel(64);
+        let cancel = CancellationToken::new();
+        let token = cancel.clone();
+        let interval = p.interval.unwrap_or(1).max(1);
+        let limit = p.limit;
+        tokio::spawn(async move {
+            let mut seen = 0u64;
+            let mut printed = 0u64;
+            loop {
+                let batch = tokio::select! {
+                    _ = token.cancelled() => break,
+                    b = reader.poll(500, std::time::Duration::from_millis(100)) => b,
+                };
+                let Ok(batch) = batch else { break };
+                for i in 0..batch.len() {
+                    seen += 1;
+                    if (seen - 1) % interval != 0 {
+                        continue;
+                    }
+                    let line = crate::engine::listing::print_line(&batch, i);
+                    if tx.send(line).await.is_err() {
+                        return;
+                    }
+                    printed += 1;
+                    if limit.is_some_and(|l| printed >= l) {
+                        return;
+                    }
+                }
+                if tx.is_closed() {
+                    return;
+                }
+            }
+        });
+        Ok(Outcome::Print(PrintStream {
+            topic,
+            lines: rx,
+            cancel,
+        }))
+    }
+}
+
+fn has_headers(source: &Source) -> bool {
+    source
+        .columns
+        .iter()
+        .any(|c| matches!(c.namespace, ColumnNamespace::Header(_)))
+}
+
+/// The sink of a C*AS: its columns from the query, formats from the WITH
+/// clause or the source.
+fn sink_source(
+    name: &str,
+    kind: SourceKind,
+    planned: &PlannedSelect,
+    props: &WithProperties,
+    sql: &str,
+    query_id: &str,
+    query: &Query,
+) -> Result<Source> {
+    let input = &planned.source;
+    let partition_by_null = matches!(query.partition_by.as_slice(),
+        [datafusion::sql::sqlparser::ast::Expr::Value(v)]
+            if matches!(v.value, datafusion::sql::sqlparser::ast::Value::Null));
+    let has_key = planned.columns.iter().any(|c| c.is_key);
+    let key_name = props.key_format.clone().or_else(|| props.format.clone());
+    let value_name = props.value_format.clone().or_else(|| props.format.clone());
+    let mut key_format = match key_name {
+        Some(n) => FormatSpec::new(Format::parse(&n)?),
+        None if partition_by_null || !has_key => FormatSpec::new(Format::None),
+        None if input.key_format.format == Format::None => FormatSpec::new(Format::Kafka),
+        None => FormatSpec {
+            wrap_single_value: None,
+            ..input.key_format.clone()
+        },
+    };
+    if props.key_delimiter.is_some() {
+        key_format.delimiter = props.key_delimiter;
+    }
+    let mut value_format = match value_name {
+        Some(n) => FormatSpec::new(Format::parse(&n)?),
+        None => FormatSpec {
+            wrap_single_value: None,
+            ..input.value_format.clone()
+        },
+    };
+    if props.value_delimiter.is_some() {
+        value_format.delimiter = props.value_delimiter;
+    }
+    value_format.wrap_single_value = props.wrap_single_value;
+    let columns = planned
+        .columns
+        .iter()
+        .map(|c: &OutputColumn| Column {
+            name: c.name.clone(),
+            sql_type: c.sql_type.clone(),
+            namespace: if c.is_key {
+                ColumnNamespace::Key
+            } else {
+                ColumnNamespace::Value
+            },
+        })
+        .collect();
+    let _ = ROWTIME_OUT;
+    Ok(Source {
+        name: name.to_string(),
+        kind,
+        columns,
+        topic: props
+            .kafka_topic
+            .clone()
+            .unwrap_or_else(|| name.to_string()),
+        key_format,
+        value_format,
+        timestamp: props
+            .timestamp
+            .clone()
+            .map(|c| crate::catalog::TimestampColumn {
+                column: c,
+                format: props.timestamp_format.clone(),
+            }),
+        is_source: false,
+        sql: sql.to_string(),
+        created_by: Some(query_id.to_string()),
+    })
+}

@@ -1,0 +1,183 @@
+//! Serialization formats: Kafka key/value bytes to Arrow columns and back.
+//!
+//! A [`Decoder`] turns the payloads of a whole batch of records into Arrow
+//! arrays, one per column of the part (key or value) it decodes; an
+//! [`Encoder`] turns the columns of a batch into one payload per row, written
+//! into one contiguous buffer. Both work per batch: no per-record
+//! `serde_json::Value`, no per-record allocation where the format allows.
+//!
+//! Formats are registered in [`registry`]: a new format is one new file and
+//! one line there.
+
+use std::sync::Arc;
+
+use arrow::array::ArrayRef;
+use arrow::datatypes::SchemaRef;
+
+use crate::error::{Error, Result};
+
+/// A serialization format of a key or a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// Schemaless JSON.
+    Json,
+    /// Delimiter-separated values (CSV by default).
+    Delimited,
+    /// Kafka's primitive serializers (single column).
+    Kafka,
+    /// No data: keyless streams.
+    None,
+}
+
+impl Format {
+    /// Parses a format name as written in `WITH (VALUE_FORMAT='json')`.
+    pub fn parse(name: &str) -> Result<Format> {
+        match name.to_ascii_uppercase().as_str() {
+            "JSON" => Ok(Format::Json),
+            "DELIMITED" => Ok(Format::Delimited),
+            "KAFKA" => Ok(Format::Kafka),
+            "NONE" => Ok(Format::None),
+            "AVRO" | "PROTOBUF" | "PROTOBUF_NOSR" | "JSON_SR" => Err(Error::user(format!(
+                "The '{}' format is not supported by sluice yet (it needs a Schema Registry). \
+                 Supported formats: JSON, DELIMITED, KAFKA, NONE.",
+                name.to_ascii_uppercase()
+            ))),
+            other => Err(Error::user(format!(
+                "Unknown format: '{other}'. Supported formats: JSON, DELIMITED, KAFKA, NONE."
+            ))),
+        }
+    }
+
+    /// The canonical upper-case name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Format::Json => "JSON",
+            Format::Delimited => "DELIMITED",
+            Format::Kafka => "KAFKA",
+            Format::None => "NONE",
+        }
+    }
+}
+
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A format together with its options, for one part (key or value).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FormatSpec {
+    /// The format.
+    pub format: Format,
+    /// Whether a single column is wrapped in an object/record (`true`) or
+    /// written as the bare value (`false`). `None` = the format's default for
+    /// this part: keys unwrapped, values wrapped.
+    pub wrap_single_value: Option<bool>,
+    /// The DELIMITED separator (default `,`).
+    pub delimiter: Option<char>,
+}
+
+impl FormatSpec {
+    /// A spec with default options.
+    pub fn new(format: Format) -> Self {
+        FormatSpec {
+            format,
+            wrap_single_value: None,
+            delimiter: None,
+        }
+    }
+}
+
+/// Which part of a Kafka record is decoded or encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// The record key.
+    Key,
+    /// The record value.
+    Value,
+}
+
+/// A record of a batch that could not be decoded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowError {
+    /// Index of the record in the batch given to [`Decoder::decode`].
+    pub row: usize,
+    /// Why, naming the field or column when known.
+    pub reason: String,
+}
+
+/// The columns decoded from a batch of payloads.
+#[derive(Debug)]
+pub struct Decoded {
+    /// One array per column of the schema, each as long as the input batch.
+    /// Rows listed in `errors` hold nulls.
+    pub columns: Vec<ArrayRef>,
+    /// Rows that could not be decoded; the caller drops them and reports
+    /// them to the processing log.
+    pub errors: Vec<RowError>,
+}
+
+/// Decodes payloads of one part of records into Arrow arrays.
+pub trait Decoder: Send + Sync {
+    /// Decodes one batch. A `None` payload (a null key, a tombstone) decodes
+    /// to a row of nulls without error. Only a failure of the whole batch is
+    /// an `Err`; a bad record is a [`RowError`].
+    fn decode(&self, payloads: &[Option<&[u8]>]) -> Result<Decoded>;
+}
+
+/// Payloads encoded from a batch, in one buffer.
+#[derive(Debug, Default, Clone)]
+pub struct Encoded {
+    /// All payloads, back to back.
+    pub data: Vec<u8>,
+    /// `offsets[i]..offsets[i + 1]` is row i in `data`; `len = rows + 1`.
+    pub offsets: Vec<usize>,
+    /// `true` where the payload is null (then its range is empty).
+    pub nulls: Vec<bool>,
+}
+
+impl Encoded {
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.nulls.len()
+    }
+
+    /// True when there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.nulls.is_empty()
+    }
+
+    /// The payload of row `i`, `None` for null.
+    pub fn get(&self, i: usize) -> Option<&[u8]> {
+        if self.nulls[i] {
+            None
+        } else {
+            Some(&self.data[self.offsets[i]..self.offsets[i + 1]])
+        }
+    }
+}
+
+/// Encodes the columns of a batch into one payload per row.
+pub trait Encoder: Send + Sync {
+    /// Encodes `columns` (matching the schema the encoder was made for),
+    /// all of the same length.
+    fn encode(&self, columns: &[ArrayRef]) -> Result<Encoded>;
+}
+
+/// Makes decoders and encoders for a format.
+pub trait FormatFactory: Send + Sync {
+    /// The format this factory serves.
+    fn format(&self) -> Format;
+    /// Checks that the format can carry `schema` as `part`; the error names
+    /// the format, the column and the type.
+    fn validate(&self, spec: &FormatSpec, part: Part, schema: &SchemaRef) -> Result<()>;
+    /// A decoder for `schema`.
+    fn decoder(&self, spec: &FormatSpec, part: Part, schema: SchemaRef)
+        -> Result<Arc<dyn Decoder>>;
+    /// An encoder for `schema`.
+    fn encoder(&self, spec: &FormatSpec, part: Part, schema: SchemaRef)
+        -> Result<Arc<dyn Encoder>>;
+}
+
+pub mod registry;

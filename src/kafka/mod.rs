@@ -1,0 +1,82 @@
+//! The Kafka adapter of the I/O ports, on rdkafka: readers (consumers),
+//! writers (producers), topic administration, and the embedded broker.
+
+mod admin;
+pub mod embedded;
+mod reader;
+mod writer;
+
+use std::sync::Arc;
+
+use rdkafka::config::ClientConfig;
+
+pub use embedded::EmbeddedBroker;
+
+use crate::error::Result;
+use crate::runtime::io::{Broker, ReaderSpec, TopicAdmin, TopicReader, TopicWriter};
+
+/// A Kafka cluster reached over the Kafka protocol.
+pub struct KafkaBroker {
+    bootstrap: String,
+    embedded: Option<Arc<EmbeddedBroker>>,
+    admin: admin::KafkaAdmin,
+}
+
+impl KafkaBroker {
+    /// Connects to the cluster at `bootstrap` (`host:port[,host:port]`).
+    pub fn connect(bootstrap: &str) -> Result<Self> {
+        Ok(KafkaBroker {
+            bootstrap: bootstrap.to_string(),
+            embedded: None,
+            admin: admin::KafkaAdmin::new(bootstrap, None)?,
+        })
+    }
+
+    /// Starts the embedded broker and connects to it.
+    pub fn embedded() -> Result<Self> {
+        let broker = Arc::new(EmbeddedBroker::start()?);
+        let bootstrap = broker.bootstrap_servers().to_string();
+        Ok(KafkaBroker {
+            admin: admin::KafkaAdmin::new(&bootstrap, Some(Arc::clone(&broker)))?,
+            bootstrap,
+            embedded: Some(broker),
+        })
+    }
+
+    /// True when this is the embedded broker.
+    pub fn is_embedded(&self) -> bool {
+        self.embedded.is_some()
+    }
+
+    /// Base client settings shared by consumers and producers.
+    pub fn client_config(&self) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &self.bootstrap);
+        c.set("log_level", "3");
+        c
+    }
+}
+
+impl Broker for KafkaBroker {
+    fn reader(&self, spec: &ReaderSpec) -> Result<Box<dyn TopicReader>> {
+        Ok(Box::new(reader::KafkaReader::new(
+            self.client_config(),
+            spec,
+        )?))
+    }
+
+    fn writer(&self, topic: &str) -> Result<Box<dyn TopicWriter>> {
+        Ok(Box::new(writer::KafkaWriter::new(
+            self.client_config(),
+            topic,
+        )?))
+    }
+
+    fn admin(&self) -> &dyn TopicAdmin {
+        &self.admin
+    }
+
+    fn address(&self) -> String {
+        self.bootstrap.clone()
+    }
+}

@@ -1,0 +1,139 @@
+//! A topic writer on rdkafka's ThreadedProducer: records are handed to
+//! librdkafka without per-record futures; a delivery callback counts
+//! acknowledgements and failures, and `flush` waits for all of them.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use rdkafka::config::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{
+    BaseRecord, DeliveryResult, NoCustomPartitioner, Producer, ProducerContext, ThreadedProducer,
+};
+use rdkafka::ClientContext;
+
+use crate::error::{Error, Result};
+use crate::runtime::io::{OutBatch, TopicWriter};
+
+#[derive(Default)]
+struct DeliveryState {
+    failed: AtomicU64,
+    first_error: Mutex<Option<String>>,
+}
+
+#[derive(Clone, Default)]
+struct Deliveries(Arc<DeliveryState>);
+
+impl ClientContext for Deliveries {}
+
+impl ProducerContext for Deliveries {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Err((e, _)) = result {
+            self.0.failed.fetch_add(1, Ordering::Relaxed);
+            if let Ok(mut slot) = self.0.first_error.lock() {
+                slot.get_or_insert_with(|| e.to_string());
+            }
+        }
+    }
+}
+
+type Inner = ThreadedProducer<Deliveries, NoCustomPartitioner>;
+
+pub(super) struct KafkaWriter {
+    producer: Arc<Inner>,
+    deliveries: Deliveries,
+    topic: String,
+}
+
+impl KafkaWriter {
+    pub(super) fn new(mut config: ClientConfig, topic: &str) -> Result<Self> {
+        config
+            .set("partitioner", "murmur2_random")
+            .set("linger.ms", "5")
+            .set("acks", "all")
+            .set("queue.buffering.max.messages", "1000000");
+        let deliveries = Deliveries::default();
+        let producer: Inner = config.create_with_context(deliveries.clone())?;
+        Ok(KafkaWriter {
+            producer: Arc::new(producer),
+            deliveries,
+            topic: topic.to_string(),
+        })
+    }
+}
+
+impl TopicWriter for KafkaWriter {
+    fn write(&mut self, batch: &OutBatch) -> Result<()> {
+        for i in 0..batch.len() {
+            let mut record: BaseRecord<'_, [u8], [u8], ()> =
+                BaseRecord::to(&self.topic).timestamp(batch.timestamps[i]);
+            if let Some(k) = batch.keys.get(i) {
+                record = record.key(k);
+            }
+            if let Some(v) = batch.values.get(i) {
+                record = record.payload(v);
+            }
+            if let Some(hs) = batch.headers.as_ref().and_then(|h| h.get(i)) {
+                let mut headers = OwnedHeaders::new_with_capacity(hs.len());
+                for (k, v) in hs {
+                    headers = headers.insert(Header {
+                        key: k,
+                        value: v.as_deref(),
+                    });
+                }
+                record = record.headers(headers);
+            }
+            loop {
+                match self.producer.send(record) {
+                    Ok(()) => break,
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                        record = r;
+                        // The background thread drains the queue; wait a little.
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                    Err((e, _)) => {
+                        return Err(Error::external(format!(
+                            "cannot produce to topic '{}': {e}",
+                            self.topic
+                        )))
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> BoxFuture<'_, Result<()>> {
+        async move {
+            let producer = Arc::clone(&self.producer);
+            tokio::task::spawn_blocking(move || producer.flush(Duration::from_secs(30)))
+                .await
+                .map_err(|e| Error::internal(format!("flush task failed: {e}")))?
+                .map_err(|e| {
+                    Error::external(format!("writing to topic '{}' timed out: {e}", self.topic))
+                })?;
+            if self.deliveries.0.failed.load(Ordering::Relaxed) > 0 {
+                let msg = self
+                    .deliveries
+                    .0
+                    .first_error
+                    .lock()
+                    .ok()
+                    .and_then(|e| e.clone())
+                    .unwrap_or_default();
+                return Err(Error::external(format!(
+                    "records to topic '{}' were not acknowledged: {msg}",
+                    self.topic
+                )));
+            }
+            Ok(())
+        }
+        .boxed()
+    }
+}

@@ -1,0 +1,30 @@
+//! sluice: a streaming SQL engine for Apache Kafka, in one binary.
+//!
+//! ```text
+//!  SQL text ──sql::parse──▶ Statement ──engine──┬─ DDL ─────────▶ catalog
+//!                                               └─ query ──plan──▶ StreamingPlan
+//!                                                                    │
+//!  Kafka topic ─▶ Source ─decode─▶ RecordBatch ─▶ operators ─▶ encode ─▶ Sink ─▶ Kafka topic
+//!    (rdkafka)    (format)          (Arrow)       (runtime)   (format)            / client
+//! ```
+//!
+//! Modules, from the edges inwards: [`sql`] parses the ksqlDB dialect;
+//! [`catalog`] knows streams, tables and queries; [`plan`] turns a SELECT
+//! into a DataFusion plan and cuts it into streaming operators; [`runtime`]
+//! runs them over the I/O ports that [`kafka`] (production) and the
+//! in-memory log (tests) implement; [`format`] decodes and encodes records;
+//! [`functions`] holds ksqlDB's functions as DataFusion UDFs; [`engine`] is
+//! the one facade the shell, the server and the test runner call.
+
+pub mod catalog;
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod format;
+pub mod functions;
+pub mod kafka;
+pub mod plan;
+pub mod runtime;
+pub mod shell;
+pub mod sql;
+pub mod types;

@@ -1,0 +1,103 @@
+//! The `sluice` command: subcommands map to the engine; errors map to exit
+//! codes. Nothing else lives here.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use sluice::config::Config;
+use sluice::engine::Engine;
+use sluice::kafka::KafkaBroker;
+use sluice::runtime::io::Broker;
+
+#[derive(Parser)]
+#[command(
+    name = "sluice",
+    version,
+    about = "Streaming SQL for Apache Kafka (ksqlDB dialect)"
+)]
+struct Cli {
+    /// Kafka bootstrap servers; without it, sluice starts an embedded
+    /// in-memory broker.
+    #[arg(long, global = true, env = "SLUICE_BOOTSTRAP_SERVERS")]
+    bootstrap_servers: Option<String>,
+
+    /// `auto.offset.reset` for new queries: earliest or latest (default,
+    /// as ksqlDB).
+    #[arg(long, global = true, default_value = "latest")]
+    offset_reset: String,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Interactive SQL shell on an embedded engine.
+    Shell,
+    /// Executes a SQL script headless; persistent queries keep running.
+    Run {
+        /// The script.
+        file: std::path::PathBuf,
+        /// Exit once every persistent query has processed all its input.
+        #[arg(long)]
+        until_idle: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{}", sluice::shell::error_line(&e));
+            ExitCode::from(if e.is_user() { 1 } else { 2 })
+        }
+    }
+}
+
+async fn run(cli: Cli) -> sluice::error::Result<()> {
+    let broker: Arc<dyn Broker> = match &cli.bootstrap_servers {
+        Some(b) => Arc::new(KafkaBroker::connect(b)?),
+        None => {
+            let b = KafkaBroker::embedded()?;
+            eprintln!(
+                "Started the embedded Kafka broker at {} (data is kept in memory only; it keeps \
+                 the newest 5 MiB per partition). Use --bootstrap-servers to use a real cluster.",
+                b.address()
+            );
+            Arc::new(b)
+        }
+    };
+    let mut config = Config::default();
+    if cli.offset_reset.eq_ignore_ascii_case("earliest") {
+        config.default_start = sluice::runtime::io::StartFrom::Earliest;
+    }
+    let engine = Engine::new(broker, config).await?;
+    match cli.command {
+        Command::Shell => sluice::shell::interactive(engine).await,
+        Command::Run { file, until_idle } => {
+            let sql = std::fs::read_to_string(&file).map_err(|e| {
+                sluice::error::Error::user(format!("cannot read '{}': {e}", file.display()))
+            })?;
+            sluice::shell::run_script(engine, &sql, until_idle).await
+        }
+    }
+}

@@ -1,0 +1,295 @@
+//! DDL planning: `CREATE STREAM|TABLE (…) WITH (…)` to a catalog
+//! [`Source`], with ksqlDB's rules for keys, formats and properties.
+
+use crate::catalog::{Column, ColumnNamespace, Source, TimestampColumn, PSEUDO_COLUMNS};
+use crate::error::{Error, Result};
+use crate::format::{registry, Format, FormatSpec, Part};
+use crate::sql::ast::{ColumnConstraint, CreateSource, SourceKind};
+use crate::sql::properties::WithProperties;
+use crate::types::SqlType;
+
+/// Defaults that come from session or server properties.
+#[derive(Debug, Clone, Default)]
+pub struct FormatDefaults {
+    /// `ksql.persistence.default.format.key` (KAFKA when unset).
+    pub key: Option<String>,
+    /// `ksql.persistence.default.format.value` (required when unset).
+    pub value: Option<String>,
+    /// `ksql.persistence.wrap.single.values`.
+    pub wrap_single_values: Option<bool>,
+}
+
+/// The topic a new source needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicRequirement {
+    /// Topic name.
+    pub name: String,
+    /// Create it with this many partitions when missing (`PARTITIONS`).
+    pub partitions: Option<i32>,
+    /// Replication factor for a created topic.
+    pub replicas: i32,
+}
+
+/// Plans `CREATE [SOURCE] STREAM|TABLE name (cols) WITH (…)`.
+pub fn plan_create_source(
+    stmt: &CreateSource,
+    props: &WithProperties,
+    sql: &str,
+    defaults: &FormatDefaults,
+) -> Result<(Source, TopicRequirement)> {
+    let kind_name = match stmt.kind {
+        SourceKind::Stream => "stream",
+        SourceKind::Table => "table",
+    };
+    let topic = props.kafka_topic.clone().ok_or_else(|| {
+        Error::user(format!(
+            "Missing required property \"KAFKA_TOPIC\" for CREATE {}. \
+             Add WITH (KAFKA_TOPIC='topic', …).",
+            kind_name.to_uppercase()
+        ))
+    })?;
+
+    let mut keys = Vec::new();
+    let mut others = Vec::new();
+    for c in &stmt.columns {
+        if PSEUDO_COLUMNS.iter().any(|(p, _)| *p == c.name)
+            || c.name == "WINDOWSTART"
+            || c.name == "WINDOWEND"
+        {
+            return Err(Error::user_at(
+                format!("'{}' is a reserved column name.", c.name),
+                c.location,
+            ));
+        }
+        if stmt.columns.iter().filter(|o| o.name == c.name).count() > 1 {
+            return Err(Error::user_at(
+                format!("Duplicate column names: `{}`", c.name),
+                c.location,
+            ));
+        }
+        let namespace = match (&c.constraint, stmt.kind) {
+            (ColumnConstraint::Key, SourceKind::Stream)
+            | (ColumnConstraint::PrimaryKey, SourceKind::Table) => ColumnNamespace::Key,
+            (ColumnConstraint::Key, SourceKind::Table) => {
+                return Err(Error::user_at(
+                    format!(
+                        "Column `{}` is a 'KEY' column: please use 'PRIMARY KEY' for tables.\n\
+                         Tables have PRIMARY KEYs, which are unique and NON NULL.\n\
+                         Streams have KEYs, which have no uniqueness or NON NULL constraints.",
+                        c.name
+                    ),
+                    c.location,
+                ))
+            }
+            (ColumnConstraint::PrimaryKey, SourceKind::Stream) => {
+                return Err(Error::user_at(
+                    format!(
+                        "Column `{}` is a 'PRIMARY KEY' column: please use 'KEY' for streams.\n\
+                         Tables have PRIMARY KEYs, which are unique and NON NULL.\n\
+                         Streams have KEYs, which have no uniqueness or NON NULL constraints.",
+                        c.name
+                    ),
+                    c.location,
+                ))
+            }
+            (ColumnConstraint::Headers, _) => {
+                let expected = crate::catalog::source_headers_type();
+                if c.data_type != expected {
+                    return Err(Error::user_at(
+                        format!(
+                            "Invalid type for HEADERS column `{}`: expected {expected}, got {}",
+                            c.name, c.data_type
+                        ),
+                        c.location,
+                    ));
+                }
+                ColumnNamespace::Header(None)
+            }
+            (ColumnConstraint::Header(k), _) => {
+                if c.data_type != SqlType::Bytes {
+                    return Err(Error::user_at(
+                        format!(
+                            "Invalid type for HEADER('{k}') column `{}`: expected BYTES, got {}",
+                            c.name, c.data_type
+                        ),
+                        c.location,
+                    ));
+                }
+                ColumnNamespace::Header(Some(k.clone()))
+            }
+            (ColumnConstraint::None, _) => ColumnNamespace::Value,
+        };
+        let column = Column {
+            name: c.name.clone(),
+            sql_type: c.data_type.clone(),
+            namespace,
+        };
+        if column.is_key() {
+            keys.push(column);
+        } else {
+            others.push(column);
+        }
+    }
+    if stmt.kind == SourceKind::Table && keys.is_empty() {
+        return Err(Error::user(
+            "Tables require a PRIMARY KEY. Please define the PRIMARY KEY.",
+        ));
+    }
+    for k in &keys {
+        reject_map_key(k)?;
+    }
+
+    let (key_format, value_format) = formats(props, defaults, !keys.is_empty())?;
+    let mut columns = keys;
+    columns.extend(others);
+    let source = Source {
+        name: stmt.name.clone(),
+        kind: stmt.kind,
+        columns,
+        topic: topic.clone(),
+        key_format,
+        value_format,
+        timestamp: None,
+        is_source: stmt.is_source,
+        sql: sql.to_string(),
+        created_by: None,
+    };
+    let timestamp = timestamp_column(&source, props)?;
+    let source = Source {
+        timestamp,
+        ..source
+    };
+    validate_formats(&source)?;
+    Ok((
+        source,
+        TopicRequirement {
+            name: topic,
+            partitions: props.partitions.map(|p| p as i32),
+            replicas: props.replicas.map(i32::from).unwrap_or(1),
+        },
+    ))
+}
+
+/// Key and value formats from `FORMAT`, `KEY_FORMAT`, `VALUE_FORMAT` and
+/// the defaults.
+pub fn formats(
+    props: &WithProperties,
+    defaults: &FormatDefaults,
+    has_key: bool,
+) -> Result<(FormatSpec, FormatSpec)> {
+    let value_name = props
+        .value_format
+        .clone()
+        .or_else(|| props.format.clone())
+        .or_else(|| defaults.value.clone())
+        .ok_or_else(|| {
+            Error::user(
+                "Statement is missing the 'VALUE_FORMAT' property from the WITH clause. \
+                 Either provide one or set a default via the \
+                 'ksql.persistence.default.format.value' config.",
+            )
+        })?;
+    let key_name = props
+        .key_format
+        .clone()
+        .or_else(|| props.format.clone())
+        .or_else(|| defaults.key.clone())
+        .unwrap_or_else(|| "KAFKA".to_string());
+    let mut value = FormatSpec::new(Format::parse(&value_name)?);
+    value.wrap_single_value = props.wrap_single_value.or(defaults.wrap_single_values);
+    value.delimiter = props.value_delimiter;
+    let mut key = FormatSpec::new(Format::parse(&key_name)?);
+    key.delimiter = props.key_delimiter;
+    if !has_key && props.key_format.is_none() && props.format.is_none() {
+        key = FormatSpec::new(Format::None);
+    }
+    if value.format == Format::None {
+        return Err(Error::user(
+            "The 'NONE' format can only be used as a key format (VALUE_FORMAT='NONE' is invalid)",
+        ));
+    }
+    Ok((key, value))
+}
+
+/// Checks that the key and value formats can carry the columns.
+pub fn validate_formats(source: &Source) -> Result<()> {
+    let key_schema = source.key_schema();
+    if source.key_format.format == Format::None && !key_schema.fields().is_empty() {
+        return Err(Error::user(format!(
+            "The 'NONE' format can only be used when no columns are defined. Got: [{}]",
+            source
+                .key_columns()
+                .map(|c| format!("`{}` {} KEY", c.name, c.sql_type))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    registry::validate(&source.key_format, Part::Key, &key_schema)?;
+    let value_schema = source.value_schema();
+    if source.value_format.wrap_single_value.is_some() && value_schema.fields().len() != 1 {
+        return Err(Error::user(
+            "'WRAP_SINGLE_VALUE' is only valid for single-field value schemas",
+        ));
+    }
+    registry::validate(&source.value_format, Part::Value, &value_schema)
+}
+
+fn timestamp_column(source: &Source, props: &WithProperties) -> Result<Option<TimestampColumn>> {
+    let Some(name) = &props.timestamp else {
+        if props.timestamp_format.is_some() {
+            return Err(Error::user(
+                "TIMESTAMP_FORMAT was given without a TIMESTAMP column",
+            ));
+        }
+        return Ok(None);
+    };
+    let column = source.column(name).ok_or_else(|| {
+        Error::user(format!(
+            "The TIMESTAMP column set in the WITH clause does not exist in the schema: '{name}'"
+        ))
+    })?;
+    match (&column.sql_type, &props.timestamp_format) {
+        (SqlType::Bigint | SqlType::Timestamp, None) => {}
+        (SqlType::String, Some(_)) => {}
+        (SqlType::String, None) => {
+            return Err(Error::user(format!(
+                "A TIMESTAMP_FORMAT is required for the STRING TIMESTAMP column '{name}'"
+            )))
+        }
+        (t, _) => {
+            return Err(Error::user(format!(
+                "Timestamp column, `{name}`, should be LONG(INT64), TIMESTAMP, \
+                 or a String with a timestamp_format specified. Got {t}"
+            )))
+        }
+    }
+    Ok(Some(TimestampColumn {
+        column: name.clone(),
+        format: props.timestamp_format.clone(),
+    }))
+}
+
+fn reject_map_key(column: &Column) -> Result<()> {
+    fn has_map(t: &SqlType) -> bool {
+        match t {
+            SqlType::Map(..) => true,
+            SqlType::Array(i) => has_map(i),
+            SqlType::Struct(fs) => fs.iter().any(|(_, t)| has_map(t)),
+            _ => false,
+        }
+    }
+    if has_map(&column.sql_type) {
+        return Err(Error::user(format!(
+            "Map keys, including types that contain maps, are not supported as they may lead \
+             to unexpected behavior due to inconsistent serialization. Key column name: `{}`. \
+             Column type: {}. See https://github.com/confluentinc/ksql/issues/6621 for more.",
+            column.name, column.sql_type
+        )));
+    }
+    Ok(())
+}
+
+/// Checks a key column produced by a query (same rules as declared ones).
+pub fn check_key_column(column: &Column) -> Result<()> {
+    reject_map_key(column)
+}

@@ -1,0 +1,253 @@
+//! Expressions: ksqlDB's expression syntax to DataFusion logical
+//! expressions.
+//!
+//! Three steps: (1) rewrite the sqlparser tree where ksqlDB and DataFusion
+//! spell things differently (`s->f`, `STRUCT(a := 1)`, `MAP('k' := v)`,
+//! function names in lower case); (2) let DataFusion's SQL planner resolve
+//! columns, functions (our UDFs) and operators; (3) give literals ksqlDB's
+//! types (an integer literal that fits is an INT).
+
+use std::ops::ControlFlow;
+
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{DFSchema, ScalarValue};
+use datafusion::execution::SessionState;
+use datafusion::logical_expr::Expr as DfExpr;
+use datafusion::sql::sqlparser::ast::{
+    self as sql, BinaryOperator, Expr, ExprWithAlias, Function, FunctionArg, FunctionArgExpr,
+    FunctionArgumentList, FunctionArguments, Ident, ObjectName, ObjectNamePart, Value,
+};
+
+use crate::error::{Error, Result};
+
+/// Plans one ksqlDB expression against `schema`.
+pub fn to_datafusion(state: &SessionState, expr: &Expr, schema: &DFSchema) -> Result<DfExpr> {
+    let rewritten = rewrite(expr.clone())?;
+    let planned = state
+        .create_logical_expr_from_sql_expr(
+            ExprWithAlias {
+                expr: rewritten,
+                alias: None,
+            },
+            schema,
+        )
+        .map_err(|e| describe_planning_error(e, expr, schema))?;
+    Ok(narrow_literals(planned)?)
+}
+
+fn describe_planning_error(
+    e: datafusion::error::DataFusionError,
+    expr: &Expr,
+    schema: &DFSchema,
+) -> Error {
+    let text = e.to_string();
+    // DataFusion: "Schema error: No field named FOO. Valid fields are ..."
+    if let Some(rest) = text.split("No field named ").nth(1) {
+        let name = rest
+            .split(['.', ' '])
+            .next()
+            .unwrap_or(rest)
+            .trim_matches(|c| c == '"' || c == '`');
+        let names: Vec<String> = schema
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .filter(|n| !crate::catalog::PSEUDO_COLUMNS.iter().any(|(p, _)| p == n))
+            .collect();
+        let hint = crate::catalog::closest(name, names.iter().map(String::as_str))
+            .map(|c| format!(" Did you mean {c}?"))
+            .unwrap_or_default();
+        return Error::user(format!(
+            "Column '{name}' cannot be resolved in expression '{expr}'.{hint}"
+        ));
+    }
+    if text.contains("Invalid function") || text.contains("not found in function registry") {
+        let name = match expr {
+            Expr::Function(f) => f.name.to_string().to_uppercase(),
+            _ => first_function_name(expr).unwrap_or_default(),
+        };
+        return Error::user(format!(
+            "Can't find any functions with the name '{name}' (in expression '{expr}')"
+        ));
+    }
+    Error::from(e).context(format!("Invalid expression '{expr}'"))
+}
+
+fn first_function_name(expr: &Expr) -> Option<String> {
+    let mut found = None;
+    let _ = sql::visit_expressions(expr, |e| {
+        if let Expr::Function(f) = e {
+            found = Some(f.name.to_string().to_uppercase());
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    });
+    found
+}
+
+/// Rewrites ksqlDB-only syntax into what DataFusion's SQL planner knows.
+pub fn rewrite(mut expr: Expr) -> Result<Expr> {
+    let mut failure = None;
+    let _ = sql::visit_expressions_mut(&mut expr, |e| match rewrite_one(e) {
+        Ok(()) => ControlFlow::Continue(()),
+        Err(err) => {
+            failure = Some(err);
+            ControlFlow::Break(())
+        }
+    });
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(expr),
+    }
+}
+
+fn rewrite_one(e: &mut Expr) -> Result<()> {
+    match e {
+        Expr::Function(f) => {
+            let name = f.name.to_string().to_lowercase();
+            f.name = ObjectName(vec![ObjectNamePart::Identifier(Ident::new(name.clone()))]);
+            let named = match &f.args {
+                FunctionArguments::List(list) => list.args.iter().any(|a| {
+                    matches!(a, FunctionArg::Named { .. } | FunctionArg::ExprNamed { .. })
+                }),
+                _ => false,
+            };
+            if named {
+                *e = rewrite_constructor(&name, f)?;
+            }
+        }
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::Arrow,
+            right,
+        } => {
+            let field = match right.as_ref() {
+                Expr::Identifier(id) => id.value.clone(),
+                Expr::Value(v) => match &v.value {
+                    Value::SingleQuotedString(s) => s.clone(),
+                    _ => return Err(Error::user(format!("Invalid struct dereference: {e}"))),
+                },
+                _ => return Err(Error::user(format!("Invalid struct dereference: {e}"))),
+            };
+            *e = call("get_field", vec![(**left).clone(), string_lit(&field)]);
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// `STRUCT(a := 1, …)` and `MAP(k := v, …)`.
+fn rewrite_constructor(name: &str, f: &Function) -> Result<Expr> {
+    let FunctionArguments::List(list) = &f.args else {
+        return Err(Error::internal("constructor without arguments"));
+    };
+    let mut pairs = Vec::with_capacity(list.args.len());
+    for a in &list.args {
+        let (k, v) = match a {
+            FunctionArg::Named { name, arg, .. } => (string_lit(&name.value), arg),
+            FunctionArg::ExprNamed { name, arg, .. } => (name.clone(), arg),
+            FunctionArg::Unnamed(_) => {
+                return Err(Error::user(format!(
+                    "Invalid {}: every argument needs a name, as in {}(A := 1)",
+                    name.to_uppercase(),
+                    name.to_uppercase()
+                )))
+            }
+        };
+        let FunctionArgExpr::Expr(v) = v else {
+            return Err(Error::user(format!("Invalid argument in {name}(...)")));
+        };
+        pairs.push((k, v.clone()));
+    }
+    match name {
+        "struct" => {
+            let mut args = Vec::with_capacity(pairs.len() * 2);
+            for (k, v) in pairs {
+                let k = match k {
+                    Expr::Identifier(id) => string_lit(&id.value),
+                    other => other,
+                };
+                args.push(k);
+                args.push(v);
+            }
+            Ok(call("named_struct", args))
+        }
+        "map" => {
+            let (keys, values): (Vec<Expr>, Vec<Expr>) = pairs.into_iter().unzip();
+            Ok(call(
+                "map",
+                vec![call("make_array", keys), call("make_array", values)],
+            ))
+        }
+        other => Err(Error::user(format!(
+            "Function {} does not take named arguments",
+            other.to_uppercase()
+        ))),
+    }
+}
+
+fn call(name: &str, args: Vec<Expr>) -> Expr {
+    Expr::Function(Function {
+        name: ObjectName(vec![ObjectNamePart::Identifier(Ident::new(name))]),
+        uses_odbc_syntax: false,
+        parameters: FunctionArguments::None,
+        args: FunctionArguments::List(FunctionArgumentList {
+            duplicate_treatment: None,
+            args: args
+                .into_iter()
+                .map(|a| FunctionArg::Unnamed(FunctionArgExpr::Expr(a)))
+                .collect(),
+            clauses: vec![],
+        }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: vec![],
+    })
+}
+
+fn string_lit(s: &str) -> Expr {
+    Expr::Value(Value::SingleQuotedString(s.to_string()).into())
+}
+
+/// ksqlDB types integer literals as INT when they fit, BIGINT otherwise.
+fn narrow_literals(expr: DfExpr) -> datafusion::error::Result<DfExpr> {
+    expr.transform_up(|e| match e {
+        DfExpr::Literal(ScalarValue::Int64(Some(v)), meta) if i32::try_from(v).is_ok() => Ok(
+            Transformed::yes(DfExpr::Literal(ScalarValue::Int32(Some(v as i32)), meta)),
+        ),
+        other => Ok(Transformed::no(other)),
+    })
+    .map(|t| t.data)
+}
+
+/// The name ksqlDB gives an unaliased select expression: the column name
+/// for a column, the field name for `s->f`, `None` otherwise (the caller
+/// assigns `KSQL_COL_n`).
+pub fn implicit_name(expr: &Expr) -> Option<String> {
+    match expr {
+        Expr::Identifier(id) => Some(id.value.clone()),
+        Expr::CompoundIdentifier(ids) => ids.last().map(|i| i.value.clone()),
+        Expr::BinaryOp {
+            op: BinaryOperator::Arrow,
+            right,
+            ..
+        } => match right.as_ref() {
+            Expr::Identifier(id) => Some(id.value.clone()),
+            _ => None,
+        },
+        Expr::Nested(inner) => implicit_name(inner),
+        _ => None,
+    }
+}
+
+/// The column an expression refers to, when it is a bare column reference
+/// (`COL` or `SRC.COL`).
+pub fn column_ref(expr: &Expr) -> Option<&str> {
+    match expr {
+        Expr::Identifier(id) => Some(&id.value),
+        Expr::CompoundIdentifier(ids) if ids.len() == 2 => Some(&ids[1].value),
+        Expr::Nested(inner) => column_ref(inner),
+        _ => None,
+    }
+}

@@ -1,0 +1,36 @@
+//! Planning: statements to catalog entries, SELECTs to DataFusion plans cut
+//! into streaming pipelines.
+
+pub mod ddl;
+pub mod expr;
+pub mod select;
+
+use std::sync::Arc;
+
+use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::execution::SessionState;
+use datafusion::logical_expr::registry::FunctionRegistry;
+use datafusion::prelude::SessionConfig;
+
+use crate::error::Result;
+
+/// The DataFusion session every query is planned in: DataFusion's
+/// functions, then ksqlDB's (which replace same-named built-ins), with
+/// case-sensitive identifiers (the ksqlDB parser already normalized them)
+/// and decimal literals read as DECIMAL.
+pub fn session_state() -> Result<Arc<SessionState>> {
+    let mut config = SessionConfig::new()
+        .with_target_partitions(1)
+        .with_information_schema(false);
+    let options = config.options_mut();
+    options.sql_parser.enable_ident_normalization = false;
+    options.sql_parser.parse_float_as_decimal = true;
+    let mut state = SessionStateBuilder::new()
+        .with_config(config)
+        .with_default_features()
+        .build();
+    for udf in crate::functions::scalar_udfs() {
+        state.register_udf(udf)?;
+    }
+    Ok(Arc::new(state))
+}

@@ -1,0 +1,401 @@
+//! An in-memory topic log implementing the I/O ports, for deterministic
+//! tests (the role Kafka Streams' TopologyTestDriver plays for ksqlDB).
+//!
+//! Records keep their global append order across partitions, and readers
+//! return them in that order, so a test sees exactly the order it wrote.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use tokio::sync::Notify;
+
+use super::io::{
+    partition_for_key, Broker, Header, OutBatch, RawBatch, ReaderSpec, StartFrom, TopicAdmin,
+    TopicInfo, TopicReader, TopicWriter,
+};
+use crate::error::{Error, Result};
+
+/// A record stored in the in-memory log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredRecord {
+    /// Key bytes.
+    pub key: Option<Vec<u8>>,
+    /// Value bytes.
+    pub value: Option<Vec<u8>>,
+    /// Timestamp (epoch ms).
+    pub timestamp: i64,
+    /// Headers.
+    pub headers: Vec<Header>,
+    /// Global append sequence number.
+    pub seq: u64,
+}
+
+#[derive(Debug, Default)]
+struct Topic {
+    partitions: Vec<Vec<StoredRecord>>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    topics: BTreeMap<String, Topic>,
+    committed: HashMap<(String, String, usize), usize>,
+    seq: u64,
+}
+
+/// The in-memory log: topics of partitions of records.
+#[derive(Debug, Default)]
+pub struct MemoryBroker {
+    state: Mutex<State>,
+    appended: Notify,
+}
+
+impl MemoryBroker {
+    /// An empty log.
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, State>> {
+        self.state
+            .lock()
+            .map_err(|_| Error::internal("in-memory log lock poisoned"))
+    }
+
+    /// Creates a topic unless it exists.
+    pub fn ensure_topic(&self, name: &str, partitions: i32) -> Result<()> {
+        let mut state = self.lock()?;
+        state
+            .topics
+            .entry(name.to_string())
+            .or_insert_with(|| Topic {
+                partitions: vec![Vec::new(); partitions.max(1) as usize],
+            });
+        Ok(())
+    }
+
+    /// Appends one record to `partition` (or the key's partition when
+    /// `None`), creating the topic with one partition if needed.
+    pub fn append(
+        &self,
+        topic: &str,
+        partition: Option<i32>,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        timestamp: i64,
+        headers: Vec<Header>,
+    ) -> Result<()> {
+        {
+            let mut state = self.lock()?;
+            let seq = state.seq;
+            state.seq += 1;
+            let t = state
+                .topics
+                .entry(topic.to_string())
+                .or_insert_with(|| Topic {
+                    partitions: vec![Vec::new()],
+                });
+            let n = t.partitions.len() as i32;
+            let p = match (partition, key) {
+                (Some(p), _) => p,
+                (None, Some(k)) => partition_for_key(k, n),
+                (None, None) => 0,
+            };
+            let slot = t
+                .partitions
+                .get_mut(p.max(0) as usize)
+                .ok_or_else(|| Error::user(format!("Topic '{topic}' has no partition {p}")))?;
+            slot.push(StoredRecord {
+                key: key.map(<[u8]>::to_vec),
+                value: value.map(<[u8]>::to_vec),
+                timestamp,
+                headers,
+                seq,
+            });
+        }
+        self.appended.notify_waiters();
+        Ok(())
+    }
+
+    /// Every record of a topic with its partition, in append order.
+    pub fn records(&self, topic: &str) -> Result<Vec<(i32, StoredRecord)>> {
+        let state = self.lock()?;
+        let mut out: Vec<(i32, StoredRecord)> = state
+            .topics
+            .get(topic)
+            .map(|t| {
+                t.partitions
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(p, recs)| recs.iter().map(move |r| (p as i32, r.clone())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.sort_by_key(|(_, r)| r.seq);
+        Ok(out)
+    }
+
+    /// Names of all topics.
+    pub fn topic_names(&self) -> Result<Vec<String>> {
+        Ok(self.lock()?.topics.keys().cloned().collect())
+    }
+}
+
+impl Broker for Arc<MemoryBroker> {
+    fn reader(&self, spec: &ReaderSpec) -> Result<Box<dyn TopicReader>> {
+        Ok(Box::new(MemoryReader {
+            broker: Arc::clone(self),
+            spec: spec.clone(),
+            positions: None,
+            returned: Vec::new(),
+            caught_up: false,
+            topic: Arc::from(spec.topic.as_str()),
+        }))
+    }
+
+    fn writer(&self, topic: &str) -> Result<Box<dyn TopicWriter>> {
+        Ok(Box::new(MemoryWriter {
+            broker: Arc::clone(self),
+            topic: topic.to_string(),
+        }))
+    }
+
+    fn admin(&self) -> &dyn TopicAdmin {
+        self
+    }
+
+    fn address(&self) -> String {
+        "in-memory".to_string()
+    }
+}
+
+impl TopicAdmin for Arc<MemoryBroker> {
+    fn create_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        _replicas: i32,
+    ) -> BoxFuture<'_, Result<()>> {
+        let r = self.ensure_topic(name, partitions);
+        async move { r }.boxed()
+    }
+
+    fn describe_topic(&self, name: &str) -> BoxFuture<'_, Result<Option<TopicInfo>>> {
+        let r = self.lock().map(|s| {
+            s.topics.get(name).map(|t| TopicInfo {
+                name: name.to_string(),
+                partitions: t.partitions.len() as i32,
+                replicas: 1,
+            })
+        });
+        async move { r }.boxed()
+    }
+
+    fn list_topics(&self) -> BoxFuture<'_, Result<Vec<TopicInfo>>> {
+        let r = self.lock().map(|s| {
+            s.topics
+                .iter()
+                .map(|(n, t)| TopicInfo {
+                    name: n.clone(),
+                    partitions: t.partitions.len() as i32,
+                    replicas: 1,
+                })
+                .collect()
+        });
+        async move { r }.boxed()
+    }
+
+    fn delete_topic(&self, name: &str) -> BoxFuture<'_, Result<()>> {
+        let r = self.lock().map(|mut s| {
+            s.topics.remove(name);
+        });
+        async move { r }.boxed()
+    }
+}
+
+struct MemoryReader {
+    broker: Arc<MemoryBroker>,
+    spec: ReaderSpec,
+    topic: Arc<str>,
+    /// Next index per partition; `None` until the topic exists.
+    positions: Option<Vec<usize>>,
+    /// Positions after the records returned so far (to commit).
+    returned: Vec<usize>,
+    caught_up: bool,
+}
+
+impl MemoryReader {
+    fn take(&mut self, max: usize) -> Result<RawBatch> {
+        let state = self.broker.lock()?;
+        let Some(topic) = state.topics.get(&self.spec.topic) else {
+            self.caught_up = true;
+            return Ok(RawBatch {
+                topic: Arc::clone(&self.topic),
+                ..RawBatch::default()
+            });
+        };
+        let positions = self.positions.get_or_insert_with(|| {
+            topic
+                .partitions
+                .iter()
+                .enumerate()
+                .map(|(p, recs)| {
+                    let committed = self.spec.group_id.as_ref().and_then(|g| {
+                        state
+                            .committed
+                            .get(&(g.clone(), self.spec.topic.clone(), p))
+                            .copied()
+                    });
+                    committed.unwrap_or(match self.spec.start {
+                        StartFrom::Earliest => 0,
+                        StartFrom::Latest => recs.len(),
+                    })
+                })
+                .collect()
+        });
+        let mut batch = RawBatch {
+            topic: Arc::clone(&self.topic),
+            ..RawBatch::default()
+        };
+        batch.keys.offsets.push(0);
+        batch.values.offsets.push(0);
+        while batch.len() < max {
+            // The partition whose next record was appended first.
+            let next = positions
+                .iter()
+                .enumerate()
+                .filter_map(|(p, &i)| topic.partitions.get(p)?.get(i).map(|r| (p, r)))
+                .min_by_key(|(_, r)| r.seq);
+            let Some((p, r)) = next else { break };
+            push_payload(&mut batch.keys, r.key.as_deref());
+            push_payload(&mut batch.values, r.value.as_deref());
+            batch.timestamps.push(r.timestamp);
+            batch.partitions.push(p as i32);
+            batch.offsets.push(positions[p] as i64);
+            if self.spec.with_headers {
+                batch.headers.push(r.headers.clone());
+            }
+            positions[p] += 1;
+        }
+        self.caught_up = positions
+            .iter()
+            .enumerate()
+            .all(|(p, &i)| topic.partitions.get(p).is_none_or(|recs| i >= recs.len()));
+        self.returned = positions.clone();
+        Ok(batch)
+    }
+}
+
+fn push_payload(p: &mut crate::format::Encoded, payload: Option<&[u8]>) {
+    match payload {
+        Some(bytes) => {
+            p.data.extend_from_slice(bytes);
+            p.nulls.push(false);
+        }
+        None => p.nulls.push(true),
+    }
+    p.offsets.push(p.data.len());
+}
+
+impl TopicReader for MemoryReader {
+    fn poll(&mut self, max: usize, wait: Duration) -> BoxFuture<'_, Result<RawBatch>> {
+        async move {
+            let broker = Arc::clone(&self.broker);
+            let notified = broker.appended.notified();
+            let batch = self.take(max)?;
+            if !batch.is_empty() || wait.is_zero() {
+                return Ok(batch);
+            }
+            let _ = tokio::time::timeout(wait, notified).await;
+            self.take(max)
+        }
+        .boxed()
+    }
+
+    fn commit(&mut self) -> BoxFuture<'_, Result<()>> {
+        let r = (|| {
+            let Some(group) = &self.spec.group_id else {
+                return Ok(());
+            };
+            let mut state = self.broker.lock()?;
+            for (p, &pos) in self.returned.iter().enumerate() {
+                state
+                    .committed
+                    .insert((group.clone(), self.spec.topic.clone(), p), pos);
+            }
+            Ok(())
+        })();
+        async move { r }.boxed()
+    }
+
+    fn caught_up(&self) -> bool {
+        self.caught_up
+    }
+}
+
+struct MemoryWriter {
+    broker: Arc<MemoryBroker>,
+    topic: String,
+}
+
+impl TopicWriter for MemoryWriter {
+    fn write(&mut self, batch: &OutBatch) -> Result<()> {
+        for i in 0..batch.len() {
+            let headers = batch
+                .headers
+                .as_ref()
+                .and_then(|h| h.get(i).cloned())
+                .unwrap_or_default();
+            self.broker.append(
+                &self.topic,
+                None,
+                batch.keys.get(i),
+                batch.values.get(i),
+                batch.timestamps[i],
+                headers,
+            )?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> BoxFuture<'_, Result<()>> {
+        async { Ok(()) }.boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn reads_in_append_order_and_resumes_from_commit() {
+        let log = MemoryBroker::new();
+        log.ensure_topic("t", 2).unwrap();
+        log.append("t", Some(1), None, Some(b"a"), 1, vec![])
+            .unwrap();
+        log.append("t", Some(0), None, Some(b"b"), 2, vec![])
+            .unwrap();
+        log.append("t", Some(1), None, Some(b"c"), 3, vec![])
+            .unwrap();
+        let spec = ReaderSpec {
+            topic: "t".into(),
+            group_id: Some("g".into()),
+            start: StartFrom::Earliest,
+            with_headers: false,
+        };
+        let mut r = log.reader(&spec).unwrap();
+        let b = r.poll(2, Duration::ZERO).await.unwrap();
+        assert_eq!(b.values.get(0), Some(&b"a"[..]));
+        assert_eq!(b.values.get(1), Some(&b"b"[..]));
+        assert!(!r.caught_up());
+        r.commit().await.unwrap();
+        let mut r2 = log.reader(&spec).unwrap();
+        let b = r2.poll(10, Duration::ZERO).await.unwrap();
+        assert_eq!(b.len(), 1);
+        assert_eq!(b.values.get(0), Some(&b"c"[..]));
+        assert_eq!(b.timestamps, vec![3]);
+        assert!(r2.caught_up());
+    }
+}

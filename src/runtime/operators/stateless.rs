@@ -1,0 +1,157 @@
+//! Filter and projection: a stateless segment compiled to DataFusion
+//! physical expressions and evaluated once per batch.
+//!
+//! When evaluation fails for a batch (e.g. a cast of a bad string), the
+//! batch is re-evaluated row by row so that only the failing rows are
+//! dropped, each reported to the processing log; the rest go on.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, BooleanArray};
+use arrow::compute::filter_record_batch;
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::{RecordBatch, RecordBatchOptions};
+use datafusion::physical_expr::PhysicalExpr;
+
+use super::{Operator, OperatorContext};
+use crate::error::{Error, Result};
+use crate::runtime::processing_log::LogEntry;
+
+/// `WHERE predicate` then `SELECT exprs`.
+pub struct FilterProject {
+    /// Columns of the input kept before anything else (a projected scan).
+    pub input_columns: Option<Vec<usize>>,
+    /// The WHERE predicate, over the (projected) input.
+    pub predicate: Option<Arc<dyn PhysicalExpr>>,
+    /// The output expressions; `None` passes the filtered input through.
+    pub projection: Option<Vec<Arc<dyn PhysicalExpr>>>,
+    /// The output schema.
+    pub schema: SchemaRef,
+}
+
+impl FilterProject {
+    fn eval(&self, batch: &RecordBatch) -> datafusion::error::Result<RecordBatch> {
+        let batch = match &self.input_columns {
+            Some(cols) => batch.project(cols)?,
+            None => batch.clone(),
+        };
+        let batch = match &self.predicate {
+            Some(p) => {
+                let mask = p.evaluate(&batch)?.into_array(batch.num_rows())?;
+                let mask = mask
+                    .as_any()
+                    .downcast_ref::<BooleanArray>()
+                    .ok_or_else(|| {
+                        datafusion::error::DataFusionError::Plan(
+                            "WHERE clause is not a boolean expression".into(),
+                        )
+                    })?;
+                filter_record_batch(&batch, mask)?
+            }
+            None => batch,
+        };
+        match &self.projection {
+            Some(exprs) => {
+                let n = batch.num_rows();
+                let columns = exprs
+                    .iter()
+                    .map(|e| e.evaluate(&batch)?.into_array(n))
+                    .collect::<datafusion::error::Result<Vec<ArrayRef>>>()?;
+                let columns = columns
+                    .into_iter()
+                    .zip(self.schema.fields())
+                    .map(|(c, f)| {
+                        if c.data_type() == f.data_type() {
+                            Ok(c)
+                        } else {
+                            arrow::compute::cast(&c, f.data_type())
+                        }
+                    })
+                    .collect::<std::result::Result<Vec<_>, _>>()?;
+                Ok(RecordBatch::try_new_with_options(
+                    Arc::clone(&self.schema),
+                    columns,
+                    &RecordBatchOptions::new().with_row_count(Some(n)),
+                )?)
+            }
+            None => Ok(batch),
+        }
+    }
+}
+
+impl Operator for FilterProject {
+    fn name(&self) -> &'static str {
+        "FilterProject"
+    }
+
+    fn process(
+        &mut self,
+        batch: RecordBatch,
+        ctx: &OperatorContext<'_>,
+        out: &mut Vec<RecordBatch>,
+    ) -> Result<()> {
+        match self.eval(&batch) {
+            Ok(b) => {
+                if b.num_rows() > 0 {
+                    out.push(b);
+                }
+                Ok(())
+            }
+            Err(batch_error) => {
+                if batch.num_rows() <= 1 {
+                    report(ctx, &batch_error);
+                    return Ok(());
+                }
+                // Isolate the failing rows.
+                for i in 0..batch.num_rows() {
+                    match self.eval(&batch.slice(i, 1)) {
+                        Ok(b) if b.num_rows() > 0 => out.push(b),
+                        Ok(_) => {}
+                        Err(e) => report(ctx, &e),
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(p) = &self.predicate {
+            parts.push(format!("filter: {p}"));
+        }
+        if let Some(exprs) = &self.projection {
+            let list = exprs
+                .iter()
+                .zip(self.schema.fields())
+                .map(|(e, f)| format!("{e} AS {}", f.name()))
+                .collect::<Vec<_>>()
+                .join(", ");
+            parts.push(format!("project: {list}"));
+        }
+        parts.join("; ")
+    }
+}
+
+fn report(ctx: &OperatorContext<'_>, e: &datafusion::error::DataFusionError) {
+    let e = Error::from(e.clone_for_report());
+    ctx.log.record(LogEntry {
+        query_id: ctx.query_id.to_string(),
+        kind: "expression",
+        origin: None,
+        target: None,
+        message: format!("Error evaluating expression: {e}"),
+        record: None,
+    });
+}
+
+/// DataFusion errors are not `Clone`; keep the message for the report.
+trait CloneForReport {
+    fn clone_for_report(&self) -> datafusion::error::DataFusionError;
+}
+
+impl CloneForReport for datafusion::error::DataFusionError {
+    fn clone_for_report(&self) -> datafusion::error::DataFusionError {
+        datafusion::error::DataFusionError::Execution(self.to_string())
+    }
+}

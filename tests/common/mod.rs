@@ -1,0 +1,108 @@
+//! Helpers shared by the end-to-end tests: an independent Kafka consumer
+//! and producer (plain rdkafka, not sluice's adapter) and waiting on
+//! conditions with deadlines.
+
+#![allow(dead_code)]
+
+use std::time::{Duration, Instant};
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::TopicPartitionList;
+
+/// A record as read back from Kafka.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    pub partition: i32,
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+    pub timestamp: i64,
+}
+
+impl Record {
+    pub fn key_str(&self) -> Option<String> {
+        self.key
+            .as_ref()
+            .map(|k| String::from_utf8_lossy(k).into_owned())
+    }
+    pub fn value_str(&self) -> Option<String> {
+        self.value
+            .as_ref()
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+    }
+}
+
+/// Reads a topic from the beginning until `expected` records arrived or
+/// the deadline passed; returns what was read (in partition order).
+pub fn read_topic(
+    bootstrap: &str,
+    topic: &str,
+    expected: usize,
+    deadline: Duration,
+) -> Vec<Record> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", format!("verify-{}", uuid::Uuid::new_v4()))
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("fetch.queue.backoff.ms", "10")
+        .create()
+        .expect("consumer");
+    let md = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("metadata");
+    let mut tpl = TopicPartitionList::new();
+    for t in md.topics() {
+        for p in t.partitions() {
+            tpl.add_partition_offset(topic, p.id(), rdkafka::Offset::Beginning)
+                .expect("offset");
+        }
+    }
+    consumer.assign(&tpl).expect("assign");
+    let start = Instant::now();
+    let mut out = Vec::new();
+    while out.len() < expected && start.elapsed() < deadline {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+            out.push(Record {
+                partition: m.partition(),
+                key: m.key().map(<[u8]>::to_vec),
+                value: m.payload().map(<[u8]>::to_vec),
+                timestamp: m.timestamp().to_millis().unwrap_or(-1),
+            });
+        }
+    }
+    // Anything beyond what was expected is an error too: read a little more.
+    let extra_until = Instant::now() + Duration::from_millis(300);
+    while Instant::now() < extra_until {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(50)) {
+            out.push(Record {
+                partition: m.partition(),
+                key: m.key().map(<[u8]>::to_vec),
+                value: m.payload().map(<[u8]>::to_vec),
+                timestamp: m.timestamp().to_millis().unwrap_or(-1),
+            });
+        }
+    }
+    out
+}
+
+/// Produces records with an independent producer.
+pub fn produce(bootstrap: &str, topic: &str, records: &[(Option<&[u8]>, Option<&[u8]>, i64)]) {
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .expect("producer");
+    for (k, v, ts) in records {
+        let mut r: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic).timestamp(*ts);
+        if let Some(k) = k {
+            r = r.key(*k);
+        }
+        if let Some(v) = v {
+            r = r.payload(*v);
+        }
+        producer.send(r).map_err(|(e, _)| e).expect("send");
+    }
+    producer.flush(Duration::from_secs(10)).expect("flush");
+}

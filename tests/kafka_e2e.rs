@@ -1,0 +1,186 @@
+//! End to end through the real Kafka protocol: statements in, records read
+//! back by an independent consumer. Runs against the embedded broker, and
+//! against a Tansu broker process when `SLUICE_TANSU_BOOTSTRAP` is set
+//! (scripts/test.sh starts one).
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{produce, read_topic};
+use sluice::config::{Config, Session};
+use sluice::engine::{Engine, Outcome};
+use sluice::kafka::KafkaBroker;
+use sluice::runtime::io::{Broker, StartFrom};
+
+async fn engine(broker: Arc<dyn Broker>) -> Arc<Engine> {
+    let config = Config {
+        default_start: StartFrom::Earliest,
+        ..Config::default()
+    };
+    Engine::new(broker, config).await.expect("engine")
+}
+
+async fn exec(engine: &Engine, sql: &str) -> Vec<Outcome> {
+    let mut session = Session::default();
+    match engine.execute(&mut session, sql).await {
+        Ok(o) => o,
+        Err(e) => panic!("{sql}\nfailed: {e}"),
+    }
+}
+
+const SCHEMA: &str = "
+    CREATE STREAM payments (id BIGINT KEY, customer STRING, amount DOUBLE, ts BIGINT)
+      WITH (kafka_topic='payments', value_format='json', partitions=1);";
+
+const CSAS: &str = "
+    CREATE STREAM big_payments AS
+      SELECT id, UCASE(customer) AS who, amount * 2 AS doubled
+      FROM payments
+      WHERE amount > 10;";
+
+/// CREATE STREAM, INSERT VALUES, a CSAS with a filter and functions; the
+/// output topic holds exactly the expected keys, values and timestamps.
+async fn csas_end_to_end(broker: Arc<dyn Broker>, topic_suffix: &str) {
+    let bootstrap = broker.address();
+    let engine = engine(broker).await;
+    let schema = SCHEMA.replace("'payments'", &format!("'payments{topic_suffix}'"));
+    exec(&engine, &schema).await;
+    exec(
+        &engine,
+        "INSERT INTO payments (id, customer, amount, ROWTIME) VALUES (1, 'ann', 5.0, 1000);
+         INSERT INTO payments (id, customer, amount, ROWTIME) VALUES (2, 'bob', 20.5, 2000);
+         INSERT INTO payments (id, customer, amount, ROWTIME) VALUES (3, 'cy', 11.0, 3000);",
+    )
+    .await;
+    let csas = CSAS.replace(
+        "AS\n",
+        &format!("WITH (kafka_topic='big{topic_suffix}') AS\n"),
+    );
+    exec(&engine, &csas).await;
+    let out = read_topic(
+        &bootstrap,
+        &format!("big{topic_suffix}"),
+        2,
+        Duration::from_secs(30),
+    );
+    let seen: Vec<(Option<Vec<u8>>, Option<String>, i64)> = out
+        .iter()
+        .map(|r| (r.key.clone(), r.value_str(), r.timestamp))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            (
+                Some(2i64.to_be_bytes().to_vec()),
+                Some(r#"{"WHO":"BOB","DOUBLED":41.0}"#.to_string()),
+                2000
+            ),
+            (
+                Some(3i64.to_be_bytes().to_vec()),
+                Some(r#"{"WHO":"CY","DOUBLED":22.0}"#.to_string()),
+                3000
+            ),
+        ]
+    );
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn csas_through_embedded_broker() {
+    let broker: Arc<dyn Broker> = Arc::new(KafkaBroker::embedded().expect("broker"));
+    csas_end_to_end(broker, "").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn csas_through_tansu() {
+    let Ok(bootstrap) = std::env::var("SLUICE_TANSU_BOOTSTRAP") else {
+        println!("SKIPPED csas_through_tansu: SLUICE_TANSU_BOOTSTRAP is not set (scripts/test.sh starts Tansu and sets it)");
+        return;
+    };
+    let broker: Arc<dyn Broker> = Arc::new(KafkaBroker::connect(&bootstrap).expect("broker"));
+    csas_end_to_end(broker, &format!("_{}", std::process::id())).await;
+}
+
+/// A malformed record is reported (processing log with topic, partition,
+/// offset) and the next record is still processed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_record_is_logged_and_skipped() {
+    let broker: Arc<dyn Broker> = Arc::new(KafkaBroker::embedded().expect("broker"));
+    let bootstrap = broker.address();
+    let engine = engine(Arc::clone(&broker)).await;
+    exec(
+        &engine,
+        "CREATE STREAM raw (v INT) WITH (kafka_topic='raw', value_format='json', partitions=1);
+         CREATE STREAM cooked AS SELECT v + 1 AS w FROM raw;",
+    )
+    .await;
+    produce(
+        &bootstrap,
+        "raw",
+        &[
+            (None, Some(br#"{"v": 1}"#), 10),
+            (None, Some(b"{not json"), 11),
+            (None, Some(br#"{"v": 3}"#), 12),
+        ],
+    );
+    let out = read_topic(&bootstrap, "COOKED", 2, Duration::from_secs(30));
+    let values: Vec<String> = out.iter().filter_map(|r| r.value_str()).collect();
+    assert_eq!(values, vec![r#"{"W":2}"#, r#"{"W":4}"#]);
+    assert_eq!(engine.processing_errors(), 1);
+    let log = read_topic(
+        &bootstrap,
+        "default_ksql_processing_log",
+        1,
+        Duration::from_secs(30),
+    );
+    assert_eq!(log.len(), 1);
+    let entry = log[0].value_str().unwrap_or_default();
+    assert!(entry.contains(r#""topic":"raw""#), "{entry}");
+    assert!(entry.contains(r#""partition":0"#), "{entry}");
+    assert!(entry.contains(r#""offset":1"#), "{entry}");
+    engine.shutdown().await;
+}
+
+/// A push query prints rows as they arrive and stops at LIMIT.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_query_stops_at_limit() {
+    let broker: Arc<dyn Broker> = Arc::new(KafkaBroker::embedded().expect("broker"));
+    let engine = engine(broker).await;
+    exec(
+        &engine,
+        "CREATE STREAM clicks (page STRING, n INT) WITH (kafka_topic='clicks', value_format='json', partitions=2);",
+    )
+    .await;
+    let mut outcomes = exec(
+        &engine,
+        "SELECT page, n * 10 AS tens FROM clicks WHERE n > 0 EMIT CHANGES LIMIT 2;",
+    )
+    .await;
+    let Some(Outcome::Push(mut push)) = outcomes.pop() else {
+        panic!("expected a push query");
+    };
+    exec(
+        &engine,
+        "INSERT INTO clicks (page, n) VALUES ('a', 0);
+         INSERT INTO clicks (page, n) VALUES ('b', 1);
+         INSERT INTO clicks (page, n) VALUES ('c', 2);
+         INSERT INTO clicks (page, n) VALUES ('d', 3);",
+    )
+    .await;
+    let mut rows = Vec::new();
+    let collect = async {
+        while let Some(batch) = push.rows.recv().await {
+            rows.extend(sluice::shell::render::rows(&batch));
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), collect)
+        .await
+        .expect("push query ended within the deadline");
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    for r in &rows {
+        assert!(["b", "c", "d"].contains(&r[0].as_str()), "{rows:?}");
+    }
+    engine.shutdown().await;
+}
