@@ -13,7 +13,8 @@ use arrow::array::{
     Int64Array, ListArray, MapArray, StringArray, StructArray, Time32MillisecondArray,
     TimestampMillisecondArray,
 };
-use arrow::buffer::{BooleanBufferBuilder, NullBufferBuilder, OffsetBuffer, ScalarBuffer};
+use arrow::array::{BooleanBufferBuilder, NullBufferBuilder};
+use arrow::buffer::{OffsetBuffer, ScalarBuffer};
 use arrow::datatypes::{DataType, FieldRef, Fields, TimeUnit};
 
 use crate::error::{Error, Result};
@@ -131,9 +132,10 @@ impl ColumnBuilder {
             DataType::Decimal128(p, s) => Values::Decimal(Vec::with_capacity(rows), *p, *s),
             DataType::Utf8 => Values::Utf8(Bytes::with_capacity(rows)),
             DataType::Binary => Values::Binary(Bytes::with_capacity(rows)),
-            DataType::List(item) => {
-                Values::List(offsets(rows), Box::new(ColumnBuilder::new(item.data_type(), rows)?))
-            }
+            DataType::List(item) => Values::List(
+                offsets(rows),
+                Box::new(ColumnBuilder::new(item.data_type(), rows)?),
+            ),
             DataType::Map(entries, _) => {
                 let (k, v) = map_fields(entries)?;
                 Values::Map(
@@ -268,15 +270,17 @@ impl ColumnBuilder {
                 let offsets = take_offsets(o);
                 let values = child.finish()?;
                 Arc::new(
-                    ListArray::try_new(Arc::clone(item), offsets, values, nulls).map_err(internal)?,
+                    ListArray::try_new(Arc::clone(item), offsets, values, nulls)
+                        .map_err(internal)?,
                 )
             }
             (Values::Map(o, keys, values), DataType::Map(entries, ordered)) => {
                 let offsets = take_offsets(o);
                 let (k, v) = map_fields(entries)?;
                 let fields = Fields::from(vec![Arc::clone(k), Arc::clone(v)]);
-                let entry_struct = StructArray::try_new(fields, vec![keys.finish()?, values.finish()?], None)
-                    .map_err(internal)?;
+                let entry_struct =
+                    StructArray::try_new(fields, vec![keys.finish()?, values.finish()?], None)
+                        .map_err(internal)?;
                 Arc::new(
                     MapArray::try_new(Arc::clone(entries), offsets, entry_struct, nulls, *ordered)
                         .map_err(internal)?,
@@ -310,7 +314,10 @@ fn offsets(rows: usize) -> Vec<i32> {
 }
 
 fn child_len(offsets: &[i32]) -> usize {
-    offsets.last().and_then(|&o| usize::try_from(o).ok()).unwrap_or(0)
+    offsets
+        .last()
+        .and_then(|&o| usize::try_from(o).ok())
+        .unwrap_or(0)
 }
 
 fn take_offsets(o: &mut Vec<i32>) -> OffsetBuffer<i32> {
@@ -327,7 +334,9 @@ fn take_bytes(b: &mut Bytes) -> (OffsetBuffer<i32>, Vec<u8>) {
 pub(crate) fn map_fields(entries: &FieldRef) -> Result<(&FieldRef, &FieldRef)> {
     match entries.data_type() {
         DataType::Struct(kv) if kv.len() == 2 => Ok((&kv[0], &kv[1])),
-        other => Err(Error::internal(format!("malformed Arrow map entries {other}"))),
+        other => Err(Error::internal(format!(
+            "malformed Arrow map entries {other}"
+        ))),
     }
 }
 
@@ -384,6 +393,12 @@ mod tests {
         assert_eq!(a.data_type(), &st);
         let mut ints = ColumnBuilder::new(&DataType::Int32, 1).unwrap();
         ints.append_null();
-        assert_eq!(ints.finish().unwrap().as_primitive::<Int32Type>().null_count(), 1);
+        assert_eq!(
+            ints.finish()
+                .unwrap()
+                .as_primitive::<Int32Type>()
+                .null_count(),
+            1
+        );
     }
 }

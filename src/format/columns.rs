@@ -160,15 +160,24 @@ mod tests {
             Field::new("K", DataType::Utf8, true),
             Field::new("N", DataType::Int32, true),
         ]);
-        assert_eq!(column_list(&schema, Part::Key), "[`K` STRING KEY, `N` INTEGER KEY]");
-        assert_eq!(column_list(&schema, Part::Value), "[`K` STRING, `N` INTEGER]");
+        assert_eq!(
+            column_list(&schema, Part::Key),
+            "[`K` STRING KEY, `N` INTEGER KEY]"
+        );
+        assert_eq!(
+            column_list(&schema, Part::Value),
+            "[`K` STRING, `N` INTEGER]"
+        );
     }
 
     #[test]
     fn only_sluice_types_are_supported() {
         let nested = DataType::Struct(Fields::from(vec![Field::new(
             "M",
-            map_type(DataType::Utf8, DataType::List(Arc::new(Field::new("x", DataType::Date32, true)))),
+            map_type(
+                DataType::Utf8,
+                DataType::List(Arc::new(Field::new("x", DataType::Date32, true))),
+            ),
             true,
         )]));
         assert!(is_supported(&nested));

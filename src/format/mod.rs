@@ -180,4 +180,12 @@ pub trait FormatFactory: Send + Sync {
         -> Result<Arc<dyn Encoder>>;
 }
 
+mod builder;
+mod columns;
+pub mod delimited;
+pub mod json;
+pub mod kafka;
+pub mod none;
 pub mod registry;
+mod text;
+mod view;

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
 
+use super::{delimited, json, kafka, none};
 use super::{Decoder, Encoder, Format, FormatFactory, FormatSpec, Part};
 use crate::error::{Error, Result};
 
@@ -16,7 +17,12 @@ pub fn factory(format: Format) -> Result<&'static dyn FormatFactory> {
         .ok_or_else(|| Error::user(format!("The '{format}' format is not supported")))
 }
 
-static FACTORIES: &[&dyn FormatFactory] = &[];
+static FACTORIES: &[&dyn FormatFactory] = &[
+    &json::JSON,
+    &delimited::DELIMITED,
+    &kafka::KAFKA,
+    &none::NONE,
+];
 
 /// Checks that `spec` can carry `schema` as `part`.
 pub fn validate(spec: &FormatSpec, part: Part, schema: &SchemaRef) -> Result<()> {

@@ -201,7 +201,11 @@ fn mul_add(m: i128, digit: i128, overflowed: &mut bool) -> i128 {
 
 /// The unscaled value of `parts` as DECIMAL(precision, scale), exactly, or
 /// why it does not fit (ksqlDB's `DecimalUtil.ensureFit`).
-pub(crate) fn fit_decimal(parts: DecimalParts, precision: u8, scale: i8) -> Result<i128, DecimalError> {
+pub(crate) fn fit_decimal(
+    parts: DecimalParts,
+    precision: u8,
+    scale: i8,
+) -> Result<i128, DecimalError> {
     let scale = i64::from(scale);
     if parts.overflowed {
         return Err(if parts.fraction_digits > scale {
@@ -289,7 +293,11 @@ pub(crate) fn write_java_double(out: &mut Vec<u8>, v: f64, scratch: &mut Vec<u8>
         return;
     }
     if v == 0.0 {
-        out.extend_from_slice(if v.is_sign_negative() { b"-0.0" } else { b"0.0" });
+        out.extend_from_slice(if v.is_sign_negative() {
+            b"-0.0"
+        } else {
+            b"0.0"
+        });
         return;
     }
     // Shortest round-trip digits; Java never prints fewer than two
@@ -337,7 +345,10 @@ pub(crate) fn write_java_double(out: &mut Vec<u8>, v: f64, scratch: &mut Vec<u8>
             }
         } else {
             out.extend_from_slice(b"0.");
-            out.extend(std::iter::repeat_n(b'0', exponent.unsigned_abs() as usize - 1));
+            out.extend(std::iter::repeat_n(
+                b'0',
+                exponent.unsigned_abs() as usize - 1,
+            ));
             out.extend_from_slice(digits);
         }
     } else {
@@ -364,7 +375,12 @@ pub(crate) fn parse_java_double(text: &str) -> Option<f64> {
         "NaN" | "+NaN" | "-NaN" => Some(f64::NAN),
         "Infinity" | "+Infinity" => Some(f64::INFINITY),
         "-Infinity" => Some(f64::NEG_INFINITY),
-        _ if t.bytes().any(|c| c.is_ascii_alphabetic() && c != b'e' && c != b'E') => None,
+        _ if t
+            .bytes()
+            .any(|c| c.is_ascii_alphabetic() && c != b'e' && c != b'E') =>
+        {
+            None
+        }
         _ => t.parse().ok(),
     }
 }
@@ -422,12 +438,18 @@ mod tests {
         assert_eq!(dec(".25", 3, 2), Ok(25));
         assert_eq!(dec("7.", 3, 2), Ok(700));
         assert_eq!(dec("+3", 3, 0), Ok(3));
-        assert_eq!(dec("2.500000000000000000000000000000000000000000", 3, 1), Ok(25));
+        assert_eq!(
+            dec("2.500000000000000000000000000000000000000000", 3, 1),
+            Ok(25)
+        );
         assert_eq!(dec("12e-1", 3, 1), Ok(12));
         assert_eq!(dec("0.3E1", 3, 0), Ok(3));
         assert_eq!(dec("0e99999999999", 3, 0), Ok(0));
         assert_eq!(dec("-0.000", 3, 0), Ok(0));
-        assert_eq!(dec("99999999999999999999999999999999999999", 38, 0), Ok(10i128.pow(38) - 1));
+        assert_eq!(
+            dec("99999999999999999999999999999999999999", 38, 0),
+            Ok(10i128.pow(38) - 1)
+        );
     }
 
     #[test]
@@ -436,13 +458,22 @@ mod tests {
         assert_eq!(dec("99.99", 4, 2), Ok(9999));
         assert_eq!(dec("1.234", 4, 2), Err(DecimalError::Rounding));
         assert_eq!(dec("1e300", 38, 0), Err(DecimalError::Overflow));
-        assert_eq!(dec("123456789012345678901234567890123456789012", 38, 0), Err(DecimalError::Overflow));
-        assert_eq!(dec("0.123456789012345678901234567890123456789012", 38, 2), Err(DecimalError::Rounding));
+        assert_eq!(
+            dec("123456789012345678901234567890123456789012", 38, 0),
+            Err(DecimalError::Overflow)
+        );
+        assert_eq!(
+            dec("0.123456789012345678901234567890123456789012", 38, 2),
+            Err(DecimalError::Rounding)
+        );
         for bad in ["", "-", ".", "1.2.3", "1e", "e5", "1x", " 1", "0x10", "--1"] {
             assert_eq!(dec(bad, 10, 2), Err(DecimalError::Invalid), "{bad:?}");
         }
         let msg = DecimalError::Rounding.message("1.234", 4, 2);
-        assert_eq!(msg, "Cannot fit decimal '1.234' into DECIMAL(4, 2) without rounding");
+        assert_eq!(
+            msg,
+            "Cannot fit decimal '1.234' into DECIMAL(4, 2) without rounding"
+        );
     }
 
     #[test]

@@ -18,8 +18,8 @@ use datafusion::logical_expr::ScalarUDF;
 use serde_json::Value;
 
 use super::udf::{
-    arg, bad_args, bool_rows, get, int_rows, overloads, returns, string_list_rows,
-    string_map_rows, utf8_rows, variadic, KsqlUdf, P,
+    arg, bad_args, bool_rows, get, int_rows, overloads, returns, string_list_rows, string_map_rows,
+    utf8_rows, variadic, KsqlUdf, P,
 };
 use crate::types::map_type;
 
@@ -189,13 +189,17 @@ fn json_array_length(a: &[ArrayRef], _: &DataType, rows: usize) -> Result<ArrayR
 
 fn contains_coerce(name: &str, args: &[DataType]) -> Result<Vec<DataType>> {
     match args {
-        [j, v] if matches!(j, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null) => {
+        [DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null, v] => {
             let v = match v {
-                DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::UInt8 | DataType::UInt16 => {
-                    DataType::Int32
-                }
+                DataType::Int8
+                | DataType::Int16
+                | DataType::Int32
+                | DataType::UInt8
+                | DataType::UInt16 => DataType::Int32,
                 DataType::Int64 | DataType::UInt32 | DataType::UInt64 => DataType::Int64,
-                DataType::Float32 | DataType::Float64 | DataType::Decimal128(..) => DataType::Float64,
+                DataType::Float32 | DataType::Float64 | DataType::Decimal128(..) => {
+                    DataType::Float64
+                }
                 DataType::Boolean => DataType::Boolean,
                 DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null => {
                     DataType::Utf8
@@ -308,7 +312,7 @@ fn json_items(a: &[ArrayRef], _: &DataType, rows: usize) -> Result<ArrayRef> {
 /// A value of any sluice type as JSON, as ksqlDB's JSON format writes it
 /// (DATE as days, TIME as ms of day, TIMESTAMP as epoch ms, BYTES base64).
 pub(crate) fn to_json(a: &dyn Array, i: usize) -> Result<Value> {
-    if a.is_null(i) {
+    if a.data_type() == &DataType::Null || a.is_null(i) {
         return Ok(Value::Null);
     }
     let any = a.as_any();
@@ -404,9 +408,18 @@ mod tests {
 
     #[tokio::test]
     async fn extracts_fields() {
-        check_typed(&format!("extractjsonfield({DOC}, '$.name')"), "ada", DataType::Utf8).await;
+        check_typed(
+            &format!("extractjsonfield({DOC}, '$.name')"),
+            "ada",
+            DataType::Utf8,
+        )
+        .await;
         check(&format!("extractjsonfield({DOC}, '$.tags[1].deep')"), "7").await;
-        check(&format!("extractjsonfield({DOC}, '$.tags')"), r#"["x",{"deep":7}]"#).await;
+        check(
+            &format!("extractjsonfield({DOC}, '$.tags')"),
+            r#"["x",{"deep":7}]"#,
+        )
+        .await;
         check(&format!("extractjsonfield({DOC}, '$[''ok'']')"), "true").await;
         check(&format!("extractjsonfield({DOC}, '$.n')"), "NULL").await;
         check(&format!("extractjsonfield({DOC}, '$.missing.x')"), "NULL").await;
@@ -426,18 +439,30 @@ mod tests {
         check("json_array_contains('oops', 1)", "false").await;
         check("json_keys('{\"b\": 1, \"a\": 2}')", "[b, a]").await;
         check("json_items('[1, {\"a\": 2}]')", r#"[1, {"a":2}]"#).await;
-        check("json_records('{\"a\": [1], \"b\": \"s\"}')", r#"{a: [1], b: "s"}"#).await;
+        check(
+            "json_records('{\"a\": [1], \"b\": \"s\"}')",
+            r#"{a: [1], b: "s"}"#,
+        )
+        .await;
     }
 
     #[tokio::test]
     async fn builds_json() {
-        check("json_concat('{\"a\": 1}', '{\"b\": 2, \"a\": 3}')", r#"{"a":3,"b":2}"#).await;
+        check(
+            "json_concat('{\"a\": 1}', '{\"b\": 2, \"a\": 3}')",
+            r#"{"a":3,"b":2}"#,
+        )
+        .await;
         check("json_concat('[1]', '2', '[3]')", "[1,2,3]").await;
         check("json_concat('[1]', NULL)", "NULL").await;
         check("to_json_string(CAST(5 AS INT))", "5").await;
         check("to_json_string('hi')", r#""hi""#).await;
         check("to_json_string(NULL)", "null").await;
         check("to_json_string(make_array(1, 2))", "[1,2]").await;
-        check("to_json_string(named_struct('a', 1, 'b', 'x'))", r#"{"a":1,"b":"x"}"#).await;
+        check(
+            "to_json_string(named_struct('a', 1, 'b', 'x'))",
+            r#"{"a":1,"b":"x"}"#,
+        )
+        .await;
     }
 }

@@ -37,7 +37,7 @@ pub(crate) async fn column(sql: &str) -> (Vec<String>, DataType) {
         let col = b.column(0);
         dt = col.data_type().clone();
         for i in 0..col.len() {
-            out.push(if col.is_null(i) {
+            out.push(if col.is_null(i) || dt == DataType::Null {
                 "NULL".to_string()
             } else {
                 array_value_to_string(col, i).unwrap_or_else(|e| format!("<{e}>"))

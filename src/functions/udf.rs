@@ -436,17 +436,9 @@ fn widen_pair(a: &DataType, b: &DataType) -> Option<DataType> {
     Some(if ra > rb { a.clone() } else { b.clone() })
 }
 
-/// True if `t` is a numeric type.
-pub(crate) fn is_numeric(t: &DataType) -> bool {
-    matches!(
-        kind(t),
-        Kind::Int | Kind::Bigint | Kind::Double | Kind::Decimal
-    )
-}
-
 /// Downcasts an argument array, reporting an internal error (a coercion
 /// bug) if it has another type.
-pub(crate) fn arg<'a, T: 'static>(arrays: &'a [ArrayRef], i: usize) -> Result<&'a T> {
+pub(crate) fn arg<T: 'static>(arrays: &[ArrayRef], i: usize) -> Result<&T> {
     arrays
         .get(i)
         .and_then(|a| a.as_any().downcast_ref::<T>())
@@ -456,20 +448,6 @@ pub(crate) fn arg<'a, T: 'static>(arrays: &'a [ArrayRef], i: usize) -> Result<&'
                 arrays.get(i).map(|a| a.data_type().clone())
             ))
         })
-}
-
-/// Builds a result array of the return type from optional per-row values
-/// using `ScalarValue`s; for nested results where no typed builder is handy.
-pub(crate) fn scalars_to_array(values: Vec<ScalarValue>, ret: &DataType) -> Result<ArrayRef> {
-    if values.is_empty() {
-        return Ok(arrow::array::new_empty_array(ret));
-    }
-    let arr = ScalarValue::iter_to_array(values)?;
-    if arr.data_type() == ret {
-        Ok(arr)
-    } else {
-        arrow::compute::cast(&arr, ret).map_err(DataFusionError::from)
-    }
 }
 
 /// The value of row `i`, or `None` if it is null.

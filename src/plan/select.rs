@@ -9,7 +9,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::DFSchema;
 use datafusion::execution::SessionState;
 use datafusion::logical_expr::{
-    col, lit, Expr as DfExpr, ExprSchemable, LogicalPlan, LogicalPlanBuilder, LogicalTableSource,
+    col, lit, Expr as DfExpr, ExprSchemable, LogicalPlan, LogicalPlanBuilder, TableSource,
 };
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::sql::sqlparser::ast::{Expr, Ident, Value};
@@ -126,7 +126,7 @@ pub fn plan_select(
     let key_flags = key_columns(&source, &items, query, purpose)?;
 
     // 3. Build the DataFusion plan.
-    let table = Arc::new(LogicalTableSource::new(Arc::clone(&row_schema)));
+    let table = Arc::new(StreamTable(Arc::clone(&row_schema)));
     let mut builder = LogicalPlanBuilder::scan(qualifier.as_str(), table, None)?;
     if let Some(selection) = &query.selection {
         let predicate = to_datafusion(state, selection, &df_schema)?;
@@ -232,6 +232,16 @@ pub fn plan_select(
         limit: query.limit,
         logical_plan,
     })
+}
+
+/// The table DataFusion sees for a source: batches arrive from outside, so
+/// no filter is pushed into the scan.
+struct StreamTable(SchemaRef);
+
+impl TableSource for StreamTable {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.0)
+    }
 }
 
 /// One named item of the projection.

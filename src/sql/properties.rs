@@ -464,7 +464,7 @@ mod tests {
     fn unknown_properties_are_named() {
         let e = error("KAFKA_TOPIC='t', FOO=1, bar='x'");
         assert!(
-            e.starts_with("line 1:37: Invalid config variable(s) in the WITH clause: FOO,BAR."),
+            e.starts_with("line 1:48: Invalid config variable(s) in the WITH clause: FOO,BAR."),
             "{e}"
         );
         assert!(

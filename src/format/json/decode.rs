@@ -68,7 +68,12 @@ impl JsonDecoder {
         result
     }
 
-    fn read_row(&self, r: &mut Reader<'_>, row: &mut ColumnBuilder, s: &mut Scratch) -> Outcome<()> {
+    fn read_row(
+        &self,
+        r: &mut Reader<'_>,
+        row: &mut ColumnBuilder,
+        s: &mut Scratch,
+    ) -> Outcome<()> {
         let kind = r.peek()?;
         if kind == Kind::Null {
             r.null()?;
@@ -222,7 +227,9 @@ fn decode_value(
                 return Err(mismatch(kind, data_type));
             }
             let Values::Utf8(key_bytes) = &mut keys.values else {
-                return Err(DecodeError::new("JSON only supports MAP types with STRING keys"));
+                return Err(DecodeError::new(
+                    "JSON only supports MAP types with STRING keys",
+                ));
             };
             r.begin_object()?;
             let mut first = true;
@@ -242,7 +249,9 @@ fn decode_value(
                 return Err(mismatch(kind, data_type));
             }
             let DataType::Struct(fields) = &*data_type else {
-                return Err(DecodeError::new("internal error: STRUCT builder of another type"));
+                return Err(DecodeError::new(
+                    "internal error: STRUCT builder of another type",
+                ));
             };
             decode_fields(r, fields, children, s, depth)?;
             Close::Scalar
@@ -270,6 +279,8 @@ fn decode_fields(
     r.begin_object()?;
     let mut first = true;
     let mut hint = 0;
+    // Fields whose value did not convert (allocated only on error).
+    let mut failed: Vec<(usize, DecodeError)> = Vec::new();
     loop {
         let (exact, upper) = match r.next_key(&mut first)? {
             None => break,
@@ -298,12 +309,28 @@ fn decode_fields(
                 // A later duplicate replaces the earlier value.
                 child.truncate(start);
             }
-            decode_value(r, child, s, depth + 1)
-                .map_err(|e| e.within(format_args!(".{}", field.name())))?;
+            match decode_value(r, child, s, depth + 1) {
+                Ok(()) => failed.retain(|(f, _)| *f != i),
+                Err(e) => {
+                    let e = e.within(format_args!(".{}", field.name()));
+                    // The last duplicate wins, so a later one may still
+                    // replace this value: remember the error, move on
+                    // (unless the JSON itself is broken).
+                    r.seek(at);
+                    if r.skip_value().is_err() {
+                        return Err(e);
+                    }
+                    child.truncate(start);
+                    failed.push((i, e));
+                }
+            }
             if let Some(seen) = s.seen.get_mut(base + i) {
                 *seen = how;
             }
         }
+    }
+    if let Some((_, e)) = failed.into_iter().next() {
+        return Err(e);
     }
     for (i, child) in children.iter_mut().enumerate() {
         if s.seen.get(base + i) == Some(&UNSEEN) {
@@ -447,8 +474,10 @@ fn text(r: &mut Reader<'_>, kind: Kind, out: &mut Vec<u8>, depth: usize) -> Outc
 /// The last value of a STRING builder's buffers, for error paths.
 fn last_string(offsets: &[i32], data: &[u8]) -> String {
     let n = offsets.len();
-    let (Some(&a), Some(&b)) = (offsets.get(n.wrapping_sub(2)), offsets.get(n.wrapping_sub(1)))
-    else {
+    let (Some(&a), Some(&b)) = (
+        offsets.get(n.wrapping_sub(2)),
+        offsets.get(n.wrapping_sub(1)),
+    ) else {
         return String::new();
     };
     let a = usize::try_from(a).unwrap_or(0);

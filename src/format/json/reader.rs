@@ -293,7 +293,8 @@ impl<'a> Reader<'a> {
                 let ch = char::from_u32(code)
                     .ok_or_else(|| DecodeError::new("Invalid JSON string: unpaired surrogate"))?;
                 let mut utf8 = [0u8; 4];
-                self.scratch.extend_from_slice(ch.encode_utf8(&mut utf8).as_bytes());
+                self.scratch
+                    .extend_from_slice(ch.encode_utf8(&mut utf8).as_bytes());
                 return Ok(());
             }
             _ => {
@@ -491,13 +492,30 @@ mod tests {
     #[test]
     fn syntax_errors_name_the_position() {
         let err = reader("[1 2]").skip_value().unwrap_err();
-        assert_eq!(err.message, "Invalid JSON at byte 3: expected ',' or ']', found '2'");
-        for bad in ["01", "1.", "-", "tru", "\"abc", "{\"a\" 1}", "{1:2}", "[1,]", "\"\u{1}\""] {
+        assert_eq!(
+            err.message,
+            "Invalid JSON at byte 3: expected ',' or ']', found '2'"
+        );
+        for bad in [
+            "01",
+            "1.",
+            "-",
+            "tru",
+            "\"abc",
+            "{\"a\" 1}",
+            "{1:2}",
+            "[1,]",
+            "\"\u{1}\"",
+        ] {
             let mut r = reader(bad);
             assert!(r.skip_value().and_then(|()| r.finish()).is_err(), "{bad:?}");
         }
         let deep = "[".repeat(MAX_DEPTH + 5);
-        assert!(reader(&deep).skip_value().unwrap_err().message.contains("nested deeper"));
+        assert!(reader(&deep)
+            .skip_value()
+            .unwrap_err()
+            .message
+            .contains("nested deeper"));
     }
 
     #[test]

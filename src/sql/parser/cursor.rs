@@ -46,6 +46,11 @@ impl<'a> Cursor<'a> {
         }
     }
 
+    /// Moves where "end of input" errors point (e.g. to a trailing `;`).
+    pub(super) fn set_end(&mut self, end: Location) {
+        self.end = end;
+    }
+
     /// Names the statement in later error messages.
     pub(super) fn set_kind(&mut self, kind: &'static str) {
         self.kind = Some(kind);
@@ -310,6 +315,10 @@ impl<'a> Cursor<'a> {
                     f if f.starts_with('\'') => Some(f.to_string()),
                     f => Some(format!("'{f}'")),
                 };
+                // sqlparser names punctuation bare: `Expected: ), found: …`.
+                if !expected.is_empty() && !expected.chars().any(char::is_alphanumeric) {
+                    return self.syntax_error(at, near, &format!("'{expected}'"));
+                }
                 return self.syntax_error(at, near, expected);
             }
         }

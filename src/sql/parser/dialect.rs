@@ -66,6 +66,12 @@ impl Dialect for KsqlDialect {
         false
     }
 
+    fn is_reserved_for_identifier(&self, _keyword: Keyword) -> bool {
+        // A word whose special syntax does not parse is a name (`trim`,
+        // `exists`, …).
+        false
+    }
+
     fn parse_prefix(&self, parser: &mut Parser) -> Option<Result<Expr, ParserError>> {
         let first = &parser.peek_nth_token_ref(0).token;
         let second = &parser.peek_nth_token_ref(1).token;
@@ -73,6 +79,12 @@ impl Dialect for KsqlDialect {
             (Token::Word(_), Token::RArrow) => Some(parse_single_lambda(parser)),
             (Token::LParen, Token::Word(_)) if is_lambda_parameter_list(parser) => {
                 Some(parse_lambda_list(parser))
+            }
+            // ksqlDB has no INTERVAL expressions: `interval` is a name.
+            (Token::Word(w), _) if w.quote_style.is_none() && w.keyword == Keyword::INTERVAL => {
+                let ident = w.clone().into_ident(parser.peek_token_ref().span);
+                parser.next_token();
+                Some(Ok(Expr::Identifier(ident)))
             }
             (Token::Word(w), Token::LParen) if w.quote_style.is_none() => {
                 let kind = match w.keyword {
@@ -224,4 +236,80 @@ fn parse_cast(parser: &mut Parser, kind: CastKind) -> Result<Expr, ParserError> 
         array: false,
         format: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::sql::sqlparser::ast::Expr;
+
+    use super::super::tests::e;
+    use super::super::{parse_expression, types};
+    use crate::types::SqlType;
+
+    #[test]
+    fn expressions_normalize_names_but_not_functions() {
+        assert_eq!(
+            e("ucase(name) || `Mixed` || \"Dq\""),
+            "ucase(NAME) || `Mixed` || \"Dq\""
+        );
+        assert_eq!(e("s.addr->city->`Zip`"), "S.ADDR -> CITY -> `Zip`");
+        assert_eq!(e("arr[1] + m['k'] + f(x)[2]"), "ARR[1] + M['k'] + f(X)[2]");
+        assert_eq!(e("s->arr[1]->f"), "S -> ARR[1] -> F");
+        assert_eq!(e("a->b + 1"), "A -> B + 1");
+        assert_eq!(e("ARRAY[1, 2]"), "ARRAY[1, 2]");
+        assert_eq!(e("MAP('a' := 1, 'b' := x)"), "MAP('a' := 1, 'b' := X)");
+        assert_eq!(
+            e("STRUCT(a := 1, `b` := 'x')"),
+            "STRUCT(A := 1, `b` := 'x')"
+        );
+        assert_eq!(
+            e("TRANSFORM(arr, x => x + 1)"),
+            "TRANSFORM(ARR, X -> X + 1)"
+        );
+        assert_eq!(
+            e("REDUCE(m, 0, (acc, k, v) => acc + v)"),
+            "REDUCE(M, 0, (ACC, K, V) -> ACC + V)"
+        );
+        assert_eq!(
+            e("filter(xs, x => exists_in(x, ys, y => y = x))"),
+            "filter(XS, X -> exists_in(X, YS, Y -> Y = X))"
+        );
+        assert_eq!(e("a IS NOT DISTINCT FROM b"), "A IS NOT DISTINCT FROM B");
+        assert_eq!(e("a LIKE 'x!%' ESCAPE '!'"), "A LIKE 'x!%' ESCAPE '!'");
+        assert_eq!(
+            e("CASE WHEN a = 1 THEN 'one' ELSE 'many' END"),
+            "CASE WHEN A = 1 THEN 'one' ELSE 'many' END"
+        );
+        assert_eq!(
+            e("a NOT BETWEEN 1 AND 2 AND b IN (1, 2)"),
+            "A NOT BETWEEN 1 AND 2 AND B IN (1, 2)"
+        );
+        assert_eq!(e("DECIMAL '1.23'"), "DECIMAL '1.23'");
+        assert_eq!(e("-x * 2 != 4 and not y"), "-X * 2 <> 4 AND NOT Y");
+        assert_eq!(e("rowtime >= '2021-01-01'"), "ROWTIME >= '2021-01-01'");
+    }
+
+    #[test]
+    fn casts_take_ksql_types() {
+        assert_eq!(e("CAST(x AS STRING)"), "CAST(X AS STRING)");
+        assert_eq!(e("cast(x as int)"), "CAST(X AS INT)");
+        assert_eq!(e("CAST(x AS DECIMAL(5, 2))"), "CAST(X AS DECIMAL(5,2))");
+        assert_eq!(e("CAST(x AS BYTES)"), "CAST(X AS BYTEA)");
+        assert_eq!(
+            e("CAST(x AS STRUCT<a INT, `B` MAP<STRING, ARRAY<BIGINT>>>)"),
+            "CAST(X AS STRUCT<`A` INT, `B` Map(STRING, ARRAY<BIGINT>)>)"
+        );
+        let Ok(Expr::Cast { data_type, .. }) = parse_expression("CAST(x AS ARRAY<TIMESTAMP>)")
+        else {
+            panic!()
+        };
+        assert_eq!(
+            types::sql_type_of(&data_type).ok(),
+            Some(SqlType::Array(Box::new(SqlType::Timestamp)))
+        );
+        let Err(err) = parse_expression("CAST(x AS ADDRESS)") else {
+            panic!()
+        };
+        assert_eq!(err.to_string(), "line 1:11: Unknown type: ADDRESS");
+    }
 }

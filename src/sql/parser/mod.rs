@@ -8,7 +8,7 @@
 //!    start position.
 //! 2. [`parse_with`] substitutes `${variables}` in each statement (when the
 //!    caller passes session variables) and parses it: ksqlDB's statements
-//!    are parsed here ([`statements`], [`query`]); expressions are parsed by
+//!    are parsed here (`statements`, `query`); expressions are parsed by
 //!    sqlparser with [`KsqlDialect`].
 //! 3. Every name is normalized on the way: unquoted identifiers upper-cased,
 //!    quoted ones kept as written, inside expressions too
@@ -196,11 +196,18 @@ fn parse_one(
     resolve: &dyn Fn(&str) -> Option<SqlType>,
 ) -> Result<Statement> {
     let mut tokens = tokenize(text, origin)?;
-    if tokens.last().map(|t| &t.token) == Some(&Token::SemiColon) {
+    let semicolon = match tokens.last() {
+        Some(t) if t.token == Token::SemiColon => Some(to_location(t.span.start)),
+        _ => None,
+    };
+    if semicolon.is_some() {
         tokens.pop();
     }
     let index = LineIndex::new(text, origin);
     let mut cursor = Cursor::new(tokens, &index, resolve);
+    if let Some(at) = semicolon {
+        cursor.set_end(at);
+    }
     statements::parse_statement(&mut cursor)
 }
 

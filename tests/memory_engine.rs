@@ -1,0 +1,129 @@
+//! The engine over the in-memory log: the same pipeline as with Kafka,
+//! deterministic and fast. Covers statements end to end.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sluice::config::{Config, Session};
+use sluice::engine::{Engine, Outcome};
+use sluice::runtime::io::{Broker, StartFrom};
+use sluice::runtime::memory::MemoryBroker;
+
+async fn setup() -> (Arc<MemoryBroker>, Arc<Engine>) {
+    let log = MemoryBroker::new();
+    let broker: Arc<dyn Broker> = Arc::new(Arc::clone(&log));
+    let config = Config {
+        default_start: StartFrom::Earliest,
+        ..Config::default()
+    };
+    (log, Engine::new(broker, config).await.expect("engine"))
+}
+
+async fn exec(engine: &Engine, session: &mut Session, sql: &str) -> Vec<Outcome> {
+    match engine.execute(session, sql).await {
+        Ok(o) => o,
+        Err(e) => panic!("{sql}\nfailed: {e}"),
+    }
+}
+
+fn values(log: &MemoryBroker, topic: &str) -> Vec<String> {
+    log.records(topic)
+        .expect("records")
+        .into_iter()
+        .map(|(_, r)| String::from_utf8_lossy(r.value.as_deref().unwrap_or(b"<null>")).into_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn csas_with_partition_by_rekeys_output() {
+    let (log, engine) = setup().await;
+    let mut s = Session::default();
+    exec(
+        &engine,
+        &mut s,
+        "CREATE STREAM orders (id INT KEY, region STRING, qty INT)
+           WITH (kafka_topic='orders', value_format='json', partitions=1);
+         INSERT INTO orders (id, region, qty, ROWTIME) VALUES (1, 'eu', 3, 100);
+         INSERT INTO orders (id, region, qty, ROWTIME) VALUES (2, 'us', 0, 200);
+         CREATE STREAM by_region AS SELECT region, id, qty FROM orders WHERE qty > 0 PARTITION BY region;",
+    )
+    .await;
+    assert!(engine.wait_idle(Duration::from_secs(20)).await);
+    let out = log.records("BY_REGION").expect("records");
+    assert_eq!(out.len(), 1);
+    let (_, r) = &out[0];
+    assert_eq!(r.key.as_deref(), Some(&b"eu"[..]));
+    assert_eq!(r.value.as_deref(), Some(&br#"{"ID":1,"QTY":3}"#[..]));
+    assert_eq!(r.timestamp, 100);
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_statements_name_the_problem() {
+    let (_log, engine) = setup().await;
+    let mut s = Session::default();
+    exec(
+        &engine,
+        &mut s,
+        "CREATE STREAM txns (id INT KEY, amount DOUBLE) WITH (kafka_topic='txns', value_format='json', partitions=1);",
+    )
+    .await;
+    let err = engine
+        .execute(&mut s, "CREATE STREAM x AS SELECT id, amountt FROM txns;")
+        .await
+        .err()
+        .expect("an error");
+    let text = err.to_string();
+    assert!(text.contains("AMOUNTT"), "{text}");
+    assert!(text.contains("Did you mean AMOUNT?"), "{text}");
+
+    let err = engine
+        .execute(&mut s, "CREATE STREAM y (a INT) WITH (kafka_topic='missing', value_format='json');")
+        .await
+        .err()
+        .expect("an error");
+    assert!(err.to_string().contains("'missing' does not exist"), "{err}");
+
+    let err = engine
+        .execute(&mut s, "SELECT * FROM nope EMIT CHANGES;")
+        .await
+        .err()
+        .expect("an error");
+    assert!(err.to_string().contains("NOPE does not exist"), "{err}");
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn show_describe_terminate_and_drop() {
+    let (log, engine) = setup().await;
+    let mut s = Session::default();
+    exec(
+        &engine,
+        &mut s,
+        "CREATE STREAM src (k STRING KEY, v INT) WITH (kafka_topic='src', value_format='delimited', partitions=1);
+         CREATE STREAM dst AS SELECT k, v * 2 AS v2 FROM src;",
+    )
+    .await;
+    let mut outcomes = exec(&engine, &mut s, "SHOW STREAMS; SHOW QUERIES; DESCRIBE dst EXTENDED;").await;
+    let Some(Outcome::Description(d)) = outcomes.pop() else { panic!("describe") };
+    assert_eq!(d.summary.topic, "DST");
+    assert_eq!(d.write_queries, vec!["CSAS_DST_0".to_string()]);
+    let Some(Outcome::Queries(q)) = outcomes.pop() else { panic!("queries") };
+    assert_eq!(q.len(), 1);
+    assert_eq!(q[0].id, "CSAS_DST_0");
+    let Some(Outcome::Sources { sources, .. }) = outcomes.pop() else { panic!("streams") };
+    let names: Vec<&str> = sources.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, vec!["DST", "SRC"]);
+
+    exec(&engine, &mut s, "INSERT INTO src (k, v) VALUES ('a', 21);").await;
+    assert!(engine.wait_idle(Duration::from_secs(20)).await);
+    assert_eq!(values(&log, "DST"), vec!["42".to_string()]);
+
+    let err = engine.execute(&mut s, "DROP STREAM src;").await.err().expect("in use");
+    assert!(err.to_string().contains("CSAS_DST_0"), "{err}");
+    exec(&engine, &mut s, "TERMINATE CSAS_DST_0; DROP STREAM dst; DROP STREAM src;").await;
+    let mut outcomes = exec(&engine, &mut s, "SHOW STREAMS;").await;
+    let Some(Outcome::Sources { sources, .. }) = outcomes.pop() else { panic!("streams") };
+    assert!(sources.is_empty());
+    engine.shutdown().await;
+}
