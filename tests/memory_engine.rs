@@ -127,3 +127,73 @@ async fn show_describe_terminate_and_drop() {
     assert!(sources.is_empty());
     engine.shutdown().await;
 }
+
+/// Expressions and ksqlDB functions evaluated by a persistent query.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expressions_and_functions() {
+    let (log, engine) = setup().await;
+    let mut s = Session::default();
+    exec(
+        &engine,
+        &mut s,
+        r#"CREATE STREAM people (id INT KEY, name STRING, age INT, tags ARRAY<STRING>,
+             address STRUCT<city STRING, zip INT>, attrs MAP<STRING, INT>, doc STRING)
+           WITH (kafka_topic='people', value_format='json', partitions=1);
+         CREATE STREAM out AS SELECT id,
+             SUBSTRING(name, 2, 3) AS sub,
+             CONCAT(name, '!') AS bang,
+             LPAD(name, 6, '*') AS padded,
+             UCASE(name) AS up,
+             LEN(name) AS n,
+             REGEXP_REPLACE(name, 'a', 'A') AS re,
+             ROUND(age / 3.0) AS r,
+             COALESCE(doc, 'none') AS d,
+             TIMESTAMPTOSTRING(ROWTIME, 'yyyy-MM-dd HH:mm:ss', 'UTC') AS ts,
+             EXTRACTJSONFIELD(doc, '$.k') AS k,
+             ARRAY_CONTAINS(tags, 'x') AS has_x,
+             tags[1] AS first_tag,
+             tags[-1] AS last_tag,
+             address->city AS city,
+             attrs['a'] AS a,
+             CASE WHEN age < 18 THEN 'minor' ELSE 'adult' END AS grp,
+             CAST(age AS STRING) AS age_s,
+             name LIKE 'b%' AS b_name,
+             age BETWEEN 10 AND 40 AS mid,
+             age IN (1, 2, 30) AS picked,
+             doc IS NOT DISTINCT FROM NULL AS no_doc
+           FROM people;"#,
+    )
+    .await;
+    log.append(
+        "people",
+        Some(0),
+        Some(&7i32.to_be_bytes()),
+        Some(br#"{"name":"banana","AGE":30,"tags":["x","y"],"address":{"CITY":"Oslo","zip":1},"attrs":{"a":5},"doc":"{\"k\":\"v\"}"}"#),
+        86_400_000,
+        vec![],
+    )
+    .expect("append");
+    assert!(engine.wait_idle(Duration::from_secs(20)).await);
+    let failed = engine.failed_queries().await;
+    assert!(failed.is_empty(), "{failed:?}");
+    let out = values(&log, "OUT");
+    assert_eq!(out.len(), 1, "{out:?}");
+    let v: serde_json::Value = serde_json::from_str(&out[0]).expect("json");
+    let expect = serde_json::json!({
+        "SUB": "ana", "BANG": "banana!", "PADDED": "banana", "UP": "BANANA", "N": 6,
+        "RE": "bAnAnA", "R": 10, "D": "{\"k\":\"v\"}", "TS": "1970-01-02 00:00:00", "K": "v",
+        "HAS_X": true, "FIRST_TAG": "x", "LAST_TAG": "y", "CITY": "Oslo", "A": 5,
+        "GRP": "adult", "AGE_S": "30", "B_NAME": true, "MID": true, "PICKED": true,
+        "NO_DOC": false
+    });
+    for (k, want) in expect.as_object().expect("object") {
+        let got = v.get(k).cloned().unwrap_or(serde_json::Value::Null);
+        assert_eq!(
+            got.to_string(),
+            want.to_string(),
+            "column {k} in {}",
+            out[0]
+        );
+    }
+    engine.shutdown().await;
+}

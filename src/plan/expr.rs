@@ -114,6 +114,16 @@ fn rewrite_one(e: &mut Expr) -> Result<()> {
             };
             if named {
                 *e = rewrite_constructor(&name, f)?;
+            } else if UNIT_FUNCTIONS.contains(&name.as_str()) {
+                // DATEADD(DAYS, 3, d): the unit is a bare keyword.
+                if let FunctionArguments::List(list) = &mut f.args {
+                    if let Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Identifier(id)))) =
+                        list.args.first_mut().map(|a| &mut *a)
+                    {
+                        let unit = id.value.to_uppercase();
+                        list.args[0] = FunctionArg::Unnamed(FunctionArgExpr::Expr(string_lit(&unit)));
+                    }
+                }
             }
         }
         Expr::BinaryOp {
@@ -135,6 +145,16 @@ fn rewrite_one(e: &mut Expr) -> Result<()> {
     }
     Ok(())
 }
+
+/// Functions whose first argument is a time unit keyword.
+const UNIT_FUNCTIONS: &[&str] = &[
+    "dateadd",
+    "datesub",
+    "timeadd",
+    "timesub",
+    "timestampadd",
+    "timestampsub",
+];
 
 /// `STRUCT(a := 1, …)` and `MAP(k := v, …)`.
 fn rewrite_constructor(name: &str, f: &Function) -> Result<Expr> {

@@ -25,9 +25,18 @@ pub fn session_state() -> Result<Arc<SessionState>> {
     let options = config.options_mut();
     options.sql_parser.enable_ident_normalization = false;
     options.sql_parser.parse_float_as_decimal = true;
-    let mut state = SessionStateBuilder::new()
+    let defaults = SessionStateBuilder::new()
         .with_config(config)
         .with_default_features()
+        .build();
+    // ksqlDB's SUBSTRING must win over DataFusion's `substr` planning.
+    let planners = [
+        vec![crate::functions::expr_planner()],
+        defaults.expr_planners().to_vec(),
+    ]
+    .concat();
+    let mut state = SessionStateBuilder::new_from_existing(defaults)
+        .with_expr_planners(planners)
         .build();
     for udf in crate::functions::scalar_udfs() {
         state.register_udf(udf)?;

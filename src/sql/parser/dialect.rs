@@ -10,17 +10,19 @@
 //! * `arr[i]` / `map['k']` subscripts apply after any expression;
 //! * lambdas are written `x => …` and `(x, y) => …` (sqlparser's own lambda
 //!   syntax `x -> …` would clash with struct dereference);
-//! * `STRUCT(A := 1)` and `MAP('k' := v)` are calls with named arguments;
+//! * `STRUCT(A := 1)` and `MAP('k' := v)` are calls with named arguments
+//!   ([`FunctionArg::ExprNamed`] with the `:=` operator);
 //! * `CAST(x AS type)` takes ksqlDB types (`STRUCT<…>`, `MAP<…>`, `BYTES`, …).
 
 use datafusion::sql::sqlparser::ast::{
-    AccessExpr, BinaryOperator, CastKind, Expr, Ident, LambdaFunction, LambdaFunctionParameter,
-    LambdaSyntax, OneOrManyWithParens, Subscript,
+    AccessExpr, BinaryOperator, CastKind, Expr, Function, FunctionArg, FunctionArgExpr,
+    FunctionArgOperator, FunctionArgumentList, FunctionArguments, Ident, LambdaFunction,
+    LambdaFunctionParameter, LambdaSyntax, ObjectName, OneOrManyWithParens, Subscript,
 };
 use datafusion::sql::sqlparser::dialect::Dialect;
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
-use datafusion::sql::sqlparser::tokenizer::Token;
+use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan};
 
 use super::types;
 
@@ -49,10 +51,6 @@ impl Dialect for KsqlDialect {
     }
 
     fn supports_named_fn_args_with_assignment_operator(&self) -> bool {
-        true
-    }
-
-    fn supports_named_fn_args_with_expr_name(&self) -> bool {
         true
     }
 
@@ -86,14 +84,13 @@ impl Dialect for KsqlDialect {
                 parser.next_token();
                 Some(Ok(Expr::Identifier(ident)))
             }
-            (Token::Word(w), Token::LParen) if w.quote_style.is_none() => {
-                let kind = match w.keyword {
-                    Keyword::CAST => CastKind::Cast,
-                    Keyword::TRY_CAST => CastKind::TryCast,
-                    _ => return None,
-                };
-                Some(parse_cast(parser, kind))
-            }
+            (Token::Word(w), Token::LParen) if w.quote_style.is_none() => match w.keyword {
+                Keyword::CAST => Some(parse_cast(parser, CastKind::Cast)),
+                Keyword::TRY_CAST => Some(parse_cast(parser, CastKind::TryCast)),
+                Keyword::MAP => Some(parse_constructor(parser, false)),
+                Keyword::STRUCT => Some(parse_constructor(parser, true)),
+                _ => None,
+            },
             _ => None,
         }
     }
@@ -220,6 +217,56 @@ fn parse_lambda_list(parser: &mut Parser) -> Result<Expr, ParserError> {
     }))
 }
 
+/// `MAP(k := v, …)` or `STRUCT(name := v, …)`, parsed here (not as
+/// sqlparser's named arguments) so that each argument is parsed once.
+fn parse_constructor(parser: &mut Parser, is_struct: bool) -> Result<Expr, ParserError> {
+    let token = parser.next_token();
+    let name = match token.token {
+        Token::Word(w) => w.into_ident(token.span),
+        other => return parser.expected("MAP or STRUCT", TokenWithSpan::new(other, token.span)),
+    };
+    parser.expect_token(&Token::LParen)?;
+    let mut args = Vec::new();
+    if !parser.consume_token(&Token::RParen) {
+        loop {
+            let key = if is_struct {
+                let field = parser.next_token();
+                match field.token {
+                    Token::Word(w) => Expr::Identifier(w.into_ident(field.span)),
+                    _ => return parser.expected("a struct field name", field),
+                }
+            } else {
+                parser.parse_expr()?
+            };
+            parser.expect_token(&Token::Assignment)?;
+            let value = parser.parse_expr()?;
+            args.push(FunctionArg::ExprNamed {
+                name: key,
+                arg: FunctionArgExpr::Expr(value),
+                operator: FunctionArgOperator::Assignment,
+            });
+            if parser.consume_token(&Token::RParen) {
+                break;
+            }
+            parser.expect_token(&Token::Comma)?;
+        }
+    }
+    Ok(Expr::Function(Function {
+        name: ObjectName::from(vec![name]),
+        uses_odbc_syntax: false,
+        parameters: FunctionArguments::None,
+        args: FunctionArguments::List(FunctionArgumentList {
+            duplicate_treatment: None,
+            args,
+            clauses: vec![],
+        }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: vec![],
+    }))
+}
+
 /// `CAST(expr AS ksql_type)`; custom type names stay `DataType::Custom`
 /// until the statement parser resolves them.
 fn parse_cast(parser: &mut Parser, kind: CastKind) -> Result<Expr, ParserError> {
@@ -311,5 +358,35 @@ mod tests {
             panic!()
         };
         assert_eq!(err.to_string(), "line 1:11: Unknown type: ADDRESS");
+    }
+
+    #[test]
+    fn nested_lambdas_parse_in_linear_time() {
+        // Each argument is parsed once; a parser that re-parsed lambda
+        // arguments would take 2^20 steps here.
+        let depth = 20;
+        let mut sql = String::from("x");
+        for _ in 0..depth {
+            sql = format!("f(a, x => {sql})");
+        }
+        assert!(parse_expression(&sql).is_ok());
+        let mut sql = String::from("1");
+        for _ in 0..depth {
+            sql = format!("MAP('k' := {sql})");
+        }
+        assert!(parse_expression(&sql).is_ok());
+    }
+
+    #[test]
+    fn constructor_errors_are_clear() {
+        let err = |s: &str| parse_expression(s).err().map(|e| e.to_string());
+        assert_eq!(
+            err("STRUCT('a' := 1)").as_deref(),
+            Some("line 1:8: Syntax error at or near ''a'': expected a struct field name")
+        );
+        assert_eq!(
+            err("MAP('a', 1)").as_deref(),
+            Some("line 1:8: Syntax error at or near ',': expected ':='")
+        );
     }
 }
