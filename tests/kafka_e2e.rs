@@ -8,7 +8,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{produce, read_topic};
+use common::{produce, read_topic, Input, OwnedInput};
 use sluice::config::{Config, Session};
 use sluice::engine::{Engine, Outcome};
 use sluice::kafka::KafkaBroker;
@@ -198,13 +198,19 @@ async fn restart_loses_nothing(broker: Arc<dyn Broker>, suffix: &str) {
     let csas = format!(
         "CREATE STREAM copied WITH (kafka_topic='{output}') AS SELECT n, n * n AS sq FROM events;"
     );
-    let batch = |from: i32, to: i32| -> Vec<(Option<Vec<u8>>, Option<Vec<u8>>, i64)> {
+    let batch = |from: i32, to: i32| -> Vec<OwnedInput> {
         (from..to)
-            .map(|n| (None, Some(format!(r#"{{"n":{n}}}"#).into_bytes()), 1_000 + i64::from(n)))
+            .map(|n| {
+                (
+                    None,
+                    Some(format!(r#"{{"n":{n}}}"#).into_bytes()),
+                    1_000 + i64::from(n),
+                )
+            })
             .collect()
     };
-    let send = |records: Vec<(Option<Vec<u8>>, Option<Vec<u8>>, i64)>| {
-        let refs: Vec<(Option<&[u8]>, Option<&[u8]>, i64)> = records
+    let send = |records: Vec<OwnedInput>| {
+        let refs: Vec<Input<'_>> = records
             .iter()
             .map(|(k, v, t)| (k.as_deref(), v.as_deref(), *t))
             .collect();
@@ -215,7 +221,10 @@ async fn restart_loses_nothing(broker: Arc<dyn Broker>, suffix: &str) {
     exec(&first, &ddl).await;
     exec(&first, &csas).await;
     send(batch(0, 50));
-    assert!(first.wait_idle(Duration::from_secs(60)).await, "first run did not finish");
+    assert!(
+        first.wait_idle(Duration::from_secs(60)).await,
+        "first run did not finish"
+    );
     first.shutdown().await;
     drop(first);
 
@@ -234,11 +243,17 @@ async fn restart_loses_nothing(broker: Arc<dyn Broker>, suffix: &str) {
             v.get("N")?.as_i64()
         })
         .collect();
-    assert_eq!(ns.len(), 100, "expected every record exactly once, got {ns:?}");
+    assert_eq!(
+        ns.len(),
+        100,
+        "expected every record exactly once, got {ns:?}"
+    );
     ns.sort_unstable();
     assert_eq!(ns, (0..100).collect::<Vec<i64>>());
     // Timestamps are carried through.
-    assert!(out.iter().all(|r| r.timestamp >= 1_000 && r.timestamp < 1_100));
+    assert!(out
+        .iter()
+        .all(|r| r.timestamp >= 1_000 && r.timestamp < 1_100));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

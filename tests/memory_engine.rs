@@ -78,11 +78,17 @@ async fn bad_statements_name_the_problem() {
     assert!(text.contains("Did you mean AMOUNT?"), "{text}");
 
     let err = engine
-        .execute(&mut s, "CREATE STREAM y (a INT) WITH (kafka_topic='missing', value_format='json');")
+        .execute(
+            &mut s,
+            "CREATE STREAM y (a INT) WITH (kafka_topic='missing', value_format='json');",
+        )
         .await
         .err()
         .expect("an error");
-    assert!(err.to_string().contains("'missing' does not exist"), "{err}");
+    assert!(
+        err.to_string().contains("'missing' does not exist"),
+        "{err}"
+    );
 
     let err = engine
         .execute(&mut s, "SELECT * FROM nope EMIT CHANGES;")
@@ -104,14 +110,25 @@ async fn show_describe_terminate_and_drop() {
          CREATE STREAM dst AS SELECT k, v * 2 AS v2 FROM src;",
     )
     .await;
-    let mut outcomes = exec(&engine, &mut s, "SHOW STREAMS; SHOW QUERIES; DESCRIBE dst EXTENDED;").await;
-    let Some(Outcome::Description(d)) = outcomes.pop() else { panic!("describe") };
+    let mut outcomes = exec(
+        &engine,
+        &mut s,
+        "SHOW STREAMS; SHOW QUERIES; DESCRIBE dst EXTENDED;",
+    )
+    .await;
+    let Some(Outcome::Description(d)) = outcomes.pop() else {
+        panic!("describe")
+    };
     assert_eq!(d.summary.topic, "DST");
     assert_eq!(d.write_queries, vec!["CSAS_DST_0".to_string()]);
-    let Some(Outcome::Queries(q)) = outcomes.pop() else { panic!("queries") };
+    let Some(Outcome::Queries(q)) = outcomes.pop() else {
+        panic!("queries")
+    };
     assert_eq!(q.len(), 1);
     assert_eq!(q[0].id, "CSAS_DST_0");
-    let Some(Outcome::Sources { sources, .. }) = outcomes.pop() else { panic!("streams") };
+    let Some(Outcome::Sources { sources, .. }) = outcomes.pop() else {
+        panic!("streams")
+    };
     let names: Vec<&str> = sources.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, vec!["DST", "SRC"]);
 
@@ -119,11 +136,22 @@ async fn show_describe_terminate_and_drop() {
     assert!(engine.wait_idle(Duration::from_secs(20)).await);
     assert_eq!(values(&log, "DST"), vec!["42".to_string()]);
 
-    let err = engine.execute(&mut s, "DROP STREAM src;").await.err().expect("in use");
+    let err = engine
+        .execute(&mut s, "DROP STREAM src;")
+        .await
+        .err()
+        .expect("in use");
     assert!(err.to_string().contains("CSAS_DST_0"), "{err}");
-    exec(&engine, &mut s, "TERMINATE CSAS_DST_0; DROP STREAM dst; DROP STREAM src;").await;
+    exec(
+        &engine,
+        &mut s,
+        "TERMINATE CSAS_DST_0; DROP STREAM dst; DROP STREAM src;",
+    )
+    .await;
     let mut outcomes = exec(&engine, &mut s, "SHOW STREAMS;").await;
-    let Some(Outcome::Sources { sources, .. }) = outcomes.pop() else { panic!("streams") };
+    let Some(Outcome::Sources { sources, .. }) = outcomes.pop() else {
+        panic!("streams")
+    };
     assert!(sources.is_empty());
     engine.shutdown().await;
 }

@@ -666,7 +666,7 @@ impl Engine {
                 let Ok(batch) = batch else { break };
                 for i in 0..batch.len() {
                     seen += 1;
-                    if (seen - 1) % interval != 0 {
+                    if !(seen - 1).is_multiple_of(interval) {
                         continue;
                     }
                     let line = crate::engine::listing::print_line(&batch, i);

@@ -121,7 +121,8 @@ fn rewrite_one(e: &mut Expr) -> Result<()> {
                         list.args.first_mut().map(|a| &mut *a)
                     {
                         let unit = id.value.to_uppercase();
-                        list.args[0] = FunctionArg::Unnamed(FunctionArgExpr::Expr(string_lit(&unit)));
+                        list.args[0] =
+                            FunctionArg::Unnamed(FunctionArgExpr::Expr(string_lit(&unit)));
                     }
                 }
             }

@@ -88,8 +88,14 @@ pub fn read_topic(
     out
 }
 
+/// A record to produce: key, value, timestamp.
+pub type Input<'a> = (Option<&'a [u8]>, Option<&'a [u8]>, i64);
+
+/// An owned record to produce.
+pub type OwnedInput = (Option<Vec<u8>>, Option<Vec<u8>>, i64);
+
 /// Produces records with an independent producer.
-pub fn produce(bootstrap: &str, topic: &str, records: &[(Option<&[u8]>, Option<&[u8]>, i64)]) {
+pub fn produce(bootstrap: &str, topic: &str, records: &[Input<'_>]) {
     let producer: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .create()

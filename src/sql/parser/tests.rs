@@ -652,42 +652,74 @@ fn zz_stack_probe() {
     let n = 60;
     let mut cases = vec![];
     let mut s = String::from("x");
-    for _ in 0..n { s = format!("f(a, x => {s})"); }
+    for _ in 0..n {
+        s = format!("f(a, x => {s})");
+    }
     cases.push(s);
     cases.push(format!("{}1{}", "(".repeat(n), ")".repeat(n)));
     cases.push(format!("{}1", "- ".repeat(n)));
     cases.push(format!("{}1", "NOT ".repeat(n)));
     let mut s = String::from("1");
-    for _ in 0..n { s = format!("CASE WHEN {s} THEN {s} END"); if s.len() > 100000 { break; } }
+    for _ in 0..n {
+        s = format!("CASE WHEN {s} THEN {s} END");
+        if s.len() > 100000 {
+            break;
+        }
+    }
     cases.push(s);
     let mut s = String::from("1");
-    for _ in 0..n { s = format!("CAST({s} AS INT)"); }
+    for _ in 0..n {
+        s = format!("CAST({s} AS INT)");
+    }
     cases.push(s);
     let mut s = String::from("1");
-    for _ in 0..n { s = format!("MAP('k' := {s})"); }
+    for _ in 0..n {
+        s = format!("MAP('k' := {s})");
+    }
     cases.push(s);
     let mut s = String::from("1");
-    for _ in 0..n { s = format!("ARRAY[{s}]"); }
+    for _ in 0..n {
+        s = format!("ARRAY[{s}]");
+    }
     cases.push(s);
     let mut s = String::from("1");
-    for _ in 0..n { s = format!("a[{s}]"); }
+    for _ in 0..n {
+        s = format!("a[{s}]");
+    }
     cases.push(s);
     let mut s = String::from("1");
-    for _ in 0..n { s = format!("x => {s}"); }
+    for _ in 0..n {
+        s = format!("x => {s}");
+    }
     cases.push(format!("f({s})"));
     let mut s = String::from("1");
-    for _ in 0..n { s = format!("(a, b) => {s}"); }
+    for _ in 0..n {
+        s = format!("(a, b) => {s}");
+    }
     cases.push(format!("f({s})"));
     let mut s = String::from("1");
-    for _ in 0..n { s = format!("1 IN ({s})"); }
+    for _ in 0..n {
+        s = format!("1 IN ({s})");
+    }
     cases.push(s);
     let mut s = String::from("1");
-    for _ in 0..n { s = format!("STRUCT(a := {s})->a"); }
+    for _ in 0..n {
+        s = format!("STRUCT(a := {s})->a");
+    }
     cases.push(s);
     let which: Option<usize> = std::env::var("PROBE").ok().and_then(|v| v.parse().ok());
     for (i, c) in cases.iter().enumerate() {
-        if which.is_some_and(|w| w != i) { continue; }
+        if which.is_some_and(|w| w != i) {
+            continue;
+        }
         let r = parse(&format!("SELECT {c} FROM s;"));
-        eprintln!("case {i}: {}", r.map(|_| "ok".to_string()).unwrap_or_else(|e| e.to_string().chars().take(80).collect()));
+        eprintln!(
+            "case {i}: {}",
+            r.map(|_| "ok".to_string()).unwrap_or_else(|e| e
+                .to_string()
+                .chars()
+                .take(80)
+                .collect())
+        );
     }
 }
