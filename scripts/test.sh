@@ -25,10 +25,16 @@ echo "== starting Tansu on 127.0.0.1:$port (sqlite storage in $scratch)"
   --storage-engine "sqlite://$scratch/tansu.db" >"$scratch/tansu.log" 2>&1) &
 tansu_pid=$!
 trap 'kill $tansu_pid 2>/dev/null || true; rm -rf "$scratch"' EXIT
-for _ in $(seq 1 100); do
-  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi
+up=no
+for _ in $(seq 1 300); do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then up=yes; break; fi
   sleep 0.1
 done
+if [ "$up" != yes ]; then
+  echo "Tansu did not start listening on 127.0.0.1:$port within 30 s; its log:" >&2
+  cat "$scratch/tansu.log" >&2
+  exit 1
+fi
 export SLUICE_TANSU_BOOTSTRAP="127.0.0.1:$port"
 export SLUICE_TANSU_DIR="$scratch"
 
