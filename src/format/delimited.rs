@@ -2,7 +2,7 @@
 //! position, as ksqlDB reads and writes it.
 //!
 //! * The separator is the spec's delimiter (default `,`); quoting follows
-//!   Apache Commons CSV (RFC 4180; see [`csv`]).
+//!   Apache Commons CSV (RFC 4180; see the `csv` submodule).
 //! * Only scalar types: BOOLEAN (`true`/`false`), INT, BIGINT, DOUBLE
 //!   (written as Java prints it), DECIMAL (plain text with the column's
 //!   scale), STRING, BYTES (base64), DATE (days), TIME (ms of the day),

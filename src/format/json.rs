@@ -20,11 +20,11 @@
 //! serde_json is built with `arbitrary_precision` here, which makes its
 //! deserializer allocate a `String` for every number, and a
 //! `serde_json::Value` per record would allocate every string, array and
-//! map. Instead [`reader::Reader`] is a small pull reader over the payload
+//! map. Instead `reader::Reader` is a small pull reader over the payload
 //! bytes: the decoder asks for the token it expects, gets numbers as their
 //! text and strings as slices of the payload (only strings with escapes are
 //! copied, into one scratch buffer reused by the batch), and appends the
-//! converted value directly into a [`ColumnBuilder`](super::builder) tree
+//! converted value directly into a `ColumnBuilder` tree
 //! sized for the batch. Matching members to columns uses a per-batch stack
 //! of "seen" flags, and a record that fails half-way is rolled back by
 //! truncating the builders. So the heap work per batch is the builders'
@@ -32,7 +32,7 @@
 //! error message; a good record allocates nothing.
 //!
 //! Encoding likewise downcasts each column once per batch
-//! ([`View`](super::view::View)) and writes every payload into the one
+//! (`view::View`) and writes every payload into the one
 //! buffer of [`Encoded`](super::Encoded).
 
 mod decode;
