@@ -12,7 +12,10 @@
 //!   syntax `x -> …` would clash with struct dereference);
 //! * `STRUCT(A := 1)` and `MAP('k' := v)` are calls with named arguments
 //!   ([`FunctionArg::ExprNamed`] with the `:=` operator);
-//! * `CAST(x AS type)` takes ksqlDB types (`STRUCT<…>`, `MAP<…>`, `BYTES`, …).
+//! * `CAST(x AS type)` takes ksqlDB types (`STRUCT<…>`, `MAP<…>`, `BYTES`, …);
+//! * keywords with special syntax (`CASE`, `CEIL(…)`, `ARRAY[…]`, …) are
+//!   parsed exactly once, never re-parsed as names, which keeps parsing
+//!   linear in the input.
 
 use datafusion::sql::sqlparser::ast::{
     AccessExpr, BinaryOperator, CastKind, Expr, Function, FunctionArg, FunctionArgExpr,
@@ -22,7 +25,7 @@ use datafusion::sql::sqlparser::ast::{
 use datafusion::sql::sqlparser::dialect::Dialect;
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
-use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan};
+use datafusion::sql::sqlparser::tokenizer::Token;
 
 use super::types;
 
@@ -78,19 +81,11 @@ impl Dialect for KsqlDialect {
             (Token::LParen, Token::Word(_)) if is_lambda_parameter_list(parser) => {
                 Some(parse_lambda_list(parser))
             }
-            // ksqlDB has no INTERVAL expressions: `interval` is a name.
-            (Token::Word(w), _) if w.quote_style.is_none() && w.keyword == Keyword::INTERVAL => {
-                let ident = w.clone().into_ident(parser.peek_token_ref().span);
-                parser.next_token();
-                Some(Ok(Expr::Identifier(ident)))
+            (Token::Word(w), _) if w.quote_style.is_none() => {
+                let keyword = w.keyword;
+                let call = *second == Token::LParen;
+                parse_keyword_prefix(parser, keyword, call)
             }
-            (Token::Word(w), Token::LParen) if w.quote_style.is_none() => match w.keyword {
-                Keyword::CAST => Some(parse_cast(parser, CastKind::Cast)),
-                Keyword::TRY_CAST => Some(parse_cast(parser, CastKind::TryCast)),
-                Keyword::MAP => Some(parse_constructor(parser, false)),
-                Keyword::STRUCT => Some(parse_constructor(parser, true)),
-                _ => None,
-            },
             _ => None,
         }
     }
@@ -116,6 +111,92 @@ impl Dialect for KsqlDialect {
             Token::LBracket => Some(parse_subscript(parser, expr)),
             _ => None,
         }
+    }
+}
+
+/// Expressions introduced by a keyword.
+///
+/// sqlparser parses a keyword with special syntax (`CEIL(…)`, `CASE …`,
+/// `ARRAY[…]`, …) speculatively and, when that fails, parses it again as a
+/// name or a plain call. Both attempts descend into the nested expression,
+/// so nested failing input takes exponential time. Every such keyword is
+/// therefore parsed here, once, without a fallback.
+fn parse_keyword_prefix(
+    parser: &mut Parser,
+    keyword: Keyword,
+    call: bool,
+) -> Option<Result<Expr, ParserError>> {
+    let parse: fn(&mut Parser) -> Result<Expr, ParserError> = match keyword {
+        // ksqlDB has no INTERVAL expressions: `interval` is a name.
+        Keyword::INTERVAL => |p| Ok(Expr::Identifier(next_ident(p))),
+        Keyword::CASE => |p| {
+            p.next_token();
+            p.parse_case_expr()
+        },
+        Keyword::NOT => |p| {
+            p.next_token();
+            p.parse_not()
+        },
+        Keyword::ARRAY if parser.peek_nth_token_ref(1).token == Token::LBracket => |p| {
+            p.next_token();
+            p.next_token();
+            p.parse_array_expr(true)
+        },
+        _ if !call => return None,
+        Keyword::CAST => |p| parse_cast(p, CastKind::Cast),
+        Keyword::TRY_CAST => |p| parse_cast(p, CastKind::TryCast),
+        Keyword::SAFE_CAST => |p| parse_cast(p, CastKind::SafeCast),
+        Keyword::MAP => |p| parse_constructor(p, false),
+        Keyword::STRUCT => |p| parse_constructor(p, true),
+        Keyword::SUBSTR | Keyword::SUBSTRING => |p| p.parse_substring(),
+        Keyword::CEIL => |p| {
+            p.next_token();
+            p.parse_ceil_floor_expr(true)
+        },
+        Keyword::FLOOR => |p| {
+            p.next_token();
+            p.parse_ceil_floor_expr(false)
+        },
+        Keyword::TRIM => |p| {
+            p.next_token();
+            p.parse_trim_expr()
+        },
+        Keyword::EXTRACT => |p| {
+            p.next_token();
+            p.parse_extract_expr()
+        },
+        Keyword::OVERLAY => |p| {
+            p.next_token();
+            p.parse_overlay_expr()
+        },
+        Keyword::EXISTS => |p| {
+            p.next_token();
+            p.parse_exists_expr(false)
+        },
+        // Special forms ksqlDB does not have: ordinary calls.
+        Keyword::ARRAY
+        | Keyword::POSITION
+        | Keyword::CONVERT
+        | Keyword::TRY_CONVERT
+        | Keyword::CURRENT_TIMESTAMP
+        | Keyword::CURRENT_TIME
+        | Keyword::CURRENT_DATE
+        | Keyword::LOCALTIME
+        | Keyword::LOCALTIMESTAMP => |p| {
+            let name = next_ident(p);
+            p.parse_function(ObjectName::from(vec![name]))
+        },
+        _ => return None,
+    };
+    Some(parse(parser))
+}
+
+/// Consumes the next token, a word, as an identifier.
+fn next_ident(parser: &mut Parser) -> Ident {
+    let token = parser.next_token();
+    match token.token {
+        Token::Word(w) => w.into_ident(token.span),
+        other => Ident::with_span(token.span, other.to_string()),
     }
 }
 
@@ -220,11 +301,7 @@ fn parse_lambda_list(parser: &mut Parser) -> Result<Expr, ParserError> {
 /// `MAP(k := v, …)` or `STRUCT(name := v, …)`, parsed here (not as
 /// sqlparser's named arguments) so that each argument is parsed once.
 fn parse_constructor(parser: &mut Parser, is_struct: bool) -> Result<Expr, ParserError> {
-    let token = parser.next_token();
-    let name = match token.token {
-        Token::Word(w) => w.into_ident(token.span),
-        other => return parser.expected("MAP or STRUCT", TokenWithSpan::new(other, token.span)),
-    };
+    let name = next_ident(parser);
     parser.expect_token(&Token::LParen)?;
     let mut args = Vec::new();
     if !parser.consume_token(&Token::RParen) {
@@ -363,28 +440,18 @@ mod tests {
     #[test]
     fn nested_lambdas_parse_in_linear_time() {
         // Each argument is parsed once; a parser that re-parsed lambda
-        // arguments would take 2^20 steps here. Debug builds use far more
-        // stack per nesting level than release builds, so the check runs on
-        // a thread with a stack as large as the server's worker threads get.
-        let run = || {
-            let depth = 20;
-            let mut sql = String::from("x");
-            for _ in 0..depth {
-                sql = format!("f(a, x => {sql})");
-            }
-            assert!(parse_expression(&sql).is_ok());
-            let mut sql = String::from("1");
-            for _ in 0..depth {
-                sql = format!("MAP('k' := {sql})");
-            }
-            assert!(parse_expression(&sql).is_ok());
-        };
-        std::thread::Builder::new()
-            .stack_size(64 << 20)
-            .spawn(run)
-            .unwrap()
-            .join()
-            .unwrap();
+        // arguments would take 2^20 steps here.
+        let depth = 20;
+        let mut sql = String::from("x");
+        for _ in 0..depth {
+            sql = format!("f(a, x => {sql})");
+        }
+        assert!(parse_expression(&sql).is_ok());
+        let mut sql = String::from("1");
+        for _ in 0..depth {
+            sql = format!("MAP('k' := {sql})");
+        }
+        assert!(parse_expression(&sql).is_ok());
     }
 
     #[test]

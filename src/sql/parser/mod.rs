@@ -40,7 +40,7 @@ use cursor::Cursor;
 
 /// Looks up named types declared with `CREATE TYPE` (the catalog implements
 /// it). Names are given upper-cased unless they were quoted.
-pub trait TypeResolver {
+pub trait TypeResolver: Sync {
     /// The type registered under `name`, if any.
     fn resolve_type(&self, name: &str) -> Option<SqlType>;
 }
@@ -79,6 +79,10 @@ pub fn parse(sql: &str) -> Result<Vec<ParsedStatement>> {
 /// Parses a request or script into statements, substituting variables and
 /// resolving custom types as `context` says.
 pub fn parse_with(sql: &str, context: &mut ParseContext<'_>) -> Result<Vec<ParsedStatement>> {
+    on_parser_stack(|| parse_statements(sql, context))
+}
+
+fn parse_statements(sql: &str, context: &mut ParseContext<'_>) -> Result<Vec<ParsedStatement>> {
     // Types created (Some) or dropped (None) earlier in this input.
     let mut local_types: HashMap<String, Option<SqlType>> = HashMap::new();
     let mut parsed = Vec::new();
@@ -171,6 +175,10 @@ pub fn split(sql: &str) -> Result<Vec<StatementText<'_>>> {
 /// Parses a single expression, e.g. `UCASE(name) || '!'`, with names
 /// normalized as in statements.
 pub fn parse_expression(sql: &str) -> Result<Expr> {
+    on_parser_stack(|| parse_expression_here(sql))
+}
+
+fn parse_expression_here(sql: &str) -> Result<Expr> {
     let resolve = |_: &str| None;
     let index = LineIndex::new(sql, ORIGIN);
     let mut cursor = Cursor::new(tokenize(sql, ORIGIN)?, &index, &resolve);
@@ -181,12 +189,38 @@ pub fn parse_expression(sql: &str) -> Result<Expr> {
 
 /// Parses a type, e.g. `STRUCT<A INT, B ARRAY<STRING>>` (no custom types).
 pub fn parse_data_type(sql: &str) -> Result<SqlType> {
+    on_parser_stack(|| parse_data_type_here(sql))
+}
+
+fn parse_data_type_here(sql: &str) -> Result<SqlType> {
     let resolve = |_: &str| None;
     let index = LineIndex::new(sql, ORIGIN);
     let mut cursor = Cursor::new(tokenize(sql, ORIGIN)?, &index, &resolve);
     let data_type = cursor.data_type()?;
     cursor.expect_end()?;
     Ok(data_type)
+}
+
+/// The stack of the parsing thread. sqlparser recurses for every nesting
+/// level of an expression (up to its limit of 50) and, in debug builds, a
+/// level can take over 100 KiB of stack: the deepest expressions need about
+/// 6 MiB, more than a tokio worker thread has. Only touched pages are
+/// committed, so a generous size costs nothing.
+const PARSER_STACK_BYTES: usize = 32 << 20;
+
+/// Runs `parse` on a thread with [`PARSER_STACK_BYTES`] of stack, so that no
+/// input can overflow the caller's stack.
+fn on_parser_stack<T: Send>(parse: impl FnOnce() -> Result<T> + Send) -> Result<T> {
+    std::thread::scope(|scope| {
+        let parser = std::thread::Builder::new()
+            .name("sluice-sql-parser".into())
+            .stack_size(PARSER_STACK_BYTES)
+            .spawn_scoped(scope, parse)
+            .map_err(|e| Error::external(format!("cannot start the SQL parser thread: {e}")))?;
+        parser
+            .join()
+            .unwrap_or_else(|_| Err(Error::internal("the SQL parser panicked")))
+    })
 }
 
 /// Parses the text of one statement that starts at `origin`.

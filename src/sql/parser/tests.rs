@@ -646,3 +646,54 @@ fn split_without_parsing() {
         ]
     );
 }
+
+#[test]
+fn deep_nesting_fails_cleanly_in_linear_time() {
+    // Parsing runs on its own large stack, so this passes on a 2 MiB test
+    // thread; and no nested form is parsed twice, so none takes exponential
+    // time when the innermost part is wrong.
+    let wrap: [fn(&str) -> String; 14] = [
+        |s| format!("f(a, x => {s})"),
+        |s| format!("({s})"),
+        |s| format!("- {s}"),
+        |s| format!("CASE ({s}"),
+        |s| format!("NOT ({s}"),
+        |s| format!("CAST({s} AS INT)"),
+        |s| format!("MAP('k' := {s})"),
+        |s| format!("ARRAY[{s}]"),
+        |s| format!("a[{s}]"),
+        |s| format!("CEIL({s}"),
+        |s| format!("SUBSTRING({s}"),
+        |s| format!("TRIM({s}"),
+        |s| format!("f(a := {s}"),
+        |s| format!("1 IN (({s}"),
+    ];
+    for (i, wrap) in wrap.iter().enumerate() {
+        for depth in [30, 200] {
+            let mut sql = String::from("1 +");
+            for _ in 0..depth {
+                sql = wrap(&sql);
+            }
+            let started = std::time::Instant::now();
+            let result = parse(&format!("SELECT {sql} FROM s;"));
+            assert!(result.is_err(), "case {i} depth {depth}");
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(2),
+                "case {i} depth {depth} took {:?}",
+                started.elapsed()
+            );
+        }
+    }
+}
+
+#[test]
+fn windows_line_endings_and_tabs_keep_positions() {
+    let all = parse_all("SHOW STREAMS;\r\n\tDESCRIBE s;\r\n");
+    let texts: Vec<_> = all.iter().map(|s| (s.text.as_str(), s.location)).collect();
+    assert_eq!(
+        texts,
+        vec![("SHOW STREAMS;", loc(1, 1)), ("DESCRIBE s;", loc(2, 2))]
+    );
+    let (_, at) = error("SHOW STREAMS;\r\n\tDESCRIBE ;");
+    assert_eq!(at, Some(loc(2, 11)));
+}
