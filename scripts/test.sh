@@ -22,7 +22,7 @@ echo "== starting Tansu on 127.0.0.1:$port (sqlite storage in $scratch)"
 (cd "$scratch" && exec tansu broker \
   --listener-url "tcp://127.0.0.1:$port" \
   --advertised-listener-url "tcp://127.0.0.1:$port" \
-  --storage-engine "sqlite://$scratch/tansu.db" >"$scratch/tansu.log" 2>&1) &
+  --storage-engine "sqlite://tansu.db" >"$scratch/tansu.log" 2>&1) &
 tansu_pid=$!
 trap 'kill $tansu_pid 2>/dev/null || true; rm -rf "$scratch"' EXIT
 up=no
