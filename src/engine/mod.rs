@@ -90,14 +90,13 @@ impl Engine {
     }
 
     /// Executes every statement of `sql` in order, stopping at the first
-    /// error, which names the statement and its position.
+    /// error, which names the statement and its position. Variables defined
+    /// and types created earlier in the same request apply to later
+    /// statements.
     pub async fn execute(&self, session: &mut Session, sql: &str) -> Result<Vec<Outcome>> {
         let mut outcomes = Vec::new();
-        let statements = self.parse(session, sql)?;
+        let statements = self.parse(session, sql).await?;
         for stmt in statements {
-            // DEFINE affects the statements after it: re-substitution happens
-            // on the next request; within one request variables defined
-            // earlier apply to later statements through `parse` of each text.
             let outcome = self
                 .execute_statement(session, &stmt)
                 .await
@@ -107,13 +106,22 @@ impl Engine {
         Ok(outcomes)
     }
 
-    fn parse(&self, session: &Session, sql: &str) -> Result<Vec<ParsedStatement>> {
-        let text = if session.variables.is_empty() || !sql.contains("${") {
-            sql.to_string()
-        } else {
-            crate::sql::variables::substitute(sql, &session.variables)?
+    async fn parse(&self, session: &Session, sql: &str) -> Result<Vec<ParsedStatement>> {
+        let types = CatalogTypes(
+            self.state
+                .lock()
+                .await
+                .catalog
+                .custom_types()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        );
+        let mut variables = session.variables.clone();
+        let mut context = crate::sql::ParseContext {
+            variables: Some(&mut variables),
+            types: Some(&types),
         };
-        crate::sql::parse(&text)
+        crate::sql::parse_with(sql, &mut context)
     }
 
     /// Executes one parsed statement.
@@ -275,6 +283,18 @@ impl Drop for Engine {
         if let Some(h) = self.log_writer.take() {
             h.abort();
         }
+    }
+}
+
+/// The custom types of the catalog, for the parser.
+struct CatalogTypes(HashMap<String, crate::types::SqlType>);
+
+impl crate::sql::TypeResolver for CatalogTypes {
+    fn resolve_type(&self, name: &str) -> Option<crate::types::SqlType> {
+        self.0
+            .get(name)
+            .or_else(|| self.0.get(&name.to_uppercase()))
+            .cloned()
     }
 }
 
