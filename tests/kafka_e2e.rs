@@ -271,3 +271,48 @@ async fn restart_through_tansu() {
     let broker: Arc<dyn Broker> = Arc::new(KafkaBroker::connect(&bootstrap).expect("broker"));
     restart_loses_nothing(broker, &format!("_{}", std::process::id())).await;
 }
+
+/// The embedded broker keeps only the newest 5 MiB per partition. When a
+/// query resumes below what is left, the skipped range is reported to the
+/// processing log as data loss, never hidden.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_loss_is_reported() {
+    let broker: Arc<dyn Broker> = Arc::new(KafkaBroker::embedded().expect("broker"));
+    let bootstrap = broker.address();
+    let ddl =
+        "CREATE STREAM big (s STRING) WITH (kafka_topic='big', value_format='json', partitions=1);";
+    let csas = "CREATE STREAM small AS SELECT LEN(s) AS n FROM big;";
+    let first = engine(Arc::clone(&broker)).await;
+    exec(&first, ddl).await;
+    exec(&first, csas).await;
+    produce(&bootstrap, "big", &[(None, Some(br#"{"s":"x"}"#), 1)]);
+    assert!(first.wait_idle(Duration::from_secs(60)).await);
+    first.shutdown().await;
+    drop(first);
+
+    // While sluice is down, 8 MiB arrive: the broker drops the oldest.
+    let value = format!(r#"{{"s":"{}"}}"#, "y".repeat(16 * 1024));
+    let records: Vec<Input<'_>> = (0..512)
+        .map(|_| (None, Some(value.as_bytes()), 2))
+        .collect();
+    produce(&bootstrap, "big", &records);
+
+    let second = engine(Arc::clone(&broker)).await;
+    exec(&second, &ddl.replace(", partitions=1", "")).await;
+    exec(&second, csas).await;
+    assert!(second.wait_idle(Duration::from_secs(60)).await);
+    let log = read_topic(
+        &bootstrap,
+        "default_ksql_processing_log",
+        1,
+        Duration::from_secs(30),
+    );
+    let entries: Vec<String> = log.iter().filter_map(|r| r.value_str()).collect();
+    assert!(
+        entries
+            .iter()
+            .any(|e| e.contains("data-loss") && e.contains("were deleted")),
+        "{entries:?}"
+    );
+    second.shutdown().await;
+}

@@ -15,7 +15,7 @@ use rdkafka::Offset;
 
 use crate::error::{Error, Result};
 use crate::format::Encoded;
-use crate::runtime::io::{RawBatch, ReaderSpec, StartFrom, TopicReader};
+use crate::runtime::io::{OffsetGap, RawBatch, ReaderSpec, StartFrom, TopicReader};
 
 pub(super) struct KafkaReader {
     consumer: Arc<StreamConsumer>,
@@ -23,6 +23,8 @@ pub(super) struct KafkaReader {
     with_headers: bool,
     commits: bool,
     caught_up: bool,
+    /// The next offset expected per partition, to notice skipped ranges.
+    expected: std::collections::HashMap<i32, i64>,
 }
 
 impl KafkaReader {
@@ -54,6 +56,54 @@ impl KafkaReader {
             with_headers: spec.with_headers,
             commits: spec.group_id.is_some(),
             caught_up: false,
+            expected: std::collections::HashMap::new(),
+        })
+    }
+
+    /// A gap is data loss when the broker's log now starts after its first
+    /// offset; the lost range ends before the log start.
+    async fn confirm_loss(&self, gap: OffsetGap) -> Option<OffsetGap> {
+        let consumer = Arc::clone(&self.consumer);
+        let topic = self.topic.to_string();
+        let commits = self.commits;
+        let (low, committed) = tokio::task::spawn_blocking(move || {
+            let low = consumer
+                .fetch_watermarks(&topic, gap.partition, Duration::from_secs(5))
+                .map(|(low, _)| low)
+                .ok()?;
+            let committed = if gap.from < 0 && commits {
+                let mut tpl = rdkafka::TopicPartitionList::new();
+                tpl.add_partition(&topic, gap.partition);
+                consumer
+                    .committed_offsets(tpl, Duration::from_secs(5))
+                    .ok()
+                    .and_then(
+                        |t| match t.find_partition(&topic, gap.partition)?.offset() {
+                            Offset::Offset(o) => Some(o),
+                            _ => None,
+                        },
+                    )
+            } else {
+                None
+            };
+            Some((low, committed))
+        })
+        .await
+        .ok()??;
+        let gap = if gap.from < 0 {
+            // A fresh start has nothing to lose; a resumed one lost what lies
+            // between its committed position and the first record read.
+            let from = committed?;
+            if gap.to < from {
+                return None;
+            }
+            OffsetGap { from, ..gap }
+        } else {
+            gap
+        };
+        (low > gap.from).then(|| OffsetGap {
+            to: gap.to.min(low - 1),
+            ..gap
         })
     }
 
@@ -92,7 +142,31 @@ fn push(p: &mut Encoded, payload: Option<&[u8]>) {
     p.offsets.push(p.data.len());
 }
 
-fn append(batch: &mut RawBatch, m: &BorrowedMessage<'_>, with_headers: bool) {
+/// Appends a message; returns a suspected gap (offsets skipped since the
+/// last message of the partition). Transaction markers also leave gaps, so
+/// a suspicion is confirmed against the log start offset before it is
+/// reported.
+fn append(
+    batch: &mut RawBatch,
+    m: &BorrowedMessage<'_>,
+    with_headers: bool,
+    expected: &mut std::collections::HashMap<i32, i64>,
+) -> Option<OffsetGap> {
+    let gap = match expected.insert(m.partition(), m.offset() + 1) {
+        Some(e) if m.offset() > e => Some(OffsetGap {
+            partition: m.partition(),
+            from: e,
+            to: m.offset() - 1,
+        }),
+        // First record of the partition: compared with the committed
+        // position (`from` unknown yet).
+        None => Some(OffsetGap {
+            partition: m.partition(),
+            from: -1,
+            to: m.offset() - 1,
+        }),
+        _ => None,
+    };
     push(&mut batch.keys, m.key());
     push(&mut batch.values, m.payload());
     batch
@@ -111,6 +185,7 @@ fn append(batch: &mut RawBatch, m: &BorrowedMessage<'_>, with_headers: bool) {
             .unwrap_or_default();
         batch.headers.push(headers);
     }
+    gap
 }
 
 impl TopicReader for KafkaReader {
@@ -122,6 +197,7 @@ impl TopicReader for KafkaReader {
             };
             batch.keys.offsets.push(0);
             batch.values.offsets.push(0);
+            let mut suspects = Vec::new();
             let first = tokio::time::timeout(wait, self.consumer.recv()).await;
             match first {
                 Err(_) => {
@@ -129,11 +205,21 @@ impl TopicReader for KafkaReader {
                     return Ok(batch);
                 }
                 Ok(Err(e)) => return Err(Error::external(format!("Kafka consumer: {e}"))),
-                Ok(Ok(m)) => append(&mut batch, &m, self.with_headers),
+                Ok(Ok(m)) => suspects.extend(append(
+                    &mut batch,
+                    &m,
+                    self.with_headers,
+                    &mut self.expected,
+                )),
             }
             while batch.len() < max {
                 match self.consumer.recv().now_or_never() {
-                    Some(Ok(m)) => append(&mut batch, &m, self.with_headers),
+                    Some(Ok(m)) => suspects.extend(append(
+                        &mut batch,
+                        &m,
+                        self.with_headers,
+                        &mut self.expected,
+                    )),
                     Some(Err(e)) => {
                         tracing::warn!(topic = %self.topic, "Kafka consumer: {e}");
                         break;
@@ -142,6 +228,11 @@ impl TopicReader for KafkaReader {
                 }
             }
             self.caught_up = false;
+            for gap in suspects {
+                if let Some(lost) = self.confirm_loss(gap).await {
+                    batch.gaps.push(lost);
+                }
+            }
             Ok(batch)
         }
         .boxed()

@@ -36,6 +36,21 @@ pub struct RawBatch {
     pub offsets: Vec<i64>,
     /// Headers of each record; empty when the reader was not asked for them.
     pub headers: Vec<Vec<Header>>,
+    /// Ranges of offsets the reader found deleted (by retention) before
+    /// they could be read: data loss to report, never to hide.
+    pub gaps: Vec<OffsetGap>,
+}
+
+/// Offsets `from..=to` of a partition that were skipped because the broker
+/// no longer had them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OffsetGap {
+    /// The partition.
+    pub partition: i32,
+    /// First lost offset.
+    pub from: i64,
+    /// Last lost offset.
+    pub to: i64,
 }
 
 impl RawBatch {

@@ -185,6 +185,24 @@ impl QueryTask {
                 }
                 continue;
             }
+            for gap in &batch.gaps {
+                self.log.record(crate::runtime::processing_log::LogEntry {
+                    query_id: self.pipeline.query_id.clone(),
+                    kind: "data-loss",
+                    origin: Some(crate::runtime::processing_log::RecordOrigin {
+                        topic: batch.topic.to_string(),
+                        partition: gap.partition,
+                        offset: gap.from,
+                    }),
+                    target: None,
+                    message: format!(
+                        "Records at offsets {}..={} of partition {} of topic '{}' were deleted \
+                         by the broker (retention) before this query read them",
+                        gap.from, gap.to, gap.partition, batch.topic
+                    ),
+                    record: None,
+                });
+            }
             self.status.idle.store(false, Ordering::SeqCst);
             self.status
                 .records_in
