@@ -223,3 +223,51 @@ async fn print_explain_set_and_unset() {
     assert!(s.properties.is_empty());
     engine.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_or_replace_upgrades_the_query_in_place() {
+    let (log, engine) = setup().await;
+    let mut s = Session::default();
+    exec(
+        &engine,
+        &mut s,
+        "CREATE STREAM src (id INT KEY, a INT, b INT) WITH (kafka_topic='src', value_format='json', partitions=1);
+         CREATE STREAM dst AS SELECT id, a FROM src;
+         INSERT INTO src (id, a, b) VALUES (1, 10, 100);",
+    )
+    .await;
+    assert!(engine.wait_idle(Duration::from_secs(20)).await);
+    exec(
+        &engine,
+        &mut s,
+        "CREATE OR REPLACE STREAM dst AS SELECT id, a, b FROM src;
+         INSERT INTO src (id, a, b) VALUES (2, 20, 200);",
+    )
+    .await;
+    assert!(engine.wait_idle(Duration::from_secs(20)).await);
+    let values: Vec<String> = records(&log, "DST")
+        .into_iter()
+        .filter_map(|r| r.1)
+        .collect();
+    assert_eq!(values, vec![r#"{"A":10}"#, r#"{"A":20,"B":200}"#]);
+    let mut out = exec(&engine, &mut s, "SHOW QUERIES;").await;
+    let Some(Outcome::Queries(q)) = out.pop() else {
+        panic!("queries")
+    };
+    assert_eq!(q.len(), 1);
+    assert_eq!(q[0].id, "CSAS_DST_0");
+
+    let err = engine
+        .execute(
+            &mut s,
+            "CREATE OR REPLACE STREAM dst AS SELECT id, b FROM src;",
+        )
+        .await
+        .err()
+        .expect("incompatible");
+    assert!(
+        err.to_string().contains("Cannot upgrade data source: DST"),
+        "{err}"
+    );
+    engine.shutdown().await;
+}

@@ -147,6 +147,7 @@ impl Engine {
             crate::sql::properties::CREATE_AS_PROPERTIES,
         )?;
         let mut state = self.state.lock().await;
+        let mut replacing: Option<Arc<Source>> = None;
         if let Some(existing) = state.catalog.source(&stmt.name) {
             if stmt.if_not_exists {
                 return Ok(Outcome::Message {
@@ -164,13 +165,23 @@ impl Engine {
                     existing.kind_name().to_lowercase()
                 )));
             }
-            return Err(Error::user(
-                "CREATE OR REPLACE of a running query is not supported by sluice yet",
-            ));
+            if existing.created_by.is_none() {
+                return Err(Error::user(format!(
+                    "Cannot upgrade data source: {} was not created by a query \
+                     (CREATE OR REPLACE … AS SELECT replaces the query of a C*AS sink)",
+                    stmt.name
+                )));
+            }
+            replacing = Some(Arc::clone(existing));
         }
-        let query_id = state
-            .catalog
-            .next_query_id(QueryKind::CreateAs(stmt.kind, &stmt.name));
+        // An upgraded query keeps its id, so it keeps its consumer group and
+        // resumes where the old one committed.
+        let query_id = match replacing.as_ref().and_then(|r| r.created_by.clone()) {
+            Some(id) => id,
+            None => state
+                .catalog
+                .next_query_id(QueryKind::CreateAs(stmt.kind, &stmt.name)),
+        };
         let purpose = Purpose::Persistent {
             sink: stmt.name.clone(),
             timestamp: props.timestamp.clone(),
@@ -194,6 +205,15 @@ impl Engine {
         ddl::validate_formats(&sink)?;
         for c in sink.key_columns() {
             ddl::check_key_column(c)?;
+        }
+        if let Some(old) = &replacing {
+            check_upgrade(old, &sink)?;
+            if let Some(mut running) = state.queries.remove(&query_id) {
+                running.cancel.cancel();
+                if let Some(h) = running.handle.take() {
+                    let _ = h.await;
+                }
+            }
         }
         let source_partitions = self
             .broker
@@ -689,6 +709,49 @@ impl Engine {
             cancel,
         }))
     }
+}
+
+/// ksqlDB's rule for `CREATE OR REPLACE … AS SELECT`: the key, the topic
+/// and the formats stay; existing value columns stay as they are, new ones
+/// may only be appended.
+fn check_upgrade(old: &Source, new: &Source) -> Result<()> {
+    let fail = |why: String| {
+        Err(Error::user(format!(
+            "Cannot upgrade data source: {} ({why})",
+            old.name
+        )))
+    };
+    if old.kind != new.kind {
+        return fail(format!("it is a {}", old.kind_name()));
+    }
+    if old.topic != new.topic {
+        return fail(format!(
+            "topic '{}' cannot change to '{}'",
+            old.topic, new.topic
+        ));
+    }
+    if old.key_format != new.key_format || old.value_format != new.value_format {
+        return fail("formats cannot change".to_string());
+    }
+    let keys = |s: &Source| s.key_columns().cloned().collect::<Vec<_>>();
+    if keys(old) != keys(new) {
+        return fail("key columns cannot change".to_string());
+    }
+    let old_values: Vec<&Column> = old.value_columns().collect();
+    let new_values: Vec<&Column> = new.value_columns().collect();
+    for (i, c) in old_values.iter().enumerate() {
+        match new_values.get(i) {
+            Some(n) if n.name == c.name && n.sql_type == c.sql_type => {}
+            _ => {
+                return fail(format!(
+                    "value column `{}` {} must stay in place; new columns may only be added \
+                     at the end",
+                    c.name, c.sql_type
+                ))
+            }
+        }
+    }
+    Ok(())
 }
 
 fn has_headers(source: &Source) -> bool {
