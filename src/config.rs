@@ -17,6 +17,8 @@ pub struct Config {
     pub task: TaskSettings,
     /// Server-level property overrides (shown by SHOW PROPERTIES).
     pub properties: BTreeMap<String, String>,
+    /// Register the `KSQL_PROCESSING_LOG` stream at start.
+    pub processing_log_stream: bool,
 }
 
 impl Default for Config {
@@ -26,6 +28,7 @@ impl Default for Config {
             default_start: StartFrom::Latest,
             task: TaskSettings::default(),
             properties: BTreeMap::new(),
+            processing_log_stream: true,
         }
     }
 }

@@ -130,7 +130,7 @@ async fn show_describe_terminate_and_drop() {
         panic!("streams")
     };
     let names: Vec<&str> = sources.iter().map(|s| s.name.as_str()).collect();
-    assert_eq!(names, vec!["DST", "SRC"]);
+    assert_eq!(names, vec!["DST", "KSQL_PROCESSING_LOG", "SRC"]);
 
     exec(&engine, &mut s, "INSERT INTO src (k, v) VALUES ('a', 21);").await;
     assert!(engine.wait_idle(Duration::from_secs(20)).await);
@@ -152,7 +152,8 @@ async fn show_describe_terminate_and_drop() {
     let Some(Outcome::Sources { sources, .. }) = outcomes.pop() else {
         panic!("streams")
     };
-    assert!(sources.is_empty());
+    let names: Vec<&str> = sources.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, vec!["KSQL_PROCESSING_LOG"]);
     engine.shutdown().await;
 }
 
@@ -223,5 +224,33 @@ async fn expressions_and_functions() {
             out[0]
         );
     }
+    engine.shutdown().await;
+}
+
+/// Failures are queryable through the KSQL_PROCESSING_LOG stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processing_log_is_a_stream() {
+    let (log, engine) = setup().await;
+    let mut s = Session::default();
+    exec(
+        &engine,
+        &mut s,
+        "CREATE STREAM nums (n INT) WITH (kafka_topic='nums', value_format='json', partitions=1);
+         CREATE STREAM plus AS SELECT n + 1 AS m FROM nums;
+         CREATE STREAM failures AS SELECT message->queryid AS q, message->topic AS t,
+             message->`OFFSET` AS o FROM KSQL_PROCESSING_LOG;",
+    )
+    .await;
+    log.append("nums", Some(0), None, Some(b"{oops"), 1, vec![])
+        .expect("append");
+    assert!(engine.wait_idle(Duration::from_secs(20)).await);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while values(&log, "FAILURES").is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        values(&log, "FAILURES"),
+        vec![r#"{"Q":"CSAS_PLUS_0","T":"nums","O":0}"#.to_string()]
+    );
     engine.shutdown().await;
 }

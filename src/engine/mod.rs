@@ -60,7 +60,7 @@ impl Engine {
             config.processing_log_topic(),
             rx,
         )));
-        Ok(Arc::new(Engine {
+        let engine = Arc::new(Engine {
             broker,
             session_state: crate::plan::session_state()?,
             config,
@@ -71,7 +71,30 @@ impl Engine {
             }),
             log: ProcessingLog::new(Some(tx)),
             log_writer,
-        }))
+        });
+        if engine.config.processing_log_stream {
+            engine.register_processing_log().await?;
+        }
+        Ok(engine)
+    }
+
+    /// Creates the processing-log topic when missing and registers the
+    /// `KSQL_PROCESSING_LOG` stream over it, so failures can be queried.
+    async fn register_processing_log(&self) -> Result<()> {
+        let topic = self.config.processing_log_topic();
+        let admin = self.broker.admin();
+        if admin.describe_topic(&topic).await?.is_none() {
+            admin.create_topic(&topic, 1, 1).await?;
+        }
+        let sql = format!(
+            "CREATE STREAM KSQL_PROCESSING_LOG (LOGGER STRING, LEVEL STRING, TIME BIGINT, \
+             MESSAGE STRUCT<TYPE STRING, QUERYID STRING, ERRORMESSAGE STRING, TARGET STRING, \
+             TOPIC STRING, `PARTITION` INT, `OFFSET` BIGINT, RECORDB64 STRING>) \
+             WITH (KAFKA_TOPIC='{topic}', VALUE_FORMAT='JSON');"
+        );
+        let mut session = Session::default();
+        self.execute(&mut session, &sql).await?;
+        Ok(())
     }
 
     /// The broker the engine reads and writes.
