@@ -271,3 +271,41 @@ async fn create_or_replace_upgrades_the_query_in_place() {
     );
     engine.shutdown().await;
 }
+
+/// A record with a null value is a null row: passed on with its key (and a
+/// null value) by a projection, dropped by any WHERE clause.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn null_values_pass_through_projections_not_filters() {
+    let (log, engine) = setup().await;
+    let mut s = Session::default();
+    exec(
+        &engine,
+        &mut s,
+        "CREATE STREAM src (k STRING KEY, v INT) WITH (kafka_topic='src', value_format='json', partitions=1);
+         CREATE STREAM copy AS SELECT k, v FROM src;
+         CREATE STREAM kept AS SELECT k, v FROM src WHERE v IS NULL;
+         CREATE STREAM moved AS SELECT v, k FROM src PARTITION BY v;",
+    )
+    .await;
+    log.append("src", Some(0), Some(b"a"), None, 7, vec![])
+        .expect("append");
+    log.append("src", Some(0), Some(b"b"), Some(b"{}"), 8, vec![])
+        .expect("append");
+    assert!(engine.wait_idle(Duration::from_secs(20)).await);
+    assert_eq!(
+        records(&log, "COPY"),
+        vec![
+            (Some("a".into()), None, 7),
+            (Some("b".into()), Some(r#"{"V":null}"#.into()), 8)
+        ]
+    );
+    assert_eq!(
+        records(&log, "KEPT"),
+        vec![(Some("b".into()), Some(r#"{"V":null}"#.into()), 8)]
+    );
+    assert_eq!(
+        records(&log, "MOVED"),
+        vec![(None, None, 7), (None, Some(r#"{"K":"b"}"#.into()), 8)]
+    );
+    engine.shutdown().await;
+}

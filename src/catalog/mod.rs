@@ -4,7 +4,8 @@
 mod source;
 
 pub use source::{
-    source_headers_type, Column, ColumnNamespace, Source, TimestampColumn, PSEUDO_COLUMNS,
+    source_headers_type, Column, ColumnNamespace, Source, TimestampColumn, NULL_ROW,
+    PSEUDO_COLUMNS, RECORD_TIME,
 };
 
 use std::collections::BTreeMap;

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use arrow::datatypes::{Field, Schema, SchemaRef};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 use crate::format::FormatSpec;
 use crate::sql::ast::SourceKind;
@@ -14,6 +14,14 @@ pub const PSEUDO_COLUMNS: [(&str, SqlType); 3] = [
     ("ROWPARTITION", SqlType::Int),
     ("ROWOFFSET", SqlType::Bigint),
 ];
+
+/// Hidden column of every row: the record's event time (epoch ms), kept for
+/// rows whose visible ROWTIME is null (records with a null value).
+pub const RECORD_TIME: &str = "$TS";
+
+/// Hidden column of every row: true when the record's value was null (a
+/// "null row": its value and pseudo columns are null, its key is kept).
+pub const NULL_ROW: &str = "$NULLROW";
 
 /// Where a column's data lives in a Kafka record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,7 +133,8 @@ impl Source {
     }
 
     /// The schema a query over this source scans: every column, then the
-    /// pseudo columns ROWTIME, ROWPARTITION, ROWOFFSET.
+    /// pseudo columns ROWTIME, ROWPARTITION, ROWOFFSET, then the hidden
+    /// [`RECORD_TIME`] and [`NULL_ROW`].
     pub fn row_schema(&self) -> SchemaRef {
         let mut fields: Vec<Field> = self.columns.iter().map(Column::field).collect();
         fields.extend(
@@ -133,6 +142,8 @@ impl Source {
                 .iter()
                 .map(|(name, t)| Field::new(*name, t.to_arrow(), true)),
         );
+        fields.push(Field::new(RECORD_TIME, DataType::Int64, false));
+        fields.push(Field::new(NULL_ROW, DataType::Boolean, false));
         Arc::new(Schema::new(fields))
     }
 

@@ -346,6 +346,7 @@ impl Engine {
             key_columns,
             value_columns,
             rowtime_column: planned.columns.len(),
+            null_row_column: Some(planned.columns.len() + 1),
             key: registry::encoder(&sink.key_format, Part::Key, sink.key_schema())?,
             value: registry::encoder(&sink.value_format, Part::Value, sink.value_schema())?,
         };

@@ -8,14 +8,15 @@ use std::sync::Arc;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::DFSchema;
 use datafusion::execution::SessionState;
+use datafusion::functions::core::expr_fn::coalesce;
 use datafusion::logical_expr::{
-    col, lit, Expr as DfExpr, ExprSchemable, LogicalPlan, LogicalPlanBuilder, TableSource,
+    col, lit, not, Expr as DfExpr, ExprSchemable, LogicalPlan, LogicalPlanBuilder, TableSource,
 };
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::sql::sqlparser::ast::{Expr, Ident, Value};
 
 use super::expr::{column_ref, implicit_name, to_datafusion};
-use crate::catalog::{Catalog, ColumnNamespace, Source};
+use crate::catalog::{Catalog, ColumnNamespace, Source, NULL_ROW, RECORD_TIME};
 use crate::error::{Error, Result};
 use crate::format::{registry, Part};
 use crate::runtime::decode::{ColumnSource, DecodeStage};
@@ -64,7 +65,8 @@ pub struct PlannedSelect {
     /// Output columns: keys first, then values.
     pub columns: Vec<OutputColumn>,
     /// The schema of output batches: `columns`, then (persistent queries)
-    /// the record timestamp as [`ROWTIME_OUT`].
+    /// the record timestamp as [`ROWTIME_OUT`] and the null-row flag as
+    /// [`NULL_ROW`].
     pub output_schema: SchemaRef,
     /// `PARTITION BY` was given (the key changes).
     pub repartitioned: bool,
@@ -140,7 +142,11 @@ pub fn plan_select(
                     .unwrap_or(t.to_string())
             )));
         }
-        builder = builder.filter(predicate)?;
+        // A null row (null value) never passes a WHERE clause.
+        builder = builder.filter(predicate.and(not(hidden(&qualifier, NULL_ROW))))?;
+    } else if !persistent {
+        // Push queries show no null rows; persistent ones pass them on.
+        builder = builder.filter(not(hidden(&qualifier, NULL_ROW)))?;
     }
     let mut ordered: Vec<(usize, &SelectedItem)> = items.iter().enumerate().collect();
     ordered.sort_by_key(|(i, _)| !key_flags[*i]);
@@ -171,11 +177,9 @@ pub fn plan_select(
         return Err(Error::user("The projection contains no value columns."));
     }
     if let Purpose::Persistent { timestamp, .. } = purpose {
+        let record_time = hidden(&qualifier, RECORD_TIME);
         let rowtime = match timestamp {
-            None => col(datafusion::common::Column::new(
-                Some(qualifier.as_str()),
-                "ROWTIME",
-            )),
+            None => record_time,
             Some(name) => {
                 let pos = ordered
                     .iter()
@@ -187,7 +191,7 @@ pub fn plan_select(
                         ))
                     })?;
                 let e = exprs[pos].clone().unalias();
-                match &columns[pos].sql_type {
+                let e = match &columns[pos].sql_type {
                     SqlType::Bigint => e,
                     SqlType::Timestamp => e.cast_to(&DataType::Int64, &df_schema)?,
                     other => {
@@ -196,10 +200,13 @@ pub fn plan_select(
                              Got {other}"
                         )))
                     }
-                }
+                };
+                // Null rows keep their record time.
+                coalesce(vec![e, record_time])
             }
         };
         exprs.push(rowtime.alias(ROWTIME_OUT));
+        exprs.push(hidden(&qualifier, NULL_ROW).alias(NULL_ROW));
     }
     let plan = builder.project(exprs)?.build()?;
     let optimized = state.optimize(&plan)?;
@@ -219,6 +226,7 @@ pub fn plan_select(
         .collect();
     if persistent {
         fields.push(Field::new(ROWTIME_OUT, DataType::Int64, true));
+        fields.push(Field::new(NULL_ROW, DataType::Boolean, true));
     }
     let output_schema = Arc::new(Schema::new(fields));
     let decode = decode_stage(state, &source, query_id)?;
@@ -242,6 +250,11 @@ impl TableSource for StreamTable {
     fn schema(&self) -> SchemaRef {
         Arc::clone(&self.0)
     }
+}
+
+/// A hidden column of the scanned row.
+fn hidden(qualifier: &str, name: &str) -> DfExpr {
+    col(datafusion::common::Column::new(Some(qualifier), name))
 }
 
 /// One named item of the projection.
@@ -426,6 +439,8 @@ pub fn decode_stage(state: &SessionState, source: &Source, query_id: &str) -> Re
         ColumnSource::RowTime,
         ColumnSource::RowPartition,
         ColumnSource::RowOffset,
+        ColumnSource::RecordTime,
+        ColumnSource::NullRow,
     ]);
     let schema = source.row_schema();
     let timestamp = match &source.timestamp {
@@ -453,7 +468,9 @@ pub fn decode_stage(state: &SessionState, source: &Source, query_id: &str) -> Re
         layout,
         schema,
         timestamp,
-        drop_null_values: source.kind == SourceKind::Stream,
+        // Streams pass null rows on; tables treat them as deletes, which
+        // their (not yet supported) operators would handle.
+        drop_null_values: source.kind == SourceKind::Table,
     })
 }
 

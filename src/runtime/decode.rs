@@ -36,6 +36,10 @@ pub enum ColumnSource {
     RowPartition,
     /// The offset.
     RowOffset,
+    /// The record's event time, also for null rows (hidden).
+    RecordTime,
+    /// True when the record's value is null (hidden).
+    NullRow,
 }
 
 /// Decodes raw records into batches of a source's row schema.
@@ -96,9 +100,16 @@ impl DecodeStage {
             }
         }
 
+        // A record with a null value is a "null row": its key columns are
+        // kept, its value and pseudo columns are null.
+        let null_row: Vec<bool> = values.iter().map(Option::is_none).collect();
+        let any_null_row = null_row.iter().any(|b| *b);
+        let null_mask =
+            || arrow::buffer::NullBuffer::from(null_row.iter().map(|b| !b).collect::<Vec<_>>());
+        let record_times = Int64Array::from(raw.timestamps.clone());
+
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.layout.len());
-        let mut rowtime_index = None;
-        for (i, src) in self.layout.iter().enumerate() {
+        for src in &self.layout {
             let array: ArrayRef = match src {
                 ColumnSource::Key(k) => Arc::clone(key_cols.columns.get(*k).ok_or_else(|| {
                     Error::internal(format!("key decoder returned no column {k}"))
@@ -110,47 +121,77 @@ impl DecodeStage {
                 }
                 ColumnSource::Headers => headers_array(raw, n),
                 ColumnSource::Header(key) => header_array(raw, n, key),
-                ColumnSource::RowTime => {
-                    rowtime_index = Some(i);
-                    Arc::new(Int64Array::from(raw.timestamps.clone()))
-                }
-                ColumnSource::RowPartition => Arc::new(Int32Array::from(raw.partitions.clone())),
-                ColumnSource::RowOffset => Arc::new(Int64Array::from(raw.offsets.clone())),
+                ColumnSource::RowTime | ColumnSource::RecordTime => Arc::new(record_times.clone()),
+                ColumnSource::RowPartition => Arc::new(Int32Array::new(
+                    raw.partitions.clone().into(),
+                    any_null_row.then(null_mask),
+                )),
+                ColumnSource::RowOffset => Arc::new(Int64Array::new(
+                    raw.offsets.clone().into(),
+                    any_null_row.then(null_mask),
+                )),
+                ColumnSource::NullRow => Arc::new(BooleanArray::from(null_row.clone())),
             };
             columns.push(array);
         }
-        let mut batch = RecordBatch::try_new(Arc::clone(&self.schema), columns)
-            .map_err(|e| Error::internal(format!("decoded batch does not fit its schema: {e}")))?;
 
-        if let (Some(expr), Some(idx)) = (&self.timestamp, rowtime_index) {
-            let times = expr
-                .evaluate(&batch)
-                .and_then(|v| v.into_array(batch.num_rows()))
-                .map_err(Error::from)?;
-            let times = times
-                .as_any()
-                .downcast_ref::<Int64Array>()
-                .ok_or_else(|| Error::internal("timestamp expression is not BIGINT"))?
-                .clone();
-            for i in 0..n {
-                if keep[i] && (times.is_null(i) || times.value(i) < 0) {
-                    keep[i] = false;
-                    log.record(LogEntry {
-                        query_id: self.query_id.clone(),
-                        kind: "timestamp",
-                        origin: Some(origin(raw, i)),
-                        target: None,
-                        message: "The TIMESTAMP column is null, negative or could not be parsed; \
-                                  the record was skipped"
-                            .into(),
-                        record: values[i].map(<[u8]>::to_vec),
-                    });
+        // Event time: the TIMESTAMP column when there is one (a null row
+        // keeps its record timestamp), else the record timestamp.
+        let event_times = match &self.timestamp {
+            None => record_times,
+            Some(expr) => {
+                let batch = RecordBatch::try_new(Arc::clone(&self.schema), columns.clone())
+                    .map_err(|e| {
+                        Error::internal(format!("decoded batch does not fit its schema: {e}"))
+                    })?;
+                let times = expr
+                    .evaluate(&batch)
+                    .and_then(|v| v.into_array(batch.num_rows()))
+                    .map_err(Error::from)?;
+                let times = times
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .ok_or_else(|| Error::internal("timestamp expression is not BIGINT"))?;
+                let mut out = Vec::with_capacity(n);
+                for i in 0..n {
+                    if null_row[i] {
+                        out.push(raw.timestamps[i]);
+                    } else if times.is_null(i) || times.value(i) < 0 {
+                        out.push(0);
+                        if keep[i] {
+                            keep[i] = false;
+                            log.record(LogEntry {
+                                query_id: self.query_id.clone(),
+                                kind: "timestamp",
+                                origin: Some(origin(raw, i)),
+                                target: None,
+                                message: "The TIMESTAMP column is null, negative or could not \
+                                          be parsed; the record was skipped"
+                                    .into(),
+                                record: values[i].map(<[u8]>::to_vec),
+                            });
+                        }
+                    } else {
+                        out.push(times.value(i));
+                    }
                 }
+                Int64Array::from(out)
             }
-            let mut cols = batch.columns().to_vec();
-            cols[idx] = Arc::new(times);
-            batch = RecordBatch::try_new(Arc::clone(&self.schema), cols)?;
+        };
+        for (src, column) in self.layout.iter().zip(columns.iter_mut()) {
+            match src {
+                ColumnSource::RowTime => {
+                    *column = Arc::new(Int64Array::new(
+                        event_times.values().clone(),
+                        any_null_row.then(null_mask),
+                    ))
+                }
+                ColumnSource::RecordTime => *column = Arc::new(event_times.clone()),
+                _ => {}
+            }
         }
+        let batch = RecordBatch::try_new(Arc::clone(&self.schema), columns)
+            .map_err(|e| Error::internal(format!("decoded batch does not fit its schema: {e}")))?;
 
         if keep.iter().all(|k| *k) {
             Ok(batch)

@@ -83,6 +83,8 @@ pub struct EncodeStage {
     pub value_columns: Vec<usize>,
     /// The output column holding ROWTIME (the record timestamp).
     pub rowtime_column: usize,
+    /// The output column flagging null rows, written with a null value.
+    pub null_row_column: Option<usize>,
     /// The key encoder (over `key_columns`).
     pub key: Arc<dyn Encoder>,
     /// The value encoder (over `value_columns`).
@@ -109,7 +111,18 @@ impl EncodeStage {
         } else {
             self.key.encode(&pick(&self.key_columns)?)?
         };
-        let values = self.value.encode(&pick(&self.value_columns)?)?;
+        let mut values = self.value.encode(&pick(&self.value_columns)?)?;
+        if let Some(flags) = self
+            .null_row_column
+            .and_then(|i| batch.columns().get(i))
+            .and_then(|c| c.as_any().downcast_ref::<arrow::array::BooleanArray>())
+        {
+            for (i, null) in values.nulls.iter_mut().enumerate() {
+                if flags.is_valid(i) && flags.value(i) {
+                    *null = true;
+                }
+            }
+        }
         let rowtime = batch
             .columns()
             .get(self.rowtime_column)
