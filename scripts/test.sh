@@ -8,6 +8,11 @@ cd "$(dirname "$0")/.."
 echo "== cargo fmt --check"
 cargo fmt --check
 
+if ! command -v tmux >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  echo "== installing tmux (the shell is tested in a pseudo-terminal)"
+  (apt-get update -qq && apt-get install -y -qq tmux) || echo "could not install tmux; the terminal test will say SKIPPED"
+fi
+
 if ! command -v tansu >/dev/null 2>&1; then
   echo "== installing Tansu (a Kafka-compatible broker) for the end-to-end tests"
   cargo install tansu --features dynostore,libsql --locked || cargo install tansu --features dynostore,libsql
@@ -40,3 +45,33 @@ export SLUICE_TANSU_DIR="$scratch"
 
 echo "== cargo test"
 cargo test --all-targets -- --test-threads=2
+
+echo "== ksqlDB conformance (QTT suite in ../shared/qtt)"
+qtt_dir="../shared/qtt"
+baseline=$(tr -dc '0-9' < sql-tests/conformance-baseline.txt)
+if [ ! -d "$qtt_dir" ]; then
+  echo "SKIPPED: $qtt_dir not found (the conformance baseline of $baseline passing cases was not checked)"
+else
+  qtt_out=$(mktemp)
+  set +e
+  ./target/debug/sluice test "$qtt_dir" >"$qtt_out" 2>&1
+  qtt_status=$?
+  set -e
+  summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$' "$qtt_out" | tail -1 || true)
+  if [ "$qtt_status" -gt 1 ] || [ -z "$summary" ]; then
+    echo "the QTT run did not complete (exit status $qtt_status); its last lines:" >&2
+    tail -20 "$qtt_out" >&2
+    rm -f "$qtt_out"
+    exit 1
+  fi
+  rm -f "$qtt_out"
+  passed=${summary%% passed*}
+  echo "$summary (baseline: $baseline passing)"
+  if [ "$passed" -lt "$baseline" ]; then
+    echo "conformance dropped: $passed cases pass, below the baseline of $baseline in sql-tests/conformance-baseline.txt" >&2
+    exit 1
+  fi
+  if [ "$passed" -gt "$baseline" ]; then
+    echo "conformance rose above the baseline: raise sql-tests/conformance-baseline.txt to $passed (and regenerate CONFORMANCE.md)"
+  fi
+fi

@@ -33,8 +33,21 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The ksqlDB-compatible REST API server.
+    Server {
+        /// Address to listen on.
+        #[arg(long, default_value = "0.0.0.0:8088")]
+        listen: std::net::SocketAddr,
+    },
     /// Interactive SQL shell on an embedded engine.
-    Shell,
+    Shell {
+        /// Execute these statements and exit.
+        #[arg(short = 'e', long = "execute")]
+        execute: Option<String>,
+        /// Execute the statements of this file and exit.
+        #[arg(short = 'f', long = "file")]
+        file: Option<std::path::PathBuf>,
+    },
     /// Executes a SQL script headless; persistent queries keep running.
     Run {
         /// The script.
@@ -43,17 +56,36 @@ enum Command {
         #[arg(long)]
         until_idle: bool,
     },
+    /// Runs test files (sql-tests `.sql`, ksqlDB QTT `.json`) on the
+    /// in-memory log; no broker needed.
+    Test(sluice::testing::cli::TestArgs),
+    /// The Nexmark auction workload: `nexmark generate` writes its events.
+    Nexmark {
+        #[command(subcommand)]
+        command: sluice::nexmark::cli::NexmarkCommand,
+    },
+    /// Benchmarks: `bench nexmark` measures sluice beside its baselines.
+    Bench {
+        #[command(subcommand)]
+        command: sluice::nexmark::cli::BenchCommand,
+    },
 }
 
 fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // Test cases provoke processing-log warnings on purpose; keep them out
+    // of the test report unless SLUICE_LOG asks for them.
+    let default_level = match cli.command {
+        Command::Test(_) => "error",
+        _ => "warn",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -64,6 +96,16 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Command::Test(args) = &cli.command {
+        return match runtime.block_on(sluice::testing::cli::run(args)) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::from(1),
+            Err(e) => {
+                eprintln!("{}", sluice::shell::error_line(&e));
+                ExitCode::from(2)
+            }
+        };
+    }
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -74,6 +116,14 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> sluice::error::Result<()> {
+    let bootstrap = cli.bootstrap_servers.as_deref();
+    let command = match cli.command {
+        Command::Nexmark { command } => {
+            return sluice::nexmark::cli::nexmark(command, bootstrap).await
+        }
+        Command::Bench { command } => return sluice::nexmark::cli::bench(command, bootstrap).await,
+        other => other,
+    };
     let broker: Arc<dyn Broker> = match &cli.bootstrap_servers {
         Some(b) => Arc::new(KafkaBroker::connect(b)?),
         None => {
@@ -91,13 +141,25 @@ async fn run(cli: Cli) -> sluice::error::Result<()> {
         config.default_start = sluice::runtime::io::StartFrom::Earliest;
     }
     let engine = Engine::new(broker, config).await?;
-    match cli.command {
-        Command::Shell => sluice::shell::interactive(engine).await,
+    match command {
+        Command::Server { listen } => sluice::server::serve(engine, listen).await,
+        Command::Shell { execute, file } => match (execute, file) {
+            (Some(sql), _) => sluice::shell::batch(engine, &sql).await,
+            (None, Some(path)) => {
+                let sql = std::fs::read_to_string(&path).map_err(|e| {
+                    sluice::error::Error::user(format!("cannot read '{}': {e}", path.display()))
+                })?;
+                sluice::shell::batch(engine, &sql).await
+            }
+            (None, None) => sluice::shell::interactive(engine).await,
+        },
         Command::Run { file, until_idle } => {
             let sql = std::fs::read_to_string(&file).map_err(|e| {
                 sluice::error::Error::user(format!("cannot read '{}': {e}", file.display()))
             })?;
             sluice::shell::run_script(engine, &sql, until_idle).await
         }
+        Command::Test(_) => Ok(()), // handled in main, without a broker
+        Command::Nexmark { .. } | Command::Bench { .. } => Ok(()), // handled above
     }
 }

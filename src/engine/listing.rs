@@ -23,6 +23,27 @@ fn summary(s: &Source) -> SourceSummary {
 }
 
 impl Engine {
+    /// Names a user may type: streams, tables, their columns, and
+    /// functions (for completion in the shell).
+    pub async fn completion_words(&self) -> Vec<String> {
+        let state = self.state.lock().await;
+        let mut words: Vec<String> = Vec::new();
+        for s in state.catalog.sources() {
+            words.push(s.name.clone());
+            words.extend(s.columns.iter().map(|c| c.name.clone()));
+        }
+        drop(state);
+        words.extend(
+            self.session_state
+                .scalar_functions()
+                .keys()
+                .map(|n| n.to_uppercase()),
+        );
+        words.sort();
+        words.dedup();
+        words
+    }
+
     pub(super) async fn show(&self, session: &Session, show: &Show) -> Result<Outcome> {
         match show.target {
             ShowTarget::Streams | ShowTarget::Tables => {

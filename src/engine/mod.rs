@@ -2,6 +2,8 @@
 //! call. `execute(sql)` parses, plans and runs statements against the
 //! catalog and the broker, and returns one [`Outcome`] per statement.
 
+mod inserts;
+mod inspect;
 mod listing;
 pub mod outcome;
 mod queries;
@@ -14,6 +16,8 @@ use datafusion::execution::SessionState;
 use tokio::sync::{mpsc, Mutex};
 use tokio_util::sync::CancellationToken;
 
+pub use inserts::JsonInserter;
+pub use inspect::QueryProgress;
 pub use outcome::{
     Outcome, PrintStream, PushStream, QuerySummary, SourceDescription, SourceSummary,
 };
@@ -129,7 +133,10 @@ impl Engine {
         Ok(outcomes)
     }
 
-    async fn parse(&self, session: &Session, sql: &str) -> Result<Vec<ParsedStatement>> {
+    /// Parses `sql` into statements with the session's variables and the
+    /// catalog's custom types, without executing anything (for edges that
+    /// answer per statement, like the REST API).
+    pub async fn parse(&self, session: &Session, sql: &str) -> Result<Vec<ParsedStatement>> {
         let types = CatalogTypes(
             self.state
                 .lock()
@@ -321,7 +328,9 @@ impl crate::sql::TypeResolver for CatalogTypes {
     }
 }
 
-fn with_statement(e: Error, stmt: &ParsedStatement) -> Error {
+/// Adds the statement's text (and position) to a user error, as
+/// [`Engine::execute`] reports it.
+pub fn with_statement(e: Error, stmt: &ParsedStatement) -> Error {
     match e {
         Error::User { message, location } => {
             let text = stmt.text.trim();

@@ -137,6 +137,23 @@ impl MemoryBroker {
         Ok(out)
     }
 
+    /// How many records a topic holds (all partitions); 0 when it does not
+    /// exist.
+    pub fn record_count(&self, topic: &str) -> Result<u64> {
+        Ok(self
+            .lock()?
+            .topics
+            .get(topic)
+            .map(|t| t.partitions.iter().map(|p| p.len() as u64).sum())
+            .unwrap_or(0))
+    }
+
+    /// How many records were ever appended, to any topic: it changes
+    /// whenever anything is written.
+    pub fn appended(&self) -> Result<u64> {
+        Ok(self.lock()?.seq)
+    }
+
     /// Names of all topics.
     pub fn topic_names(&self) -> Result<Vec<String>> {
         Ok(self.lock()?.topics.keys().cloned().collect())

@@ -193,3 +193,90 @@ pub fn rows(batch: &RecordBatch) -> Vec<Vec<String>> {
         })
         .collect()
 }
+
+/// A horizontal rule for a streamed table.
+pub fn rule(widths: &[usize]) -> String {
+    let mut out = String::from("+");
+    for w in widths {
+        out.push_str(&"-".repeat(w + 2));
+        out.push('+');
+    }
+    out
+}
+
+/// One row of a streamed table, each cell padded to its column's width.
+pub fn row_line(cells: &[String], widths: &[usize]) -> String {
+    let mut out = String::from("|");
+    for (cell, w) in cells.iter().zip(widths) {
+        out.push_str(&format!(" {cell:<w$} |"));
+    }
+    out
+}
+
+/// The rows of a batch as JSON objects, one per line.
+pub fn batch_json(batch: &RecordBatch) -> String {
+    let mut buf = Vec::new();
+    {
+        let mut writer = arrow::json::LineDelimitedWriter::new(&mut buf);
+        if writer.write(batch).is_err() || writer.finish().is_err() {
+            return String::new();
+        }
+    }
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// A non-streaming outcome as one JSON document.
+pub fn json(outcome: &Outcome) -> String {
+    use serde_json::json;
+    let value = match outcome {
+        Outcome::Message { message } => json!({ "message": message }),
+        Outcome::QueryStarted { message, query_id } => {
+            json!({ "message": message, "queryId": query_id })
+        }
+        Outcome::Sources { tables, sources } => json!({
+            (if *tables { "tables" } else { "streams" }): sources.iter().map(|s| json!({
+                "name": s.name, "type": s.kind, "topic": s.topic,
+                "keyFormat": s.key_format, "valueFormat": s.value_format,
+                "isWindowed": s.windowed,
+            })).collect::<Vec<_>>()
+        }),
+        Outcome::Topics(topics) => json!({
+            "topics": topics.iter().map(|t| json!({
+                "name": t.name, "partitions": t.partitions, "replicas": t.replicas,
+            })).collect::<Vec<_>>()
+        }),
+        Outcome::Queries(qs) => json!({
+            "queries": qs.iter().map(|q| json!({
+                "id": q.id, "state": q.state, "sinks": q.sinks, "sinkKafkaTopics": q.sink_topics,
+                "queryString": q.sql, "error": q.error,
+            })).collect::<Vec<_>>()
+        }),
+        Outcome::Properties(ps) => json!({
+            "properties": ps.iter().map(|(n, scope, v)| json!({"name": n, "scope": scope, "value": v})).collect::<Vec<_>>()
+        }),
+        Outcome::Variables(vs) => json!({
+            "variables": vs.iter().map(|(n, v)| json!({"name": n, "value": v})).collect::<Vec<_>>()
+        }),
+        Outcome::Functions(fs) => json!({
+            "functions": fs.iter().map(|(n, t)| json!({"name": n, "type": t})).collect::<Vec<_>>()
+        }),
+        Outcome::Description(d) => json!({
+            "name": d.summary.name, "type": d.summary.kind, "topic": d.summary.topic,
+            "keyFormat": d.summary.key_format, "valueFormat": d.summary.value_format,
+            "timestamp": d.timestamp,
+            "fields": d.columns.iter().map(|(n, t, e)| json!({"name": n, "type": t, "kind": e})).collect::<Vec<_>>(),
+            "writeQueries": d.write_queries, "readQueries": d.read_queries, "statement": d.sql,
+        }),
+        Outcome::Explain {
+            query_id,
+            sql,
+            plan,
+            ..
+        } => {
+            json!({ "queryId": query_id, "statement": sql, "plan": plan })
+        }
+        Outcome::Push(p) => json!({ "queryId": p.id }),
+        Outcome::Print(p) => json!({ "topic": p.topic }),
+    };
+    serde_json::to_string_pretty(&value).unwrap_or_default()
+}

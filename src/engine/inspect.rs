@@ -1,0 +1,80 @@
+//! Read-only views of the engine for tools that drive it, such as the test
+//! runner: a snapshot of the catalog, how far each persistent query has
+//! read, and constant expressions evaluated as INSERT VALUES does.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use arrow::array::ArrayRef;
+use arrow::datatypes::Schema;
+use arrow::record_batch::{RecordBatch, RecordBatchOptions};
+use datafusion::common::DFSchema;
+use datafusion::sql::sqlparser::ast::Expr;
+
+use super::Engine;
+use crate::catalog::Catalog;
+use crate::error::Result;
+
+/// How far a persistent query has got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryProgress {
+    /// The query id.
+    pub id: String,
+    /// The topics it reads.
+    pub topics: Vec<String>,
+    /// Records it has read so far.
+    pub records_in: u64,
+    /// True when its last poll found nothing new and every partition read.
+    pub idle: bool,
+    /// True when it has stopped (terminated or failed).
+    pub finished: bool,
+}
+
+impl Engine {
+    /// A copy of the catalog as it is now.
+    pub async fn catalog(&self) -> Catalog {
+        self.state.lock().await.catalog.clone()
+    }
+
+    /// The progress of every persistent query.
+    pub async fn query_progress(&self) -> Vec<QueryProgress> {
+        let state = self.state.lock().await;
+        state
+            .queries
+            .iter()
+            .map(|(id, q)| {
+                let topics = state
+                    .catalog
+                    .query(id)
+                    .map(|info| {
+                        info.sources
+                            .iter()
+                            .filter_map(|s| state.catalog.source(s).map(|s| s.topic.clone()))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                QueryProgress {
+                    id: id.clone(),
+                    topics,
+                    records_in: q.status.records_in.load(Ordering::SeqCst),
+                    idle: q.status.idle.load(Ordering::SeqCst),
+                    finished: q.status.finished.load(Ordering::SeqCst),
+                }
+            })
+            .collect()
+    }
+
+    /// Evaluates an expression without columns (a literal, a function of
+    /// literals), as `INSERT INTO … VALUES` does: one row.
+    pub fn evaluate_constant(&self, expr: &Expr) -> Result<ArrayRef> {
+        let empty = DFSchema::empty();
+        let planned = crate::plan::expr::to_datafusion(&self.session_state, expr, &empty)?;
+        let physical = self.session_state.create_physical_expr(planned, &empty)?;
+        let one = RecordBatch::try_new_with_options(
+            Arc::new(Schema::empty()),
+            vec![],
+            &RecordBatchOptions::new().with_row_count(Some(1)),
+        )?;
+        Ok(physical.evaluate(&one)?.into_array(1)?)
+    }
+}
