@@ -75,3 +75,11 @@ else
     echo "conformance rose above the baseline: raise sql-tests/conformance-baseline.txt to $passed (and regenerate CONFORMANCE.md)"
   fi
 fi
+
+echo "== Nexmark: generator and benchmark with a tiny N (debug build: proves they run; figures are not representative)"
+./target/debug/sluice nexmark generate --events 20000
+./target/debug/sluice bench nexmark --query q0,q1,q2 --events 20000
+./target/debug/sluice bench nexmark --query q0,q1,q2 --events 20000 --source memory
+
+echo "== client compatibility: the Python ksqlDB client 'ksqldb' against sluice server"
+./scripts/client-compat.sh

@@ -14,7 +14,10 @@
 //! runs them over the I/O ports that [`kafka`] (production) and the
 //! in-memory log (tests) implement; [`format`] decodes and encodes records;
 //! [`functions`] holds ksqlDB's functions as DataFusion UDFs; [`engine`] is
-//! the one facade the shell, the server and the test runner call.
+//! the one facade the shell, the server and the test runner call;
+//! [`testing`] is the test runner (sql-tests and ksqlDB's QTT suite);
+//! [`server`] is the ksqlDB-compatible REST API over the engine;
+//! [`nexmark`] generates the Nexmark workload and benchmarks sluice on it.
 
 pub mod catalog;
 pub mod config;
@@ -23,8 +26,11 @@ pub mod error;
 pub mod format;
 pub mod functions;
 pub mod kafka;
+pub mod nexmark;
 pub mod plan;
 pub mod runtime;
+pub mod server;
 pub mod shell;
 pub mod sql;
+pub mod testing;
 pub mod types;

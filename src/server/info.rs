@@ -1,0 +1,89 @@
+//! `GET /info`, `/healthcheck`, `/status` and the container checks.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Map, Value};
+
+use super::error::ApiError;
+use super::request::KSQL_V1_JSON;
+use super::{ServerState, KSQLDB_VERSION};
+
+fn answer(body: Value) -> Response {
+    ([(header::CONTENT_TYPE, KSQL_V1_JSON)], body.to_string()).into_response()
+}
+
+fn server_status(state: &ServerState) -> &'static str {
+    if state.shutdown_token().is_cancelled() {
+        "SHUTTING_DOWN"
+    } else {
+        "RUNNING"
+    }
+}
+
+/// `GET /info`: `{"KsqlServerInfo": {...}}`.
+pub async fn info(State(state): State<Arc<ServerState>>) -> Response {
+    let engine = state.engine();
+    answer(json!({"KsqlServerInfo": {
+        "version": KSQLDB_VERSION,
+        "kafkaClusterId": format!("sluice-{}", engine.broker().address()),
+        "ksqlServiceId": engine.config().service_id,
+        "serverStatus": server_status(&state),
+    }}))
+}
+
+/// `GET /healthcheck`: whether the broker answers.
+pub async fn healthcheck(State(state): State<Arc<ServerState>>) -> Response {
+    let admin = state.engine().broker().admin();
+    let kafka = matches!(
+        tokio::time::timeout(Duration::from_secs(5), admin.list_topics()).await,
+        Ok(Ok(_))
+    );
+    answer(json!({
+        "isHealthy": kafka,
+        "details": {
+            "metastore": {"isHealthy": true},
+            "kafka": {"isHealthy": kafka},
+            "commandRunner": {"isHealthy": true},
+        },
+        "serverState": server_status(&state),
+    }))
+}
+
+/// `GET /status`: every command's status, by command id.
+pub async fn statuses(State(state): State<Arc<ServerState>>) -> Response {
+    let statuses: Map<String, Value> = state
+        .command_statuses()
+        .into_iter()
+        .map(|(id, status, _)| (id, Value::String(status)))
+        .collect();
+    answer(json!({"commandStatuses": statuses}))
+}
+
+/// `GET /status/{type}/{entity}/{action}`: one command's status. The
+/// entity matches with or without backticks.
+pub async fn status(
+    State(state): State<Arc<ServerState>>,
+    Path((kind, entity, action)): Path<(String, String, String)>,
+) -> Result<Response, ApiError> {
+    let wanted = format!("{kind}/{}/{action}", entity.trim_matches('`'));
+    state
+        .command_statuses()
+        .into_iter()
+        .find(|(id, _, _)| id.replace('`', "").eq_ignore_ascii_case(&wanted))
+        .map(|(_, status, message)| answer(json!({"status": status, "message": message})))
+        .ok_or_else(|| ApiError::not_found(format!("Command not found: {wanted}")))
+}
+
+/// `GET /chc/ready` and `/chc/live`: `{}` while the server runs.
+pub async fn container_check() -> Response {
+    answer(json!({}))
+}
+
+/// `GET /is_valid_property/{name}`: every property may be set per request.
+pub async fn is_valid_property(Path(_name): Path<String>) -> Response {
+    answer(Value::Bool(true))
+}

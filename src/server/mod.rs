@@ -1,0 +1,240 @@
+//! `sluice server`: the ksqlDB-compatible REST API, a thin edge over the
+//! [`Engine`].
+//!
+//! | route | handler |
+//! |---|---|
+//! | `POST /ksql` | [`ksql::ksql`]: statements, one ksqlDB entity each |
+//! | `POST /query` | [`query::query`]: a push query or PRINT as a chunked JSON array |
+//! | `POST /query-stream` | [`query::query_stream`]: delimited or JSON-array rows |
+//! | `POST /close-query` | [`query::close_query`] |
+//! | `POST /inserts-stream` | [`inserts::inserts_stream`] |
+//! | `GET /info`, `/healthcheck`, `/status[/…]` | [`info`] |
+//!
+//! Handlers translate HTTP to engine calls and outcomes to ksqlDB's JSON
+//! shapes ([`entities`], [`values`]); failures are [`ApiError`]s. Both
+//! HTTP/1.1 and HTTP/2 (also cleartext h2c, which some clients use) are
+//! served. [`serve`] runs the server until SIGINT or SIGTERM, then ends the
+//! push queries, stops accepting, and shuts the engine down so persistent
+//! queries commit what they processed.
+
+pub mod entities;
+pub mod error;
+pub mod info;
+pub mod inserts;
+pub mod ksql;
+pub mod push;
+pub mod query;
+pub mod request;
+pub mod values;
+
+use std::future::IntoFuture;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::response::Redirect;
+use axum::routing::{get, post};
+use axum::Router;
+use tokio_util::sync::CancellationToken;
+
+pub use error::ApiError;
+use push::PushRegistry;
+
+use crate::config::Session;
+use crate::engine::{Engine, Outcome, QuerySummary};
+use crate::error::{Error, Result};
+
+/// The ksqlDB version whose REST API sluice speaks, reported by `/info`.
+pub const KSQLDB_VERSION: &str = "0.29.0";
+
+/// How long shutdown waits for open responses to finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// What every handler shares.
+pub struct ServerState {
+    engine: Arc<Engine>,
+    pushes: Arc<PushRegistry>,
+    shutdown: CancellationToken,
+    commands: Mutex<CommandLog>,
+}
+
+/// The commands executed through this server, for `/status`.
+#[derive(Default)]
+struct CommandLog {
+    next_sequence: i64,
+    /// Command id, status, message; in order of first execution.
+    statuses: Vec<(String, String, String)>,
+}
+
+impl ServerState {
+    /// The state of a server over `engine`.
+    pub fn new(engine: Arc<Engine>) -> Arc<Self> {
+        Arc::new(ServerState {
+            engine,
+            pushes: Arc::new(PushRegistry::default()),
+            shutdown: CancellationToken::new(),
+            commands: Mutex::new(CommandLog::default()),
+        })
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    /// The running push queries.
+    pub fn push_queries(&self) -> &Arc<PushRegistry> {
+        &self.pushes
+    }
+
+    /// The ids of the push queries streaming to clients now.
+    pub fn running_push_queries(&self) -> Vec<String> {
+        self.pushes.ids()
+    }
+
+    /// Cancelled when the server shuts down; push streams end with it.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Starts shutting down: ends every push query and refuses new
+    /// requests that would start work.
+    pub fn begin_shutdown(&self) {
+        self.shutdown.cancel();
+    }
+
+    fn shutting_down(&self) -> ApiError {
+        ApiError::generic(
+            StatusCode::SERVICE_UNAVAILABLE,
+            error::SHUTTING_DOWN,
+            "The server is shutting down",
+        )
+    }
+
+    fn commands(&self) -> MutexGuard<'_, CommandLog> {
+        // The log stays consistent even if a holder panicked.
+        self.commands.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records a successful command; returns its id and sequence number.
+    fn record_command(&self, id: String, message: &str) -> entities::Command {
+        let mut log = self.commands();
+        let sequence = log.next_sequence;
+        log.next_sequence += 1;
+        log.statuses.retain(|(existing, _, _)| existing != &id);
+        log.statuses
+            .push((id.clone(), "SUCCESS".to_string(), message.to_string()));
+        entities::Command { id, sequence }
+    }
+
+    /// Every recorded command: id, status, message.
+    fn command_statuses(&self) -> Vec<(String, String, String)> {
+        self.commands().statuses.clone()
+    }
+
+    /// The persistent queries, as SHOW QUERIES lists them.
+    async fn running_queries(&self) -> Vec<QuerySummary> {
+        match self
+            .engine
+            .execute(&mut Session::default(), "SHOW QUERIES;")
+            .await
+        {
+            Ok(mut outcomes) => match outcomes.pop() {
+                Some(Outcome::Queries(queries)) => queries,
+                _ => Vec::new(),
+            },
+            Err(e) => {
+                tracing::warn!("cannot list queries: {e}");
+                Vec::new()
+            }
+        }
+    }
+}
+
+/// The REST API's routes over `state`.
+pub fn router(state: Arc<ServerState>) -> Router {
+    Router::new()
+        .route("/", get(|| async { Redirect::temporary("/info") }))
+        .route("/ksql", post(ksql::ksql))
+        .route("/query", post(query::query))
+        .route("/query-stream", post(query::query_stream))
+        .route("/close-query", post(query::close_query))
+        .route("/inserts-stream", post(inserts::inserts_stream))
+        .route("/info", get(info::info))
+        .route("/healthcheck", get(info::healthcheck))
+        .route("/status", get(info::statuses))
+        .route("/status/{kind}/{entity}/{action}", get(info::status))
+        .route("/chc/ready", get(info::container_check))
+        .route("/chc/live", get(info::container_check))
+        .route("/is_valid_property/{name}", get(info::is_valid_property))
+        .fallback(|request: Request| async move {
+            ApiError::not_found(format!(
+                "Not Found: {} {}",
+                request.method(),
+                request.uri().path()
+            ))
+        })
+        .with_state(state)
+}
+
+/// Serves the REST API on `listen` until SIGINT or SIGTERM; then ends the
+/// push queries, waits (a bounded time) for open responses, and shuts the
+/// engine down so persistent queries commit what they processed.
+pub async fn serve(engine: Arc<Engine>, listen: SocketAddr) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| Error::external(format!("cannot listen on {listen}: {e}")))?;
+    let address = listener.local_addr()?;
+    let state = ServerState::new(Arc::clone(&engine));
+    eprintln!("sluice server: the ksqlDB REST API is listening on http://{address}");
+    let token = state.shutdown_token();
+    let server = axum::serve(listener, router(Arc::clone(&state)))
+        .with_graceful_shutdown(async move { token.cancelled().await });
+    let mut server = std::pin::pin!(server.into_future());
+    let result = tokio::select! {
+        r = &mut server => r.map_err(|e| Error::external(format!("the HTTP server failed: {e}"))),
+        signal = shutdown_signal() => {
+            eprintln!("sluice server: {signal} received, shutting down");
+            state.begin_shutdown();
+            if tokio::time::timeout(SHUTDOWN_GRACE, &mut server).await.is_err() {
+                eprintln!(
+                    "sluice server: open connections did not close within {} s; closing them",
+                    SHUTDOWN_GRACE.as_secs()
+                );
+            }
+            Ok(())
+        }
+    };
+    state.begin_shutdown();
+    engine.shutdown().await;
+    for (id, e) in engine.failed_queries().await {
+        eprintln!("Query {id} failed: {e}");
+    }
+    result
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM, naming the signal.
+async fn shutdown_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+            },
+            Err(e) => {
+                tracing::warn!("cannot watch SIGTERM: {e}");
+                let _ = tokio::signal::ctrl_c().await;
+                "SIGINT"
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
+    }
+}

@@ -1,0 +1,151 @@
+//! `POST /query` (ksqlDB's old streaming API), `POST /query-stream` (the
+//! new one) and `POST /close-query`.
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use super::error::{ApiError, BAD_STATEMENT};
+use super::push::{print_body, push_body, StreamFormat};
+use super::request::{
+    self, negotiate, parse_body, required, CloseQueryArgs, KsqlRequest, QueryStreamArgs, DELIMITED,
+    JSON, KSQL_V1_JSON,
+};
+use super::ServerState;
+use crate::config::Session;
+use crate::engine::{with_statement, Outcome};
+use crate::sql::ast::Statement;
+
+/// `POST /query`: a push query (or PRINT) as a chunked JSON array of
+/// `StreamedRow`s.
+pub async fn query(
+    State(state): State<Arc<ServerState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let req: KsqlRequest = parse_body(&body, "/query")?;
+    let sql = required(req.ksql, "ksql", "/query")?;
+    let session = request::session(
+        req.streams_properties.as_ref(),
+        req.session_variables.as_ref(),
+    );
+    let content_type = negotiate(&headers, &[KSQL_V1_JSON, JSON], KSQL_V1_JSON);
+    start(
+        &state,
+        session,
+        &sql,
+        StreamFormat::StreamedRows,
+        content_type,
+    )
+    .await
+}
+
+/// `POST /query-stream`: a push query (or PRINT), delimited (the default)
+/// or as one JSON array, chosen by `Accept`.
+pub async fn query_stream(
+    State(state): State<Arc<ServerState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let args: QueryStreamArgs = parse_body(&body, "/query-stream")?;
+    let sql = required(args.sql, "sql", "/query-stream")?;
+    let session = request::session(args.properties.as_ref(), args.session_variables.as_ref());
+    let content_type = negotiate(&headers, &[DELIMITED, JSON, KSQL_V1_JSON], DELIMITED);
+    let format = match content_type {
+        JSON => StreamFormat::JsonArray,
+        KSQL_V1_JSON => StreamFormat::StreamedRows,
+        _ => StreamFormat::Delimited,
+    };
+    start(&state, session, &sql, format, content_type).await
+}
+
+/// Runs the one query of `sql` (after any SET/DEFINE statements before it)
+/// and answers with its stream.
+async fn start(
+    state: &Arc<ServerState>,
+    mut session: Session,
+    sql: &str,
+    format: StreamFormat,
+    content_type: &'static str,
+) -> Result<Response, ApiError> {
+    if state.shutdown_token().is_cancelled() {
+        return Err(state.shutting_down());
+    }
+    let engine = state.engine();
+    let statements = engine
+        .parse(&session, sql)
+        .await
+        .map_err(|e| ApiError::statement(&e, sql, Vec::new()))?;
+    let Some((last, leading)) = statements.split_last() else {
+        return Err(ApiError::bad_request("The request holds no statement"));
+    };
+    let not_a_query = |text: &str| {
+        ApiError::statement_with_code(
+            StatusCode::BAD_REQUEST,
+            BAD_STATEMENT,
+            "Only SELECT … EMIT CHANGES and PRINT statements can be sent to this endpoint; \
+             send other statements to /ksql",
+            text,
+            Vec::new(),
+        )
+    };
+    for stmt in leading {
+        if !matches!(
+            stmt.statement,
+            Statement::SetProperty { .. }
+                | Statement::UnsetProperty { .. }
+                | Statement::Define { .. }
+                | Statement::Undefine { .. }
+        ) {
+            return Err(not_a_query(&stmt.text));
+        }
+        engine
+            .execute_statement(&mut session, stmt)
+            .await
+            .map_err(|e| ApiError::statement(&with_statement(e, stmt), &stmt.text, Vec::new()))?;
+    }
+    if !matches!(last.statement, Statement::Query(_) | Statement::Print(_)) {
+        return Err(not_a_query(&last.text));
+    }
+    let outcome = engine
+        .execute_statement(&mut session, last)
+        .await
+        .map_err(|e| ApiError::statement(&with_statement(e, last), &last.text, Vec::new()))?;
+    let body = match outcome {
+        Outcome::Push(push) => {
+            push_body(push, format, state.push_queries(), state.shutdown_token())
+        }
+        Outcome::Print(print) => print_body(print, state.shutdown_token()),
+        _ => return Err(not_a_query(&last.text)),
+    };
+    Ok(streaming(content_type, body))
+}
+
+fn streaming(content_type: &'static str, body: Body) -> Response {
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// `POST /close-query`: ends a running push query; 200 with an empty body.
+pub async fn close_query(
+    State(state): State<Arc<ServerState>>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let args: CloseQueryArgs = parse_body(&body, "/close-query")?;
+    let id = required(args.query_id, "queryId", "/close-query")?;
+    if state.push_queries().close(&id) {
+        Ok(StatusCode::OK.into_response())
+    } else {
+        Err(ApiError::bad_request(format!("No query with id {id}")))
+    }
+}
