@@ -47,6 +47,10 @@ enum Command {
         /// Execute the statements of this file and exit.
         #[arg(short = 'f', long = "file")]
         file: Option<std::path::PathBuf>,
+        /// Talk to a running `sluice server` (e.g. http://localhost:8088)
+        /// instead of an embedded engine.
+        #[arg(long)]
+        server: Option<String>,
     },
     /// Executes a SQL script headless; persistent queries keep running.
     Run {
@@ -122,6 +126,11 @@ async fn run(cli: Cli) -> sluice::error::Result<()> {
             return sluice::nexmark::cli::nexmark(command, bootstrap).await
         }
         Command::Bench { command } => return sluice::nexmark::cli::bench(command, bootstrap).await,
+        Command::Shell {
+            execute,
+            file,
+            server: Some(url),
+        } => return remote_shell(&url, execute, file).await,
         other => other,
     };
     let broker: Arc<dyn Broker> = match &cli.bootstrap_servers {
@@ -143,7 +152,7 @@ async fn run(cli: Cli) -> sluice::error::Result<()> {
     let engine = Engine::new(broker, config).await?;
     match command {
         Command::Server { listen } => sluice::server::serve(engine, listen).await,
-        Command::Shell { execute, file } => match (execute, file) {
+        Command::Shell { execute, file, .. } => match (execute, file) {
             (Some(sql), _) => sluice::shell::batch(engine, &sql).await,
             (None, Some(path)) => {
                 let sql = std::fs::read_to_string(&path).map_err(|e| {
@@ -161,5 +170,23 @@ async fn run(cli: Cli) -> sluice::error::Result<()> {
         }
         Command::Test(_) => Ok(()), // handled in main, without a broker
         Command::Nexmark { .. } | Command::Bench { .. } => Ok(()), // handled above
+    }
+}
+
+async fn remote_shell(
+    url: &str,
+    execute: Option<String>,
+    file: Option<std::path::PathBuf>,
+) -> sluice::error::Result<()> {
+    let server = sluice::shell::remote::RemoteServer::parse(url)?;
+    match (execute, file) {
+        (Some(sql), _) => sluice::shell::batch_remote(server, &sql).await,
+        (None, Some(path)) => {
+            let sql = std::fs::read_to_string(&path).map_err(|e| {
+                sluice::error::Error::user(format!("cannot read '{}': {e}", path.display()))
+            })?;
+            sluice::shell::batch_remote(server, &sql).await
+        }
+        (None, None) => sluice::shell::interactive_remote(server).await,
     }
 }

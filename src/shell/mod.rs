@@ -2,6 +2,7 @@
 //! them on the engine, print the outcomes.
 
 pub mod complete;
+pub mod remote;
 pub mod render;
 
 use std::sync::Arc;
@@ -129,10 +130,18 @@ Shell commands (no ';' needed):
   exit                  leave (Ctrl-D too)
 Tab completes keywords, stream/table/column names and functions; Ctrl-R searches history.";
 
-/// A shell session over a local engine: the session state, the output
+/// Where the shell's statements run.
+enum Backend {
+    /// An engine in this process.
+    Local(Arc<Engine>),
+    /// A `sluice server` (or ksqlDB-compatible server) over REST.
+    Remote(remote::RemoteServer),
+}
+
+/// A shell session: where statements run, the session state, the output
 /// format, and the words offered for completion.
 pub struct Shell {
-    engine: Arc<Engine>,
+    backend: Backend,
     session: Session,
     format: OutputFormat,
     words: Arc<std::sync::Mutex<Vec<String>>>,
@@ -150,8 +159,17 @@ pub enum Next {
 impl Shell {
     /// A shell over `engine`.
     pub fn new(engine: Arc<Engine>) -> Self {
+        Self::with_backend(Backend::Local(engine))
+    }
+
+    /// A shell over a remote server.
+    pub fn remote(server: remote::RemoteServer) -> Self {
+        Self::with_backend(Backend::Remote(server))
+    }
+
+    fn with_backend(backend: Backend) -> Self {
         Shell {
-            engine,
+            backend,
             session: Session::default(),
             format: OutputFormat::Tabular,
             words: Arc::new(std::sync::Mutex::new(Vec::new())),
@@ -168,14 +186,187 @@ impl Shell {
         if complete::is_local_command(trimmed) {
             return self.local_command(trimmed).await;
         }
-        if let Err(e) = run_statements(&self.engine, &mut self.session, input, self.format).await {
-            eprintln!("{}", error_line(&e));
-        }
-        let words = self.engine.completion_words().await;
-        if let Ok(mut w) = self.words.lock() {
-            *w = words;
+        match &self.backend {
+            Backend::Local(engine) => {
+                let engine = Arc::clone(engine);
+                if let Err(e) = run_statements(&engine, &mut self.session, input, self.format).await
+                {
+                    eprintln!("{}", error_line(&e));
+                }
+                let words = engine.completion_words().await;
+                if let Ok(mut w) = self.words.lock() {
+                    *w = words;
+                }
+            }
+            Backend::Remote(server) => {
+                let server = server.clone();
+                if let Err(e) = self.run_remote(&server, input).await {
+                    eprintln!("{}", error_line(&e));
+                }
+            }
         }
         Next::Continue
+    }
+
+    /// Runs statements on a remote server, one at a time: SET/UNSET and
+    /// DEFINE/UNDEFINE stay in the shell and go with every request, queries
+    /// and PRINT stream from `/query-stream` and `/query`, everything else
+    /// goes to `/ksql`.
+    async fn run_remote(&mut self, server: &remote::RemoteServer, input: &str) -> Result<()> {
+        use crate::sql::ast::Statement;
+        for piece in crate::sql::parser::split(input)? {
+            let text = piece.text;
+            let parsed = crate::sql::parse(text).ok().and_then(|mut v| v.pop());
+            match parsed.as_ref().map(|p| &p.statement) {
+                Some(Statement::SetProperty { name, value }) => {
+                    self.session.properties.insert(name.clone(), value.clone());
+                    println!("Successfully changed local property '{name}' to '{value}'.");
+                }
+                Some(Statement::UnsetProperty { name }) => {
+                    self.session.properties.remove(name);
+                    println!("Successfully unset local property '{name}'.");
+                }
+                Some(Statement::Define { name, value }) => {
+                    self.session
+                        .variables
+                        .insert(name.to_uppercase(), value.clone());
+                }
+                Some(Statement::Undefine { name }) => {
+                    self.session.variables.remove(&name.to_uppercase());
+                }
+                Some(Statement::Query(q)) => {
+                    let limit = q.limit;
+                    self.remote_push(server, text, limit).await?;
+                }
+                Some(Statement::Print(_)) => self.remote_print(server, text).await?,
+                _ => {
+                    let body = remote::request_body(
+                        "ksql",
+                        text,
+                        &self.session.properties,
+                        &self.session.variables,
+                    );
+                    let answer = server.post_json("/ksql", &body).await?;
+                    for entity in answer.as_array().into_iter().flatten() {
+                        print_outcome_as(remote::outcome_of(entity), self.format).await?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn remote_push(
+        &self,
+        server: &remote::RemoteServer,
+        sql: &str,
+        limit: Option<u64>,
+    ) -> Result<()> {
+        let body = remote::request_body(
+            "sql",
+            sql,
+            &self.session.properties,
+            &self.session.variables,
+        );
+        let mut body = body;
+        if let Some(props) = body.get("streamsProperties").cloned() {
+            body["properties"] = props;
+        }
+        let (status, mut stream) = server
+            .post(
+                "/query-stream",
+                &body,
+                "application/vnd.ksqlapi.delimited.v1",
+            )
+            .await?;
+        let Some(first) = stream.next_line().await? else {
+            return Ok(());
+        };
+        let header: serde_json::Value = serde_json::from_str(&first).unwrap_or_default();
+        if !(200..300).contains(&status) {
+            return Err(remote::error_of(status, &header));
+        }
+        let names: Vec<String> = header
+            .get("columnNames")
+            .and_then(|v| v.as_array())
+            .map(|a| a.iter().map(remote::cell).collect())
+            .unwrap_or_default();
+        let widths: Vec<usize> = names.iter().map(|n| n.len().max(12)).collect();
+        if self.format == OutputFormat::Tabular {
+            println!("{}", render::rule(&widths));
+            println!("{}", render::row_line(&names, &widths));
+            println!("{}", render::rule(&widths));
+        }
+        let mut count = 0u64;
+        let mut interrupted = false;
+        loop {
+            let line = tokio::select! {
+                l = stream.next_line() => l?,
+                _ = tokio::signal::ctrl_c() => { interrupted = true; None }
+            };
+            let Some(line) = line else { break };
+            if line.trim().is_empty() {
+                continue;
+            }
+            let value: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+            match value.as_array() {
+                Some(cells) => {
+                    count += 1;
+                    match self.format {
+                        OutputFormat::Tabular => {
+                            let cells: Vec<String> = cells.iter().map(remote::cell).collect();
+                            println!("{}", render::row_line(&cells, &widths));
+                        }
+                        OutputFormat::Json => {
+                            let obj: serde_json::Map<String, serde_json::Value> =
+                                names.iter().cloned().zip(cells.iter().cloned()).collect();
+                            println!("{}", serde_json::Value::Object(obj));
+                        }
+                    }
+                }
+                None => {
+                    if let Some(m) = value.get("message").and_then(|m| m.as_str()) {
+                        eprintln!("Error: {m}");
+                    }
+                }
+            }
+        }
+        if self.format == OutputFormat::Tabular {
+            println!("{}", render::rule(&widths));
+        }
+        if !interrupted && limit.is_some_and(|l| count >= l) {
+            println!("Limit Reached");
+        }
+        println!("Query terminated");
+        Ok(())
+    }
+
+    async fn remote_print(&self, server: &remote::RemoteServer, sql: &str) -> Result<()> {
+        let body = remote::request_body(
+            "ksql",
+            sql,
+            &self.session.properties,
+            &self.session.variables,
+        );
+        let (status, mut stream) = server
+            .post("/query", &body, "application/vnd.ksql.v1+json")
+            .await?;
+        if !(200..300).contains(&status) {
+            let text = stream.next_line().await?.unwrap_or_default();
+            let value: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+            return Err(remote::error_of(status, &value));
+        }
+        loop {
+            let line = tokio::select! {
+                l = stream.next_line() => l?,
+                _ = tokio::signal::ctrl_c() => None,
+            };
+            let Some(line) = line else { break };
+            if !line.trim().is_empty() {
+                println!("{line}");
+            }
+        }
+        Ok(())
     }
 
     async fn local_command(&mut self, line: &str) -> Next {
@@ -212,8 +403,32 @@ impl Shell {
 /// The interactive shell on a local engine: prompt `sluice> `, input until
 /// `;`, history in `~/.sluice_history`, completion, Ctrl-R search.
 pub async fn interactive(engine: Arc<Engine>) -> Result<()> {
+    let shell = Shell::new(Arc::clone(&engine));
+    repl(shell).await?;
+    engine.shutdown().await;
+    Ok(())
+}
+
+/// The interactive shell on a remote server (`shell --server URL`).
+pub async fn interactive_remote(server: remote::RemoteServer) -> Result<()> {
+    let info = server
+        .post_json("/ksql", &serde_json::json!({"ksql": "SHOW STREAMS;"}))
+        .await;
+    match info {
+        Ok(_) => println!("Connected to {}", server.url()),
+        Err(e) => eprintln!("Warning: {} did not answer: {e}", server.url()),
+    }
+    repl(Shell::remote(server)).await
+}
+
+/// Statements from `-e`/`-f` on a remote server.
+pub async fn batch_remote(server: remote::RemoteServer, sql: &str) -> Result<()> {
+    let mut shell = Shell::remote(server.clone());
+    shell.run_remote(&server, sql).await
+}
+
+async fn repl(mut shell: Shell) -> Result<()> {
     use rustyline::error::ReadlineError;
-    let mut shell = Shell::new(Arc::clone(&engine));
     let helper = complete::ShellHelper {
         words: Arc::clone(&shell.words),
     };
@@ -253,7 +468,6 @@ pub async fn interactive(engine: Arc<Engine>) -> Result<()> {
     if let Some(h) = &history {
         let _ = editor.save_history(h);
     }
-    engine.shutdown().await;
     Ok(())
 }
 
