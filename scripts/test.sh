@@ -83,3 +83,6 @@ echo "== Nexmark: generator and benchmark with a tiny N (debug build: proves the
 
 echo "== client compatibility: the Python ksqlDB client 'ksqldb' against sluice server"
 ./scripts/client-compat.sh
+
+echo "== web console in headless Chromium"
+./scripts/web-test.sh

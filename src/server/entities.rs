@@ -175,6 +175,9 @@ fn running_query(q: &QuerySummary) -> Value {
         "statusCount": {q.state.clone(): 1},
         "queryType": "PERSISTENT",
         "state": q.state,
+        // sluice's own counters (the web console shows throughput).
+        "recordsIn": q.records_in,
+        "recordsOut": q.records_out,
     })
 }
 

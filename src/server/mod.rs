@@ -17,6 +17,7 @@
 //! push queries, stops accepting, and shuts the engine down so persistent
 //! queries commit what they processed.
 
+pub mod console;
 pub mod entities;
 pub mod error;
 pub mod info;
@@ -34,7 +35,6 @@ use std::time::Duration;
 
 use axum::extract::Request;
 use axum::http::StatusCode;
-use axum::response::Redirect;
 use axum::routing::{get, post};
 use axum::Router;
 use tokio_util::sync::CancellationToken;
@@ -156,7 +156,8 @@ impl ServerState {
 /// The REST API's routes over `state`.
 pub fn router(state: Arc<ServerState>) -> Router {
     Router::new()
-        .route("/", get(|| async { Redirect::temporary("/info") }))
+        .route("/", get(console::index))
+        .route("/console/{file}", get(console::asset))
         .route("/ksql", post(ksql::ksql))
         .route("/query", post(query::query))
         .route("/query-stream", post(query::query_stream))
