@@ -46,35 +46,45 @@ export SLUICE_TANSU_DIR="$scratch"
 echo "== cargo test"
 cargo test --all-targets -- --test-threads=2
 
-echo "== ksqlDB conformance (QTT suite in ../shared/qtt)"
-qtt_dir="../shared/qtt"
-baseline=$(tr -dc '0-9' < sql-tests/conformance-baseline.txt)
-if [ ! -d "$qtt_dir" ]; then
-  echo "SKIPPED: $qtt_dir not found (the conformance baseline of $baseline passing cases was not checked)"
-else
-  qtt_out=$(mktemp)
+# Runs `sluice test DIR` and fails when fewer cases pass than the baseline
+# file says: check_conformance TITLE DIR BASELINE_FILE
+check_conformance() {
+  local title=$1 dir=$2 baseline_file=$3
+  local baseline out status summary passed
+  echo "== $title"
+  baseline=$(tr -dc '0-9' < "$baseline_file")
+  if [ ! -d "$dir" ]; then
+    echo "SKIPPED: $dir not found (the baseline of $baseline passing cases was not checked)"
+    return 0
+  fi
+  out=$(mktemp)
   set +e
-  ./target/debug/sluice test "$qtt_dir" >"$qtt_out" 2>&1
-  qtt_status=$?
+  ./target/debug/sluice test "$dir" >"$out" 2>&1
+  status=$?
   set -e
-  summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$' "$qtt_out" | tail -1 || true)
-  if [ "$qtt_status" -gt 1 ] || [ -z "$summary" ]; then
-    echo "the QTT run did not complete (exit status $qtt_status); its last lines:" >&2
-    tail -20 "$qtt_out" >&2
-    rm -f "$qtt_out"
+  summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$' "$out" | tail -1 || true)
+  if [ "$status" -gt 1 ] || [ -z "$summary" ]; then
+    echo "the run of $dir did not complete (exit status $status); its last lines:" >&2
+    tail -20 "$out" >&2
+    rm -f "$out"
     exit 1
   fi
-  rm -f "$qtt_out"
+  rm -f "$out"
   passed=${summary%% passed*}
   echo "$summary (baseline: $baseline passing)"
   if [ "$passed" -lt "$baseline" ]; then
-    echo "conformance dropped: $passed cases pass, below the baseline of $baseline in sql-tests/conformance-baseline.txt" >&2
+    echo "conformance dropped: $passed cases pass, below the baseline of $baseline in $baseline_file" >&2
     exit 1
   fi
   if [ "$passed" -gt "$baseline" ]; then
-    echo "conformance rose above the baseline: raise sql-tests/conformance-baseline.txt to $passed (and regenerate CONFORMANCE.md)"
+    echo "conformance rose above the baseline: raise $baseline_file to $passed (and regenerate CONFORMANCE.md)"
   fi
-fi
+}
+
+check_conformance "ksqlDB conformance (QTT suite in ../shared/qtt)" \
+  ../shared/qtt sql-tests/conformance-baseline.txt
+check_conformance "ksqlDB REST-level conformance (RQTT cases in ../shared/qtt/rest, through the REST API)" \
+  ../shared/qtt/rest sql-tests/rest-baseline.txt
 
 echo "== Nexmark: generator and benchmark with a tiny N (debug build: proves they run; figures are not representative)"
 ./target/debug/sluice nexmark generate --events 20000

@@ -66,3 +66,29 @@ CREATE STREAM s (id INT KEY, v INT)
 --@expected.message: The 'KAFKA' format only supports a single field
 CREATE STREAM s (id INT KEY, a INT, b INT)
   WITH (kafka_topic='s', value_format='KAFKA', partitions=1);
+
+--@test: the configured value wrapping applies to single-column sinks only
+SET 'ksql.persistence.wrap.single.values'='false';
+CREATE STREAM pairs (id INT KEY, a STRING, b STRING)
+  WITH (kafka_topic='pairs', value_format='JSON', partitions=1);
+CREATE STREAM firsts AS SELECT id, a FROM pairs;
+CREATE STREAM firsts_raw (text STRING) WITH (kafka_topic='FIRSTS', value_format='KAFKA');
+CREATE STREAM seen AS SELECT text FROM firsts_raw;
+
+INSERT INTO pairs (id, a, b, ROWTIME) VALUES (1, 'x', 'y', 1);
+
+ASSERT VALUES firsts (id, a, ROWTIME) VALUES (1, 'x', 1);
+ASSERT VALUES seen (text, ROWTIME) VALUES ('"x"', 1);
+
+--@test: a sink's default topic takes the configured prefix
+SET 'ksql.output.topic.name.prefix'='team1-';
+CREATE STREAM pairs (id INT KEY, a STRING)
+  WITH (kafka_topic='pairs', value_format='JSON', partitions=1);
+CREATE STREAM copies AS SELECT id, a FROM pairs;
+CREATE STREAM copies_raw (id INT KEY, a STRING) WITH (kafka_topic='team1-COPIES', value_format='JSON');
+CREATE STREAM seen AS SELECT id, a FROM copies_raw;
+
+INSERT INTO pairs (id, a, ROWTIME) VALUES (1, 'x', 1);
+
+ASSERT VALUES copies (id, a, ROWTIME) VALUES (1, 'x', 1);
+ASSERT VALUES seen (id, a, ROWTIME) VALUES (1, 'x', 1);

@@ -108,3 +108,85 @@ CREATE STREAM fields AS SELECT id,
 INSERT INTO docs (id, body, ROWTIME) VALUES (1, '{"user": {"name": "kim"}, "tags": [1, 2, 3]}', 1);
 
 ASSERT VALUES fields (id, name, valid, tags) VALUES (1, 'kim', true, 3);
+
+--@test: CAST of maps, structs and arrays
+CREATE STREAM docs (id INT KEY, counts MAP<STRING, BIGINT>, point STRUCT<x INT, y INT>, big ARRAY<BIGINT>)
+  WITH (kafka_topic='docs', value_format='JSON', partitions=1);
+CREATE STREAM casts AS SELECT id,
+    CAST(counts AS MAP<STRING, STRING>) AS count_text,
+    CAST(point AS STRING) AS point_text,
+    CAST(counts AS STRING) AS counts_text,
+    CAST(point AS STRUCT<y STRING, z INT>) AS reshaped,
+    CAST(big AS ARRAY<INT>) AS narrowed
+  FROM docs;
+
+INSERT INTO docs (id, counts, point, big, ROWTIME)
+  VALUES (1, MAP('a' := 7), STRUCT(x := 1, y := 2), ARRAY[5, 4294967297], 1);
+
+ASSERT VALUES casts (id, count_text, point_text, counts_text, reshaped, narrowed, ROWTIME)
+  VALUES (1, MAP('a' := '7'), 'Struct{X=1,Y=2}', '{a=7}', STRUCT(y := '2', z := CAST(NULL AS INT)), ARRAY[5, 1], 1);
+
+--@test: a string cannot be cast to an array
+CREATE STREAM docs (id INT KEY, s STRING)
+  WITH (kafka_topic='docs', value_format='JSON', partitions=1);
+--@expected.error: user
+--@expected.message: Cast of STRING to ARRAY<INTEGER> is not supported
+CREATE STREAM bad AS SELECT id, CAST(s AS ARRAY<INT>) AS a FROM docs;
+
+--@test: GREATEST and LEAST over dates read string literals as dates
+CREATE STREAM trips (id INT KEY, start_day DATE, end_day DATE)
+  WITH (kafka_topic='trips', value_format='JSON', partitions=1);
+CREATE STREAM bounds AS SELECT id,
+    GREATEST(start_day, end_day, '2020-01-05') AS latest,
+    LEAST(start_day, end_day) AS earliest
+  FROM trips;
+
+INSERT INTO trips (id, start_day, end_day, ROWTIME) VALUES (1, '2020-01-02', '2020-01-09', 1);
+
+ASSERT VALUES bounds (id, latest, earliest, ROWTIME) VALUES (1, '2020-01-09', '2020-01-02', 1);
+
+--@test: GREATEST of an INT and a BIGINT is ambiguous
+CREATE STREAM nums (id INT KEY, i INT, b BIGINT)
+  WITH (kafka_topic='nums', value_format='JSON', partitions=1);
+--@expected.error: user
+--@expected.message: Function 'greatest' cannot be resolved due to ambiguous method parameters (INTEGER, BIGINT).
+CREATE STREAM bad AS SELECT id, GREATEST(i, b) AS g FROM nums;
+
+--@test: a time unit function rejects a column where its unit goes
+CREATE STREAM days (id INT KEY, start_on DATE)
+  WITH (kafka_topic='days', value_format='JSON', partitions=1);
+--@expected.error: user
+--@expected.message: Function 'dateadd' does not accept parameters (DATE, INTEGER, DATE).
+CREATE STREAM bad AS SELECT id, DATEADD(start_on, 1, start_on) AS d FROM days;
+
+--@test: text and bytes encodings
+CREATE STREAM blobs (id INT KEY, hex STRING, word STRING, b BYTES)
+  WITH (kafka_topic='blobs', value_format='JSON', partitions=1);
+CREATE STREAM texts AS SELECT id,
+    ENCODE(hex, 'hex', 'utf8') AS from_hex,
+    ENCODE(word, 'ascii', 'hex') AS ascii_hex,
+    FROM_BYTES(b, 'hex') AS upper_hex,
+    CHR('\ud83d\ude00') AS emoji
+  FROM blobs;
+
+INSERT INTO blobs (id, hex, word, b, ROWTIME) VALUES (1, '0x6869', 'né', TO_BYTES('1aff', 'hex'), 1);
+INSERT INTO blobs (id, hex, word, b, ROWTIME) VALUES (2, '686', 'ok', TO_BYTES('', 'hex'), 2);
+
+ASSERT VALUES texts (id, from_hex, ascii_hex, upper_hex, emoji, ROWTIME) VALUES (1, 'hi', '6e3f', '1AFF', '😀', 1);
+ASSERT VALUES texts (id, from_hex, ascii_hex, upper_hex, emoji, ROWTIME) VALUES (2, NULL, '6f6b', '', '😀', 2);
+
+--@test: JSON and map helpers
+CREATE STREAM raw (id INT KEY, doc STRING, pairs STRING)
+  WITH (kafka_topic='raw', value_format='JSON', partitions=1);
+CREATE STREAM parsed AS SELECT id,
+    JSON_RECORDS(doc) AS fields,
+    EXTRACTJSONFIELD(CONCAT(doc, '}'), '$.name') AS name,
+    SPLIT_TO_MAP(pairs, ';', '=') AS settings,
+    PARSE_DATE('2021-06-01 and more', 'yyyy-MM-dd') AS day,
+    TO_JSON_STRING(PARSE_DATE('2021-06-01', 'yyyy-MM-dd')) AS day_json
+  FROM raw;
+
+INSERT INTO raw (id, doc, pairs, ROWTIME) VALUES (1, '{"name": "ada", "age": 36}', 'a=1=2;b;c=3', 1);
+
+ASSERT VALUES parsed (id, fields, name, settings, day, day_json, ROWTIME)
+  VALUES (1, MAP('name' := 'ada', 'age' := '36'), 'ada', MAP('a' := '1', 'c' := '3'), '2021-06-01', '"2021-06-01"', 1);

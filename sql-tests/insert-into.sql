@@ -41,3 +41,26 @@ CREATE STREAM copy AS SELECT id, n FROM ticks;
 INSERT INTO ticks (id, n, event_ms, ROWTIME) VALUES (1, 1, 5000, 1);
 
 ASSERT VALUES copy (id, n, ROWTIME) VALUES (1, 1, 5000);
+
+--@test: a sink's STRING TIMESTAMP column is parsed with its TIMESTAMP_FORMAT
+CREATE STREAM logins (uid INT KEY, at_text STRING)
+  WITH (kafka_topic='logins', value_format='JSON', partitions=1);
+CREATE STREAM timed WITH (timestamp='at_text', timestamp_format='yyyy-MM-dd HH:mm:ssX')
+  AS SELECT uid, at_text FROM logins;
+
+INSERT INTO logins (uid, at_text, ROWTIME) VALUES (1, '1970-01-01 00:00:02Z', 99);
+INSERT INTO logins (uid, at_text, ROWTIME) VALUES (2, 'yesterday', 99);
+INSERT INTO logins (uid, at_text, ROWTIME) VALUES (3, '1970-01-01 00:01:00Z', 99);
+
+ASSERT VALUES timed (uid, at_text, ROWTIME) VALUES (1, '1970-01-01 00:00:02Z', 2000);
+ASSERT VALUES timed (uid, at_text, ROWTIME) VALUES (3, '1970-01-01 00:01:00Z', 60000);
+
+--@test: a record whose sink TIMESTAMP column is negative is dropped
+CREATE STREAM logins (uid INT KEY, at_ms BIGINT)
+  WITH (kafka_topic='logins', value_format='JSON', partitions=1);
+CREATE STREAM timed WITH (timestamp='at_ms') AS SELECT uid, at_ms FROM logins;
+
+INSERT INTO logins (uid, at_ms, ROWTIME) VALUES (1, -5, 99);
+INSERT INTO logins (uid, at_ms, ROWTIME) VALUES (2, 5, 99);
+
+ASSERT VALUES timed (uid, at_ms, ROWTIME) VALUES (2, 5, 5);

@@ -45,3 +45,48 @@ CREATE STREAM trips (trip_id BIGINT KEY, city STRING)
 --@expected.error: user
 --@expected.message: must include the partitioning expression
 CREATE STREAM bad AS SELECT trip_id FROM trips PARTITION BY city;
+
+--@test: SELECT * after PARTITION BY puts the new key first and the old key last
+CREATE STREAM trips (trip_id BIGINT KEY, city STRING, km DOUBLE)
+  WITH (kafka_topic='trips', value_format='DELIMITED', partitions=1);
+CREATE STREAM trips_by_city AS SELECT * FROM trips PARTITION BY city;
+
+INSERT INTO trips (trip_id, city, km, ROWTIME) VALUES (100, 'Oslo', 3.5, 10);
+
+ASSERT VALUES trips_by_city (city, km, trip_id, ROWTIME) VALUES ('Oslo', 3.5, 100, 10);
+
+--@test: SELECT * after PARTITION BY an expression names the key KSQL_COL_0
+CREATE STREAM trips (trip_id BIGINT KEY, city STRING, km DOUBLE)
+  WITH (kafka_topic='trips', value_format='DELIMITED', partitions=1);
+CREATE STREAM by_length AS SELECT * FROM trips PARTITION BY LEN(city);
+
+INSERT INTO trips (trip_id, city, km, ROWTIME) VALUES (100, 'Oslo', 3.5, 10);
+
+ASSERT VALUES by_length (KSQL_COL_0, city, km, trip_id, ROWTIME) VALUES (4, 'Oslo', 3.5, 100, 10);
+
+--@test: the key columns follow the PARTITION BY order
+CREATE STREAM trips (trip_id BIGINT KEY, city STRING, km DOUBLE)
+  WITH (kafka_topic='trips', key_format='DELIMITED', value_format='JSON', partitions=1);
+CREATE STREAM by_km_city AS SELECT city, km, trip_id FROM trips PARTITION BY km, city;
+
+INSERT INTO trips (trip_id, city, km, ROWTIME) VALUES (5, 'Rome', 2.5, 10);
+
+ASSERT VALUES by_km_city (km, city, trip_id, ROWTIME) VALUES (2.5, 'Rome', 5, 10);
+
+--@test: a key of several columns is written whole even when its columns are null
+CREATE STREAM trips (trip_id BIGINT KEY, city STRING, km DOUBLE)
+  WITH (kafka_topic='trips', format='JSON', partitions=1);
+CREATE STREAM by_pair AS SELECT * FROM trips PARTITION BY city, km;
+
+INSERT INTO trips (trip_id, ROWTIME) VALUES (5, 10);
+
+ASSERT VALUES by_pair (city, km, trip_id, ROWTIME) VALUES (NULL, NULL, 5, 10);
+
+--@test: AS_VALUE keeps a copy of the partitioning column in the value
+CREATE STREAM trips (trip_id BIGINT KEY, city STRING, km DOUBLE)
+  WITH (kafka_topic='trips', value_format='JSON', partitions=1);
+CREATE STREAM by_city AS SELECT city, AS_VALUE(city) AS town, km FROM trips PARTITION BY city;
+
+INSERT INTO trips (trip_id, city, km, ROWTIME) VALUES (5, 'Bern', 1.0, 10);
+
+ASSERT VALUES by_city (city, town, km, ROWTIME) VALUES ('Bern', 'Bern', 1.0, 10);

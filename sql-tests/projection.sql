@@ -55,3 +55,34 @@ INSERT INTO readings (sensor, celsius, ROWTIME) VALUES ('s1', 35.0, 1);
 INSERT INTO readings (sensor, celsius, ROWTIME) VALUES ('s1', 25.0, 2);
 
 ASSERT VALUES hot (sensor, celsius, ROWTIME) VALUES ('s1', 35.0, 1);
+
+--@test: a struct field's name gets a suffix when the name is taken
+CREATE STREAM shapes (id INT KEY, name STRING, outer_ STRUCT<name STRING>, inner_ STRUCT<name STRING>)
+  WITH (kafka_topic='shapes', value_format='JSON', partitions=1);
+CREATE STREAM names AS SELECT id, name, outer_->name, inner_->name FROM shapes;
+
+INSERT INTO shapes (id, name, outer_, inner_, ROWTIME)
+  VALUES (1, 'a', STRUCT(name := 'b'), STRUCT(name := 'c'), 1);
+
+ASSERT VALUES names (id, name, NAME_1, NAME_2, ROWTIME) VALUES (1, 'a', 'b', 'c', 1);
+
+--@test: names may start with a digit and exponent literals are doubles
+CREATE STREAM nums (id INT KEY, v DOUBLE)
+  WITH (kafka_topic='nums', value_format='JSON', partitions=1);
+CREATE STREAM scaled AS SELECT id, v * 1e3 AS 1k, 'a' + 'b' AS ab FROM nums;
+
+INSERT INTO nums (id, v, ROWTIME) VALUES (1, 2.5, 1);
+
+ASSERT VALUES scaled (id, `1K`, ab, ROWTIME) VALUES (1, 2500.0, 'ab', 1);
+
+--@test: a string compared with ROWTIME is a timestamp
+CREATE STREAM clicks (id INT KEY, page STRING)
+  WITH (kafka_topic='clicks', value_format='JSON', partitions=1);
+CREATE STREAM late AS SELECT id, page FROM clicks
+  WHERE ROWTIME >= '1970-01-01T00:00:01' AND ROWTIME < '1970-01-01T02:00:00+0100';
+
+INSERT INTO clicks (id, page, ROWTIME) VALUES (1, '/a', 500);
+INSERT INTO clicks (id, page, ROWTIME) VALUES (2, '/b', 1500);
+INSERT INTO clicks (id, page, ROWTIME) VALUES (3, '/c', 3600000);
+
+ASSERT VALUES late (id, page, ROWTIME) VALUES (2, '/b', 1500);

@@ -38,6 +38,9 @@ impl Engine {
             wrap_single_values: session
                 .property(&self.config, "ksql.persistence.wrap.single.values")
                 .and_then(|v| v.parse().ok()),
+            output_topic_prefix: session
+                .property(&self.config, "ksql.output.topic.name.prefix")
+                .map(str::to_string),
         }
     }
 
@@ -55,6 +58,14 @@ impl Engine {
             ddl::plan_create_source(stmt, &props, sql, &self.format_defaults(session))?;
         let kind = source.kind_name();
         let pretty = if kind == "STREAM" { "Stream" } else { "Table" };
+        if stmt.or_replace && stmt.is_source {
+            return Err(Error::user(format!(
+                "Cannot add {} '{}': CREATE OR REPLACE is not supported on source {}s.",
+                kind.to_lowercase(),
+                source.name,
+                kind.to_lowercase()
+            )));
+        }
         {
             let state = self.state.lock().await;
             if let Some(existing) = state.catalog.source(&source.name) {
@@ -184,7 +195,14 @@ impl Engine {
         };
         let purpose = Purpose::Persistent {
             sink: stmt.name.clone(),
-            timestamp: props.timestamp.clone(),
+            timestamp: props
+                .timestamp
+                .clone()
+                .map(|column| crate::catalog::TimestampColumn {
+                    column,
+                    format: props.timestamp_format.clone(),
+                }),
+            new_planner: new_planner(&self.config, session),
         };
         let planned = plan_select(
             &self.session_state,
@@ -194,13 +212,12 @@ impl Engine {
             &query_id,
         )?;
         let sink = sink_source(
-            &stmt.name,
-            stmt.kind,
+            stmt,
             &planned,
             &props,
+            &self.format_defaults(session),
             sql,
             &query_id,
-            &stmt.query,
         )?;
         ddl::validate_formats(&sink)?;
         for c in sink.key_columns() {
@@ -280,7 +297,8 @@ impl Engine {
         }
         let purpose = Purpose::Persistent {
             sink: target.name.clone(),
-            timestamp: target.timestamp.as_ref().map(|t| t.column.clone()),
+            timestamp: target.timestamp.clone(),
+            new_planner: new_planner(&self.config, session),
         };
         let planned = plan_select(
             &self.session_state,
@@ -347,7 +365,14 @@ impl Engine {
             value_columns,
             rowtime_column: planned.columns.len(),
             null_row_column: Some(planned.columns.len() + 1),
-            key: registry::encoder(&sink.key_format, Part::Key, sink.key_schema())?,
+            key: {
+                let key = registry::encoder(&sink.key_format, Part::Key, sink.key_schema())?;
+                if planned.repartitioned {
+                    key
+                } else {
+                    Arc::new(crate::format::NullWhenAllNull(key))
+                }
+            },
             value: registry::encoder(&sink.value_format, Part::Value, sink.value_schema())?,
         };
         let reader = self.broker.reader(&ReaderSpec {
@@ -605,6 +630,12 @@ impl Engine {
                 kind.to_uppercase()
             )));
         }
+        if d.delete_topic && source.is_source {
+            return Err(Error::user(format!(
+                "Cannot delete topic for read-only source: {}",
+                d.name
+            )));
+        }
         let readers = state.catalog.queries_reading(&d.name);
         let writers: Vec<String> = state
             .catalog
@@ -755,6 +786,13 @@ fn check_upgrade(old: &Source, new: &Source) -> Result<()> {
     Ok(())
 }
 
+/// `ksql.new.query.planner.enabled`, off by default as in ksqlDB.
+fn new_planner(config: &crate::config::Config, session: &Session) -> bool {
+    session
+        .property(config, "ksql.new.query.planner.enabled")
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+}
+
 fn has_headers(source: &Source) -> bool {
     source
         .columns
@@ -765,25 +803,38 @@ fn has_headers(source: &Source) -> bool {
 /// The sink of a C*AS: its columns from the query, formats from the WITH
 /// clause or the source.
 fn sink_source(
-    name: &str,
-    kind: SourceKind,
+    stmt: &CreateAsSelect,
     planned: &PlannedSelect,
     props: &WithProperties,
+    defaults: &FormatDefaults,
     sql: &str,
     query_id: &str,
-    query: &Query,
 ) -> Result<Source> {
+    let (name, kind, query) = (&stmt.name, stmt.kind, &stmt.query);
     let input = &planned.source;
     let partition_by_null = matches!(query.partition_by.as_slice(),
         [datafusion::sql::sqlparser::ast::Expr::Value(v)]
             if matches!(v.value, datafusion::sql::sqlparser::ast::Value::Null));
     let has_key = planned.columns.iter().any(|c| c.is_key);
+    if !has_key
+        && props
+            .key_format
+            .as_deref()
+            .is_some_and(|f| !f.eq_ignore_ascii_case("NONE"))
+    {
+        return Err(Error::user(
+            "Key format specified for stream without key columns.",
+        ));
+    }
     let key_name = props.key_format.clone().or_else(|| props.format.clone());
     let value_name = props.value_format.clone().or_else(|| props.format.clone());
     let mut key_format = match key_name {
         Some(n) => FormatSpec::new(Format::parse(&n)?),
         None if partition_by_null || !has_key => FormatSpec::new(Format::None),
-        None if input.key_format.format == Format::None => FormatSpec::new(Format::Kafka),
+        // A keyless source gets a key: in the default key format.
+        None if input.key_format.format == Format::None => {
+            FormatSpec::new(Format::parse(defaults.key.as_deref().unwrap_or("KAFKA"))?)
+        }
         None => FormatSpec {
             wrap_single_value: None,
             ..input.key_format.clone()
@@ -802,7 +853,10 @@ fn sink_source(
     if props.value_delimiter.is_some() {
         value_format.delimiter = props.value_delimiter;
     }
-    value_format.wrap_single_value = props.wrap_single_value;
+    let single_value = planned.columns.iter().filter(|c| !c.is_key).count() == 1;
+    value_format.wrap_single_value = props
+        .wrap_single_value
+        .or(defaults.wrap_single_values.filter(|_| single_value));
     let columns = planned
         .columns
         .iter()
@@ -821,10 +875,12 @@ fn sink_source(
         name: name.to_string(),
         kind,
         columns,
-        topic: props
-            .kafka_topic
-            .clone()
-            .unwrap_or_else(|| name.to_string()),
+        topic: props.kafka_topic.clone().unwrap_or_else(|| {
+            format!(
+                "{}{name}",
+                defaults.output_topic_prefix.as_deref().unwrap_or_default()
+            )
+        }),
         key_format,
         value_format,
         timestamp: props

@@ -11,7 +11,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::ArrayRef;
+use arrow::array::{Array, ArrayRef};
 use arrow::datatypes::SchemaRef;
 
 use crate::error::{Error, Result};
@@ -163,6 +163,40 @@ pub trait Encoder: Send + Sync {
     /// Encodes `columns` (matching the schema the encoder was made for),
     /// all of the same length.
     fn encode(&self, columns: &[ArrayRef]) -> Result<Encoded>;
+}
+
+/// A key encoder that writes a null key for a row whose key columns are
+/// all null. A query that passes the source's key through uses it: a
+/// record read with a null key (which decodes to null columns) keeps a null
+/// key, as in ksqlDB, while a key computed by `PARTITION BY` is always
+/// written whole.
+pub struct NullWhenAllNull(pub Arc<dyn Encoder>);
+
+impl Encoder for NullWhenAllNull {
+    fn encode(&self, columns: &[ArrayRef]) -> Result<Encoded> {
+        let encoded = self.0.encode(columns)?;
+        let all_null = |i: usize| !columns.is_empty() && columns.iter().all(|c| c.is_null(i));
+        if (0..encoded.len()).all(|i| encoded.nulls[i] || !all_null(i)) {
+            return Ok(encoded);
+        }
+        let mut out = Encoded {
+            data: Vec::with_capacity(encoded.data.len()),
+            offsets: Vec::with_capacity(encoded.offsets.len()),
+            nulls: Vec::with_capacity(encoded.len()),
+        };
+        out.offsets.push(0);
+        for i in 0..encoded.len() {
+            match encoded.get(i) {
+                Some(payload) if !all_null(i) => {
+                    out.data.extend_from_slice(payload);
+                    out.nulls.push(false);
+                }
+                _ => out.nulls.push(true),
+            }
+            out.offsets.push(out.data.len());
+        }
+        Ok(out)
+    }
 }
 
 /// Makes decoders and encoders for a format.

@@ -76,7 +76,7 @@ pub fn udfs() -> Vec<Arc<ScalarUDF>> {
     ]
 }
 
-/// Text in an encoding to bytes.
+/// Text in an encoding to bytes (TO_BYTES).
 fn decode(text: &str, encoding: &str) -> Option<Vec<u8>> {
     match encoding.to_ascii_lowercase().as_str() {
         "hex" => {
@@ -84,15 +84,7 @@ fn decode(text: &str, encoding: &str) -> Option<Vec<u8>> {
                 .strip_prefix("0x")
                 .or_else(|| text.strip_prefix("0X"))
                 .unwrap_or(text);
-            let t = if t.len() % 2 == 1 {
-                format!("0{t}")
-            } else {
-                t.to_string()
-            };
-            (0..t.len())
-                .step_by(2)
-                .map(|k| u8::from_str_radix(t.get(k..k + 2)?, 16).ok())
-                .collect()
+            hex_digits(t, true)
         }
         "utf8" => Some(text.as_bytes().to_vec()),
         "ascii" => text.is_ascii().then(|| text.as_bytes().to_vec()),
@@ -101,9 +93,46 @@ fn decode(text: &str, encoding: &str) -> Option<Vec<u8>> {
     }
 }
 
-/// Bytes to text in an encoding.
-fn encode_bytes(bytes: &[u8], encoding: &str) -> Option<String> {
+/// Hex digits to bytes; an odd count gets a leading zero when `pad`.
+fn hex_digits(t: &str, pad: bool) -> Option<Vec<u8>> {
+    let t = match (t.len() % 2 == 1, pad) {
+        (false, _) => t.to_string(),
+        (true, true) => format!("0{t}"),
+        (true, false) => return None,
+    };
+    (0..t.len())
+        .step_by(2)
+        .map(|k| u8::from_str_radix(t.get(k..k + 2)?, 16).ok())
+        .collect()
+}
+
+/// Text in an encoding to bytes, as ENCODE reads it: hex as `0x…` (odd
+/// digits padded), `X'…'` or bare digits; ASCII with `?` for any other
+/// character, as Java's encoder writes it.
+fn decode_for_encode(text: &str, encoding: &str) -> Option<Vec<u8>> {
     match encoding.to_ascii_lowercase().as_str() {
+        "hex" => {
+            if let Some(t) = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+                hex_digits(t, true)
+            } else if let Some(t) = text.strip_prefix("X'").or_else(|| text.strip_prefix("x'")) {
+                hex_digits(t.strip_suffix('\'')?, false)
+            } else {
+                hex_digits(text, false)
+            }
+        }
+        "ascii" => Some(
+            text.chars()
+                .map(|c| if c.is_ascii() { c as u8 } else { b'?' })
+                .collect(),
+        ),
+        other => decode(text, other),
+    }
+}
+
+/// Bytes to text in an encoding; hex in `upper` or lower case.
+fn encode_bytes(bytes: &[u8], encoding: &str, upper: bool) -> Option<String> {
+    match encoding.to_ascii_lowercase().as_str() {
+        "hex" if upper => Some(bytes.iter().map(|b| format!("{b:02X}")).collect()),
         "hex" => Some(bytes.iter().map(|b| format!("{b:02x}")).collect()),
         "utf8" => Some(String::from_utf8_lossy(bytes).into_owned()),
         "ascii" => Some(
@@ -126,7 +155,9 @@ fn to_bytes(a: &[ArrayRef], _: &DataType, rows: usize) -> Result<ArrayRef> {
 fn from_bytes(a: &[ArrayRef], _: &DataType, rows: usize) -> Result<ArrayRef> {
     let b = arg::<BinaryArray>(a, 0)?;
     let e = arg::<StringArray>(a, 1)?;
-    Ok(utf8_rows(rows, |i| encode_bytes(get(b, i)?, get(e, i)?)))
+    Ok(utf8_rows(rows, |i| {
+        encode_bytes(get(b, i)?, get(e, i)?, true)
+    }))
 }
 
 fn encode(a: &[ArrayRef], _: &DataType, rows: usize) -> Result<ArrayRef> {
@@ -134,7 +165,11 @@ fn encode(a: &[ArrayRef], _: &DataType, rows: usize) -> Result<ArrayRef> {
     let from = arg::<StringArray>(a, 1)?;
     let to = arg::<StringArray>(a, 2)?;
     Ok(utf8_rows(rows, |i| {
-        encode_bytes(&decode(get(s, i)?, get(from, i)?)?, get(to, i)?)
+        encode_bytes(
+            &decode_for_encode(get(s, i)?, get(from, i)?)?,
+            get(to, i)?,
+            false,
+        )
     }))
 }
 

@@ -306,15 +306,23 @@ fn format_date(a: &[ArrayRef], _: &DataType, rows: usize) -> Result<ArrayRef> {
     }))
 }
 
-/// PARSE_DATE (DATE) and STRINGTODATE (INT days).
+/// PARSE_DATE (DATE; text after the pattern is ignored) and STRINGTODATE
+/// (INT days; the whole text must match).
 fn parse_date(a: &[ArrayRef], ret: &DataType, rows: usize) -> Result<ArrayRef> {
     let s = arg::<StringArray>(a, 0)?;
     let pat = arg::<StringArray>(a, 1)?;
     let mut c = Compiled::new();
+    let lenient = ret != &DataType::Int32;
     let values: Int32Array = (0..rows)
         .map(|i| {
             let f = c.format(get(pat, i)?)?;
-            let d = f.parse(get(s, i)?).ok()?.date()?;
+            let text = get(s, i)?;
+            let fields = if lenient {
+                f.parse_prefix(text)
+            } else {
+                f.parse(text)
+            };
+            let d = fields.ok()?.date()?;
             i32::try_from((d - epoch()).num_days()).ok()
         })
         .collect();

@@ -105,6 +105,16 @@ impl JavaFormat {
         out
     }
 
+    /// Parses the start of `text` into fields; text after the pattern is
+    /// ignored (ksqlDB's PARSE_DATE reads `2003-12-24-01-01` as a date).
+    pub(crate) fn parse_prefix(&self, text: &str) -> Result<Fields, String> {
+        let cs: Vec<char> = text.chars().collect();
+        let mut f = Fields::default();
+        parse_items(&self.items, &cs, 0, &mut f)
+            .ok_or_else(|| format!("Text '{text}' could not be parsed"))?;
+        Ok(f)
+    }
+
     /// Parses text into fields; the whole text must be consumed.
     pub(crate) fn parse(&self, text: &str) -> Result<Fields, String> {
         let cs: Vec<char> = text.chars().collect();

@@ -100,6 +100,15 @@ fn parse(s: &str) -> Option<Value> {
     serde_json::from_str(s).ok()
 }
 
+/// The first JSON value of `s`, ignoring what follows it, as Jackson's
+/// `readTree` (behind EXTRACTJSONFIELD) does.
+fn parse_first(s: &str) -> Option<Value> {
+    serde_json::Deserializer::from_str(s)
+        .into_iter::<Value>()
+        .next()?
+        .ok()
+}
+
 /// One step of a JSON path.
 enum Step {
     Key(String),
@@ -162,7 +171,7 @@ fn extract_json_field(a: &[ArrayRef], _: &DataType, rows: usize) -> Result<Array
     let p = arg::<StringArray>(a, 1)?;
     Ok(utf8_rows(rows, |i| {
         let steps = parse_path(get(p, i)?)?;
-        let mut v = &parse(get(s, i)?)?;
+        let mut v = &parse_first(get(s, i)?)?;
         for step in &steps {
             v = match step {
                 Step::Key(k) => v.as_object()?.get(k)?,
@@ -295,7 +304,7 @@ fn json_records(a: &[ArrayRef], _: &DataType, rows: usize) -> Result<ArrayRef> {
         Some(
             v.as_object()?
                 .iter()
-                .map(|(k, v)| (k.clone(), Some(v.to_string())))
+                .map(|(k, v)| (k.clone(), value_text(v)))
                 .collect(),
         )
     })
@@ -329,9 +338,31 @@ pub(crate) fn to_json(a: &dyn Array, i: usize) -> Result<Value> {
         DataType::Int64 => prim!(Int64Array),
         DataType::Float64 => prim!(Float64Array),
         DataType::Utf8 => prim!(StringArray),
-        DataType::Date32 => prim!(Date32Array),
-        DataType::Time32(_) => prim!(Time32MillisecondArray),
-        DataType::Timestamp(..) => prim!(TimestampMillisecondArray),
+        // Temporal values as ISO-8601 text, as ksqlDB writes them here.
+        DataType::Date32 => {
+            let days = prim!(Date32Array)?.as_i64().unwrap_or_default();
+            let date = chrono::DateTime::from_timestamp(days * 86_400, 0)
+                .map(|d| d.format("%Y-%m-%d").to_string());
+            Ok(date.map(Value::String).unwrap_or(Value::Null))
+        }
+        DataType::Time32(_) => {
+            let ms = prim!(Time32MillisecondArray)?.as_i64().unwrap_or_default();
+            let time = chrono::NaiveTime::from_num_seconds_from_midnight_opt(
+                (ms / 1000) as u32,
+                ((ms % 1000) * 1_000_000) as u32,
+            );
+            Ok(time
+                .map(|t| Value::String(java_local_time(&t)))
+                .unwrap_or(Value::Null))
+        }
+        DataType::Timestamp(..) => {
+            let ms = prim!(TimestampMillisecondArray)?
+                .as_i64()
+                .unwrap_or_default();
+            let ts = chrono::DateTime::from_timestamp_millis(ms)
+                .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3f").to_string());
+            Ok(ts.map(Value::String).unwrap_or(Value::Null))
+        }
         DataType::Decimal128(..) => {
             let d = any
                 .downcast_ref::<Decimal128Array>()
@@ -390,6 +421,18 @@ pub(crate) fn to_json(a: &dyn Array, i: usize) -> Result<Value> {
     }
 }
 
+/// Java's `LocalTime.toString`: seconds and fractions only when non-zero.
+fn java_local_time(t: &chrono::NaiveTime) -> String {
+    use chrono::Timelike;
+    if t.nanosecond() != 0 {
+        t.format("%H:%M:%S%.3f").to_string()
+    } else if t.second() != 0 {
+        t.format("%H:%M:%S").to_string()
+    } else {
+        t.format("%H:%M").to_string()
+    }
+}
+
 /// TO_JSON_STRING: null becomes the text `null`.
 fn to_json_string(a: &[ArrayRef], _: &DataType, rows: usize) -> Result<ArrayRef> {
     let v = &a[0];
@@ -439,9 +482,10 @@ mod tests {
         check("json_array_contains('oops', 1)", "false").await;
         check("json_keys('{\"b\": 1, \"a\": 2}')", "[b, a]").await;
         check("json_items('[1, {\"a\": 2}]')", r#"[1, {"a":2}]"#).await;
+        // String values are bare, as EXTRACTJSONFIELD gives them.
         check(
             "json_records('{\"a\": [1], \"b\": \"s\"}')",
-            r#"{a: [1], b: "s"}"#,
+            r#"{a: [1], b: s}"#,
         )
         .await;
     }

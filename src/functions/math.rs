@@ -22,7 +22,8 @@ use datafusion::common::{DataFusionError, Result};
 use datafusion::logical_expr::ScalarUDF;
 
 use super::udf::{
-    arg, bad_args, common_type, double_rows, get, overloads, returns, same_as_first, KsqlUdf, P,
+    arg, bad_args, common_type, double_rows, get, normalize, overloads, returns, same_as_first,
+    KsqlUdf, P,
 };
 
 /// A function of one DOUBLE returning DOUBLE (INT and BIGINT widen).
@@ -414,23 +415,62 @@ fn random(_: &[ArrayRef], _: &DataType, rows: usize) -> Result<ArrayRef> {
     Ok(double_rows(rows, |_| Some(rand::random::<f64>())))
 }
 
-/// GREATEST and LEAST take one or more values of one comparable type
-/// (numbers widen to their common type); nulls are ignored.
+/// GREATEST and LEAST take one or more values of one comparable type;
+/// nulls are ignored. As in ksqlDB: numbers of different types resolve
+/// only when one is a DOUBLE (otherwise BIGINT, DECIMAL and DOUBLE would
+/// all fit, which ksqlDB calls ambiguous), and string literals among
+/// DATE, TIME or TIMESTAMP values are read as such.
 fn extreme_coerce(name: &str, args: &[DataType]) -> Result<Vec<DataType>> {
+    let known: Vec<&DataType> = args.iter().filter(|t| **t != DataType::Null).collect();
+    if known.is_empty() {
+        return Err(ambiguous(name, args));
+    }
+    let temporal = known.iter().find(|t| t.is_temporal()).map(|t| normalize(t));
+    if let Some(t) = temporal {
+        if known
+            .iter()
+            .all(|k| normalize(k) == t || matches!(k, DataType::Utf8 | DataType::Utf8View))
+        {
+            return Ok(vec![t; args.len()]);
+        }
+        return Err(bad_args(name, args));
+    }
+    if known.iter().all(|t| t.is_numeric()) {
+        let kind = |t: &DataType| match normalize(t) {
+            DataType::Decimal128(..) => DataType::Decimal128(38, 0),
+            other => other,
+        };
+        let first = kind(known[0]);
+        let mixed = known.iter().any(|t| kind(t) != first);
+        if mixed && !known.iter().any(|t| t.is_floating()) {
+            return Err(ambiguous(name, args));
+        }
+    }
     let common = common_type(args).ok_or_else(|| bad_args(name, args))?;
-    let common = match common {
-        DataType::Null => DataType::Utf8,
-        t => t,
-    };
-    if args.is_empty()
-        || matches!(
-            common,
-            DataType::List(_) | DataType::Map(..) | DataType::Struct(_)
-        )
-    {
+    if matches!(
+        common,
+        DataType::List(_) | DataType::Map(..) | DataType::Struct(_)
+    ) {
         return Err(bad_args(name, args));
     }
     Ok(vec![common; args.len()])
+}
+
+/// ksqlDB's message when several overloads fit equally.
+fn ambiguous(name: &str, args: &[DataType]) -> datafusion::common::DataFusionError {
+    let shown = args
+        .iter()
+        .map(|t| match t {
+            DataType::Null => "null".to_string(),
+            t => crate::types::SqlType::from_arrow(t)
+                .map(|s| s.to_string())
+                .unwrap_or_else(|_| t.to_string()),
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    datafusion::common::plan_datafusion_err!(
+        "Function '{name}' cannot be resolved due to ambiguous method parameters ({shown})."
+    )
 }
 
 fn extreme(a: &[ArrayRef], greater: bool) -> Result<ArrayRef> {
@@ -497,7 +537,7 @@ fn geo_distance(a: &[ArrayRef], _: &DataType, rows: usize) -> Result<ArrayRef> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_util::{check, check_typed, column};
+    use super::super::test_util::{check, check_err, check_typed, column};
     use super::*;
 
     #[tokio::test]
@@ -593,7 +633,20 @@ mod tests {
         check("least(3, 9, NULL, 4)", "3").await;
         check_typed("greatest(CAST(1 AS INT), 2.5)", "2.5", DataType::Float64).await;
         check("greatest('pear', 'apple')", "pear").await;
-        check("least(NULL, NULL)", "NULL").await;
+        check("least(CAST(NULL AS INT), CAST(4 AS INT))", "4").await;
+        check(
+            "greatest(CAST(1 AS INT), CAST(2.5 AS DOUBLE), CAST(2 AS BIGINT))",
+            "2.5",
+        )
+        .await;
+        check(
+            "greatest(CAST('2022-01-02' AS DATE), '2022-03-04')",
+            "2022-03-04",
+        )
+        .await;
+        // ksqlDB: BIGINT, DECIMAL and DOUBLE would all fit; untyped nulls fit anything.
+        check_err("greatest(CAST(1 AS INT), CAST(2 AS BIGINT))").await;
+        check_err("least(NULL, NULL)").await;
         let (v, _) =
             column("SELECT greatest(a, b) FROM (VALUES (1, NULL), (NULL, 5), (7, 2)) AS t(a, b)")
                 .await;

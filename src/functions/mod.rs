@@ -17,8 +17,9 @@
 //! - `nullif(a, b)`: null when `a = b`, else `a`.
 //! - `md5(s)`: the lower-case hex MD5 digest of a string.
 //!
-//! Not here: the ARRAY[…], MAP(…) and STRUCT(…) constructors, CAST and
-//! AS_VALUE (planner), and the lambda functions TRANSFORM, FILTER, REDUCE.
+//! Not here: the ARRAY[…], MAP(…) and STRUCT(…) constructors and CAST
+//! (planner). The table functions EXPLODE and CUBE_EXPLODE are planned as
+//! their own operator; [`cube_combinations`] gives CUBE_EXPLODE's lists.
 //!
 //! `SUBSTRING(…)` is special syntax in sqlparser, so DataFusion plans it
 //! through an `ExprPlanner`; [`expr_planner`] routes it to ksqlDB's
@@ -28,11 +29,15 @@ use std::sync::Arc;
 
 use datafusion::logical_expr::ScalarUDF;
 
+mod as_value;
 mod bytes;
+pub mod cast;
 mod collections;
+mod cube;
 mod datetime;
 mod java_time;
 mod json;
+mod lambda;
 mod maps;
 mod mask;
 mod math;
@@ -46,7 +51,10 @@ mod url;
 #[cfg(test)]
 mod test_util;
 
+pub use cube::cube_combinations;
+pub use lambda::higher_order_udfs;
 pub use planner::{expr_planner, KsqlExprPlanner};
+pub(crate) use udf::common_type as udf_common_type;
 
 /// Every ksqlDB scalar function sluice provides, named in lower case (the
 /// planner lower-cases function names), replacing DataFusion built-ins of the
@@ -63,6 +71,8 @@ pub fn scalar_udfs() -> Vec<Arc<ScalarUDF>> {
         maps::udfs(),
         bytes::udfs(),
         url::udfs(),
+        as_value::udfs(),
+        vec![cast::ksql_cast_udf()],
     ]
     .concat()
 }

@@ -194,6 +194,10 @@ fn regexp_split_to_array(a: &[ArrayRef], _: &DataType, rows: usize) -> Result<Ar
 /// Splits bytes on a literal delimiter (each byte when it is empty).
 fn split_bytes<'a>(v: &'a [u8], d: &[u8]) -> Vec<&'a [u8]> {
     if d.is_empty() {
+        // Bytes one by one; an empty value is one empty part, as for text.
+        if v.is_empty() {
+            return vec![v];
+        }
         return v.chunks(1).collect();
     }
     let mut out = Vec::new();
@@ -255,8 +259,10 @@ fn split_to_map(a: &[ArrayRef], _: &DataType, rows: usize) -> Result<ArrayRef> {
         }
         let mut entries: Vec<(String, Option<String>)> = Vec::new();
         for entry in v.split(ed).filter(|e| !e.is_empty()) {
+            // As ksqlDB: the text before the first and between the first
+            // and second separator; entries without one are skipped.
             let parts: Vec<&str> = entry.split(kd).collect();
-            if let [k, val] = parts.as_slice() {
+            if let [k, val, ..] = parts.as_slice() {
                 entries.retain(|(key, _)| key != k);
                 entries.push((k.to_string(), Some(val.to_string())));
             }

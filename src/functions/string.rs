@@ -437,6 +437,19 @@ fn chr(arrays: &[ArrayRef], _: &DataType, rows: usize) -> Result<ArrayRef> {
     let s = arg::<StringArray>(arrays, 0)?;
     Ok(utf8_rows(rows, |i| {
         let v = get(s, i)?;
+        if v.starts_with("\\u") {
+            // Java escapes, UTF-16 units: a surrogate pair is one character.
+            let units = v
+                .split("\\u")
+                .skip(1)
+                .map(|h| {
+                    (h.len() == 4)
+                        .then(|| u16::from_str_radix(h, 16).ok())
+                        .flatten()
+                })
+                .collect::<Option<Vec<u16>>>()?;
+            return String::from_utf16(&units).ok();
+        }
         let hex = v
             .strip_prefix("\\u")
             .or_else(|| v.strip_prefix("U+"))

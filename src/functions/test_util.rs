@@ -17,6 +17,9 @@ pub(crate) fn ctx() -> SessionContext {
     for udf in super::scalar_udfs() {
         ctx.register_udf(udf.as_ref().clone());
     }
+    for function in super::higher_order_udfs() {
+        ctx.register_higher_order_function(function);
+    }
     ctx
 }
 

@@ -317,10 +317,7 @@ pub(crate) fn bad_args(name: &str, args: &[DataType]) -> DataFusionError {
         })
         .collect::<Vec<_>>()
         .join(", ");
-    plan_datafusion_err!(
-        "Function '{}' does not accept parameters ({shown})",
-        name.to_uppercase()
-    )
+    plan_datafusion_err!("Function '{name}' does not accept parameters ({shown}).")
 }
 
 /// Coercion for functions with a fixed list of overloads; use as

@@ -243,8 +243,10 @@ pub async fn run(
     }
     engine.shutdown().await;
     if external {
-        for p in &plans {
-            let _ = broker.admin().delete_topic(&p.name).await;
+        // Best effort: a real cluster keeps what the bench created otherwise.
+        let outputs = ["sluice", "ceiling", "ports"].map(|p| format!("nexmark-out-{p}{suffix}"));
+        for name in plans.iter().map(|p| p.name.clone()).chain(outputs) {
+            let _ = broker.admin().delete_topic(&name).await;
         }
     }
     if let Some(bad) = measured
@@ -365,7 +367,7 @@ impl Env<'_> {
         let stream = format!("NEXMARK_{}", q.name.to_uppercase());
         let statement = format!(
             "CREATE STREAM {stream} WITH (KAFKA_TOPIC='{}', PARTITIONS={}) AS {select};",
-            self.topic(q, "sluice"),
+            self.topic("sluice"),
             self.bid.partitions
         );
         let mut sluice = Vec::new();
@@ -378,9 +380,9 @@ impl Env<'_> {
             sluice.push(usage);
             sluice_rows_out = rows;
             if let Some(k) = self.kafka {
-                ceiling.push(self.ceiling_phase(k, &self.topic(q, "ceiling")).await?);
+                ceiling.push(self.ceiling_phase(k, &self.topic("ceiling")).await?);
             }
-            ports.push(self.ports_phase(&self.topic(q, "ports")).await?);
+            ports.push(self.ports_phase(&self.topic("ports")).await?);
             compute.push(
                 baseline::compute(self.decode, self.raw, datafusion.unwrap_or(select)).await?,
             );
@@ -429,8 +431,11 @@ impl Env<'_> {
         })
     }
 
-    fn topic(&self, q: &NexmarkQuery, phase: &str) -> String {
-        format!("nexmark-{}-{phase}{}", q.name, self.suffix)
+    /// The output topic of a phase, shared by every query and run: nobody
+    /// reads it, and on the embedded broker its retention then bounds the
+    /// memory outputs take.
+    fn topic(&self, phase: &str) -> String {
+        format!("nexmark-out-{phase}{}", self.suffix)
     }
 
     /// Creates the persistent query, waits until it has read every bid and

@@ -15,8 +15,11 @@ pub struct FormatDefaults {
     pub key: Option<String>,
     /// `ksql.persistence.default.format.value` (required when unset).
     pub value: Option<String>,
-    /// `ksql.persistence.wrap.single.values`.
+    /// `ksql.persistence.wrap.single.values` (for values of one column).
     pub wrap_single_values: Option<bool>,
+    /// `ksql.output.topic.name.prefix`: put before a C*AS sink's name to
+    /// make its default topic name.
+    pub output_topic_prefix: Option<String>,
 }
 
 /// The topic a new source needs.
@@ -139,7 +142,35 @@ pub fn plan_create_source(
         reject_map_key(k)?;
     }
 
-    let (key_format, value_format) = formats(props, defaults, !keys.is_empty())?;
+    let (key_format, mut value_format) = formats(props, defaults, !keys.is_empty())?;
+    // The configured wrapping applies only where there is a single value.
+    if props.wrap_single_value.is_none()
+        && others
+            .iter()
+            .filter(|c| c.namespace == ColumnNamespace::Value)
+            .count()
+            != 1
+    {
+        value_format.wrap_single_value = None;
+    }
+    // The formats sluice supports cannot infer columns from a registry.
+    if stmt.columns.is_empty() {
+        return Err(Error::user("No columns supplied."));
+    }
+    if props.window_type.is_some() && keys.is_empty() {
+        return Err(Error::user("Windowed sources require a key column."));
+    }
+    for (spec, name) in [
+        (&key_format, &props.key_schema_full_name),
+        (&value_format, &props.value_schema_full_name),
+    ] {
+        if name.is_some() {
+            return Err(Error::user(format!(
+                "{} does not support the following configs: [fullSchemaName]",
+                spec.format
+            )));
+        }
+    }
     let mut columns = keys;
     columns.extend(others);
     let source = Source {

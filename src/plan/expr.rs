@@ -32,7 +32,9 @@ pub fn to_datafusion(state: &SessionState, expr: &Expr, schema: &DFSchema) -> Re
             schema,
         )
         .map_err(|e| describe_planning_error(e, expr, schema))?;
-    Ok(narrow_literals(planned)?)
+    let narrowed = narrow_literals(planned)?;
+    let coerced = super::coerce::ksql_coercions(narrowed, schema)?;
+    super::semantics::apply(coerced, schema)
 }
 
 fn describe_planning_error(
@@ -85,8 +87,67 @@ fn first_function_name(expr: &Expr) -> Option<String> {
     found
 }
 
+/// Checks numeric literals as ksqlDB's parser does: an integer must fit a
+/// BIGINT and a number with an exponent a DOUBLE (a minus sign counts).
+fn check_numeric_literals(expr: &Expr) -> Result<()> {
+    let mut negated: Vec<*const Expr> = Vec::new();
+    let mut failure = None;
+    let _ = sql::visit_expressions(expr, |e| {
+        let (text, negative) = match e {
+            Expr::UnaryOp {
+                op: sql::UnaryOperator::Minus,
+                expr: inner,
+            } => match inner.as_ref() {
+                Expr::Value(v) => match &v.value {
+                    Value::Number(n, _) => {
+                        negated.push(inner.as_ref() as *const Expr);
+                        (n, true)
+                    }
+                    _ => return ControlFlow::Continue(()),
+                },
+                _ => return ControlFlow::Continue(()),
+            },
+            Expr::Value(v) if !negated.contains(&(e as *const Expr)) => match &v.value {
+                Value::Number(n, _) => (n, false),
+                _ => return ControlFlow::Continue(()),
+            },
+            _ => return ControlFlow::Continue(()),
+        };
+        let signed = if negative {
+            format!("-{text}")
+        } else {
+            text.clone()
+        };
+        let bad = if text.contains(['e', 'E']) {
+            signed
+                .parse::<f64>()
+                .map_or(true, |d| d.is_infinite())
+                .then(|| format!("Number overflows DOUBLE: {signed}"))
+        } else if !text.contains('.') {
+            signed
+                .parse::<i64>()
+                .is_err()
+                .then(|| format!("Invalid numeric literal: {signed}"))
+        } else {
+            None
+        };
+        match bad {
+            Some(message) => {
+                failure = Some(Error::user(message));
+                ControlFlow::Break(())
+            }
+            None => ControlFlow::Continue(()),
+        }
+    });
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
 /// Rewrites ksqlDB-only syntax into what DataFusion's SQL planner knows.
 pub fn rewrite(mut expr: Expr) -> Result<Expr> {
+    check_numeric_literals(&expr)?;
     let mut failure = None;
     let _ = sql::visit_expressions_mut(&mut expr, |e| match rewrite_one(e) {
         Ok(()) => ControlFlow::Continue(()),
@@ -102,9 +163,22 @@ pub fn rewrite(mut expr: Expr) -> Result<Expr> {
 }
 
 fn rewrite_one(e: &mut Expr) -> Result<()> {
+    super::time_literals::rewrite(e)?;
     match e {
+        Expr::BinaryOp { left, op, right }
+            if is_null_literal(left) && is_null_literal(right) && is_comparison(op) =>
+        {
+            return Err(Error::user(format!(
+                "Comparison with NULL not supported: NULL {op} NULL"
+            )));
+        }
         Expr::Function(f) => {
-            let name = f.name.to_string().to_lowercase();
+            let mut name = f.name.to_string().to_lowercase();
+            if name == "ifnull" {
+                // DataFusion's `nvl` compares nested types as strings;
+                // COALESCE of two is the same function and unifies them.
+                name = "coalesce".to_string();
+            }
             f.name = ObjectName(vec![ObjectNamePart::Identifier(Ident::new(name.clone()))]);
             let named = match &f.args {
                 FunctionArguments::List(list) => list.args.iter().any(|a| {
@@ -112,6 +186,16 @@ fn rewrite_one(e: &mut Expr) -> Result<()> {
                 }),
                 _ => false,
             };
+            let empty = match &f.args {
+                FunctionArguments::List(list) => list.args.is_empty(),
+                _ => true,
+            };
+            if name == "map" && empty {
+                return Err(Error::user(
+                    "Map constructor cannot be empty. Please supply at least one key value \
+                     pair (see https://github.com/confluentinc/ksql/issues/4239).",
+                ));
+            }
             if named {
                 *e = rewrite_constructor(&name, f)?;
             } else if UNIT_FUNCTIONS.contains(&name.as_str()) {
@@ -120,10 +204,69 @@ fn rewrite_one(e: &mut Expr) -> Result<()> {
                     if let Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Identifier(id)))) =
                         list.args.first_mut().map(|a| &mut *a)
                     {
+                        // Only a time unit: any other name is a column.
                         let unit = id.value.to_uppercase();
-                        list.args[0] =
-                            FunctionArg::Unnamed(FunctionArgExpr::Expr(string_lit(&unit)));
+                        if is_time_unit(&unit) {
+                            list.args[0] =
+                                FunctionArg::Unnamed(FunctionArgExpr::Expr(string_lit(&unit)));
+                        }
                     }
+                }
+            }
+        }
+        Expr::Value(v) if matches!(&v.value, Value::Number(n, _) if n.contains(['e', 'E'])) => {
+            // A number with an exponent is a DOUBLE in ksqlDB, not a DECIMAL.
+            if let Value::Number(n, _) = &v.value {
+                *e = Expr::Cast {
+                    kind: sql::CastKind::Cast,
+                    expr: Box::new(string_lit(n)),
+                    data_type: sql::DataType::Double(sql::ExactNumberInfo::None),
+                    array: false,
+                    format: None,
+                };
+            }
+        }
+        Expr::Array(array) => {
+            // DataFusion plans an array literal without the enclosing
+            // lambda's parameters; `make_array` is the same function,
+            // planned as a call.
+            if array.elem.is_empty() {
+                return Err(Error::user(
+                    "Array constructor cannot be empty. Please supply at least one element \
+                     (see https://github.com/confluentinc/ksql/issues/4239).",
+                ));
+            }
+            if array.elem.iter().all(is_null_literal) {
+                return Err(Error::user(
+                    "Cannot construct an array with all NULL elements \
+                     (see https://github.com/confluentinc/ksql/issues/4239). As a workaround, \
+                     you may cast a NULL value to the desired type.",
+                ));
+            }
+            *e = call("make_array", std::mem::take(&mut array.elem));
+        }
+        Expr::Cast {
+            expr, data_type, ..
+        } if has_map(data_type) => {
+            // DataFusion cannot plan a MAP type: ksqlDB's cast takes the
+            // type as text.
+            let target = crate::sql::parser::types::sql_type_of(data_type)?;
+            *e = call(
+                crate::functions::cast::KSQL_CAST,
+                vec![(**expr).clone(), string_lit(&target.to_string())],
+            );
+        }
+        Expr::Lambda(lambda) => {
+            // DataFusion lower-cases unquoted lambda parameters even with
+            // identifier normalization off; quoted, they keep the
+            // upper-case names the body refers to.
+            let params: Vec<&mut sql::LambdaFunctionParameter> = match &mut lambda.params {
+                sql::OneOrManyWithParens::One(p) => vec![p],
+                sql::OneOrManyWithParens::Many(ps) => ps.iter_mut().collect(),
+            };
+            for p in params {
+                if p.name.quote_style.is_none() {
+                    p.name.quote_style = Some('"');
                 }
             }
         }
@@ -157,6 +300,24 @@ const UNIT_FUNCTIONS: &[&str] = &[
     "timestampsub",
 ];
 
+fn has_map(t: &sql::DataType) -> bool {
+    match t {
+        sql::DataType::Map(..) => true,
+        sql::DataType::Array(sql::ArrayElemTypeDef::AngleBracket(item)) => has_map(item),
+        sql::DataType::Struct(fields, _) => fields.iter().any(|f| has_map(&f.field_type)),
+        _ => false,
+    }
+}
+
+/// Java's `TimeUnit` names, as the unit functions take them.
+fn is_time_unit(name: &str) -> bool {
+    let singular = name.strip_suffix('S').unwrap_or(name);
+    matches!(
+        singular,
+        "NANOSECOND" | "MICROSECOND" | "MILLISECOND" | "SECOND" | "MINUTE" | "HOUR" | "DAY"
+    )
+}
+
 /// `STRUCT(a := 1, …)` and `MAP(k := v, …)`.
 fn rewrite_constructor(name: &str, f: &Function) -> Result<Expr> {
     let FunctionArguments::List(list) = &f.args else {
@@ -183,11 +344,17 @@ fn rewrite_constructor(name: &str, f: &Function) -> Result<Expr> {
     match name {
         "struct" => {
             let mut args = Vec::with_capacity(pairs.len() * 2);
+            let mut names = std::collections::HashSet::new();
             for (k, v) in pairs {
                 let k = match k {
                     Expr::Identifier(id) => string_lit(&id.value),
                     other => other,
                 };
+                if !names.insert(k.to_string()) {
+                    return Err(Error::user(format!(
+                        "Duplicate field names found in STRUCT: {k}"
+                    )));
+                }
                 args.push(k);
                 args.push(v);
             }
@@ -195,10 +362,20 @@ fn rewrite_constructor(name: &str, f: &Function) -> Result<Expr> {
         }
         "map" => {
             let (keys, values): (Vec<Expr>, Vec<Expr>) = pairs.into_iter().unzip();
-            Ok(call(
-                "map",
-                vec![call("make_array", keys), call("make_array", values)],
-            ))
+            if keys.iter().all(is_null_literal) {
+                return Err(Error::user("Cannot construct a map with all NULL keys"));
+            }
+            if values.iter().all(is_null_literal) {
+                return Err(Error::user("Cannot construct a map with all NULL values"));
+            }
+            // `make_map(k1, v1, …)` is planned as
+            // `map(make_array(k1, …), make_array(v1, …))`.
+            let args = keys
+                .into_iter()
+                .zip(values)
+                .flat_map(|(k, v)| [k, v])
+                .collect();
+            Ok(call("make_map", args))
         }
         other => Err(Error::user(format!(
             "Function {} does not take named arguments",
@@ -227,16 +404,40 @@ fn call(name: &str, args: Vec<Expr>) -> Expr {
     })
 }
 
+fn is_comparison(op: &BinaryOperator) -> bool {
+    matches!(
+        op,
+        BinaryOperator::Eq
+            | BinaryOperator::NotEq
+            | BinaryOperator::Lt
+            | BinaryOperator::LtEq
+            | BinaryOperator::Gt
+            | BinaryOperator::GtEq
+    )
+}
+
+fn is_null_literal(e: &Expr) -> bool {
+    matches!(e, Expr::Value(v) if matches!(v.value, Value::Null))
+}
+
 fn string_lit(s: &str) -> Expr {
     Expr::Value(Value::SingleQuotedString(s.to_string()).into())
 }
 
 /// ksqlDB types integer literals as INT when they fit, BIGINT otherwise.
+///
+/// Not inside the arguments of a higher-order function (TRANSFORM, FILTER,
+/// REDUCE): their lambda parameters were typed when the call was planned,
+/// from the literals as they were then.
 fn narrow_literals(expr: DfExpr) -> datafusion::error::Result<DfExpr> {
-    expr.transform_up(|e| match e {
+    use datafusion::common::tree_node::TreeNodeRecursion;
+    expr.transform_down(|e| match e {
         DfExpr::Literal(ScalarValue::Int64(Some(v)), meta) if i32::try_from(v).is_ok() => Ok(
             Transformed::yes(DfExpr::Literal(ScalarValue::Int32(Some(v as i32)), meta)),
         ),
+        e @ DfExpr::HigherOrderFunction(_) => {
+            Ok(Transformed::new(e, false, TreeNodeRecursion::Jump))
+        }
         other => Ok(Transformed::no(other)),
     })
     .map(|t| t.data)

@@ -1,9 +1,15 @@
 //! Planning: statements to catalog entries, SELECTs to DataFusion plans cut
 //! into streaming pipelines.
 
+mod coerce;
 pub mod ddl;
 pub mod expr;
+pub mod lower;
+mod projection;
 pub mod select;
+mod semantics;
+mod table_functions;
+mod time_literals;
 
 use std::sync::Arc;
 
@@ -40,6 +46,9 @@ pub fn session_state() -> Result<Arc<SessionState>> {
         .build();
     for udf in crate::functions::scalar_udfs() {
         state.register_udf(udf)?;
+    }
+    for function in crate::functions::higher_order_udfs() {
+        state.register_higher_order_function(function)?;
     }
     Ok(Arc::new(state))
 }

@@ -2,27 +2,27 @@
 //! logical plan (scan → filter → projection), optimized by DataFusion, then
 //! lowered to streaming operators evaluated per batch.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::DFSchema;
 use datafusion::execution::SessionState;
-use datafusion::functions::core::expr_fn::coalesce;
 use datafusion::logical_expr::{
-    col, lit, not, Expr as DfExpr, ExprSchemable, LogicalPlan, LogicalPlanBuilder, TableSource,
+    col, lit, not, when, Expr as DfExpr, ExprSchemable, LogicalPlanBuilder, TableSource,
 };
-use datafusion::physical_expr::PhysicalExpr;
-use datafusion::sql::sqlparser::ast::{Expr, Ident, Value};
 
-use super::expr::{column_ref, implicit_name, to_datafusion};
-use crate::catalog::{Catalog, ColumnNamespace, Source, NULL_ROW, RECORD_TIME};
+use super::expr::to_datafusion;
+use super::lower::lower_stateless;
+use super::projection::{expand_select, key_positions, repartitions, SelectedItem};
+use super::table_functions;
+use crate::catalog::{Catalog, ColumnNamespace, Source, TimestampColumn, NULL_ROW, RECORD_TIME};
 use crate::error::{Error, Result};
 use crate::format::{registry, Part};
 use crate::runtime::decode::{ColumnSource, DecodeStage};
+use crate::runtime::operators::explode::Explode;
 use crate::runtime::operators::stateless::FilterProject;
 use crate::runtime::operators::Operator;
-use crate::sql::ast::{Query, SelectItem, SourceKind};
+use crate::sql::ast::{Query, SourceKind};
 use crate::types::SqlType;
 
 /// Name of the internal column carrying the output record timestamp.
@@ -36,8 +36,11 @@ pub enum Purpose {
     Persistent {
         /// The sink name, for messages.
         sink: String,
-        /// The sink's TIMESTAMP column, if any.
-        timestamp: Option<String>,
+        /// The sink's TIMESTAMP column (and format for a STRING one), if any.
+        timestamp: Option<TimestampColumn>,
+        /// `ksql.new.query.planner.enabled`: the key columns of a stream
+        /// keep their order in the projection, and may be left out.
+        new_planner: bool,
     },
     /// A push query streamed to the caller.
     Push,
@@ -118,18 +121,36 @@ pub fn plan_select(
         .clone()
         .unwrap_or_else(|| source.name.clone());
     let row_schema = source.row_schema();
-    let df_schema = DFSchema::try_from_qualified_schema(qualifier.as_str(), &row_schema)?;
-
-    // 1. The projection: expand wildcards and name every item.
-    let items = expand_select(state, &source, &qualifier, &df_schema, query)?;
-
-    // 2. Which output columns are the key.
+    let df_schema = DFSchema::try_from_qualified_schema(table_ref(&qualifier), &row_schema)?;
     let persistent = matches!(purpose, Purpose::Persistent { .. });
-    let key_flags = key_columns(&source, &items, query, purpose)?;
+    let (sink, new_planner) = match purpose {
+        Purpose::Persistent {
+            sink, new_planner, ..
+        } => (Some(sink.as_str()), *new_planner),
+        Purpose::Push => (None, false),
+    };
 
-    // 3. Build the DataFusion plan.
+    // 1. The projection: expand wildcards, name every item, find the key.
+    let mut items = expand_select(state, &source, &qualifier, &df_schema, query, persistent)?;
+    let key_positions = key_positions(&source, &items, query, sink, new_planner)?;
+    table_functions::reject_nested(&items)?;
+    let calls = table_functions::extract(&mut items)?;
+    for (clause, e) in query
+        .selection
+        .iter()
+        .map(|e| ("WHERE", e))
+        .chain(query.partition_by.iter().map(|e| ("PARTITION BY", e)))
+    {
+        if let Some(f) = table_functions::find(e) {
+            return Err(Error::user(format!(
+                "Table function {f} can only be used in the SELECT list, not in {clause}: {e}"
+            )));
+        }
+    }
+
+    // 2. Scan and filter.
     let table = Arc::new(StreamTable(Arc::clone(&row_schema)));
-    let mut builder = LogicalPlanBuilder::scan(qualifier.as_str(), table, None)?;
+    let mut builder = LogicalPlanBuilder::scan(table_ref(&qualifier), table, None)?;
     if let Some(selection) = &query.selection {
         let predicate = to_datafusion(state, selection, &df_schema)?;
         let t = predicate.get_type(&df_schema)?;
@@ -148,21 +169,64 @@ pub fn plan_select(
         // Push queries show no null rows; persistent ones pass them on.
         builder = builder.filter(not(hidden(&qualifier, NULL_ROW)))?;
     }
+
+    // 3. Table functions: project the row and the lists, explode them, and
+    // plan the projection over the exploded row.
+    let mut operators: Vec<Box<dyn Operator>> = Vec::new();
+    let mut logical_plan = String::new();
+    let mut df_schema = df_schema;
+    if !calls.is_empty() {
+        let mut exprs: Vec<DfExpr> = row_schema
+            .fields()
+            .iter()
+            .map(|f| hidden(&qualifier, f.name()))
+            .collect();
+        let mut fields: Vec<Field> = row_schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        let mut lists = Vec::with_capacity(calls.len());
+        for call in &calls {
+            let planned = table_functions::plan_call(state, call, &df_schema)?;
+            lists.push(exprs.len());
+            exprs.push(planned.list.alias(call.column.clone()));
+            fields.push(Field::new(&call.column, planned.element, true));
+        }
+        let plan = builder.project(exprs)?.build()?;
+        let optimized = state.optimize(&plan)?;
+        logical_plan = optimized.display_indent().to_string();
+        operators.extend(boxed(lower_stateless(state, &optimized)?));
+        let exploded = Arc::new(Schema::new(fields));
+        operators.push(Box::new(Explode {
+            lists,
+            schema: Arc::clone(&exploded),
+        }));
+        df_schema = DFSchema::try_from_qualified_schema(table_ref(&qualifier), &exploded)?;
+        builder =
+            LogicalPlanBuilder::scan(table_ref(&qualifier), Arc::new(StreamTable(exploded)), None)?;
+    }
+
+    // 4. The projection: keys first, in key order, then values.
     let mut ordered: Vec<(usize, &SelectedItem)> = items.iter().enumerate().collect();
-    ordered.sort_by_key(|(i, _)| !key_flags[*i]);
-    let mut exprs: Vec<DfExpr> = Vec::with_capacity(items.len() + 1);
+    ordered.sort_by_key(|(i, _)| key_positions[*i].unwrap_or(usize::MAX));
+    let mut exprs: Vec<DfExpr> = Vec::with_capacity(items.len() + 2);
     let mut columns = Vec::with_capacity(items.len());
     for (i, item) in &ordered {
         let e = to_datafusion(state, &item.expr, &df_schema)?;
         let t = e.get_type(&df_schema)?;
-        let sql_type = if t == DataType::Null {
-            SqlType::String
-        } else {
-            SqlType::from_arrow(&t)
-                .map_err(|e| e.context(format!("Column {} has an unsupported type", item.name)))?
-        };
-        let e = if t == DataType::Null {
-            e.cast_to(&DataType::Utf8, &df_schema)?
+        if t == DataType::Null {
+            return Err(Error::user(
+                "Can't infer a type of null. Please explicitly cast it to a required type, \
+                 e.g. CAST(null AS VARCHAR).",
+            ));
+        }
+        let sql_type = SqlType::from_arrow(&t)
+            .map_err(|e| e.context(format!("Column {} has an unsupported type", item.name)))?;
+        // ksqlDB cannot read the value columns of a null row: a new key
+        // computed from them is null.
+        let e = if key_positions[*i].is_some() && repartitions(query) {
+            null_on_null_row(e, &source, &qualifier, &df_schema)?
         } else {
             e
         };
@@ -170,55 +234,45 @@ pub fn plan_select(
         columns.push(OutputColumn {
             name: item.name.clone(),
             sql_type,
-            is_key: key_flags[*i],
+            is_key: key_positions[*i].is_some(),
         });
     }
     if persistent && !columns.iter().any(|c| !c.is_key) {
         return Err(Error::user("The projection contains no value columns."));
     }
+    let mut plan = builder;
     if let Purpose::Persistent { timestamp, .. } = purpose {
         let record_time = hidden(&qualifier, RECORD_TIME);
+        let null_row = hidden(&qualifier, NULL_ROW);
         let rowtime = match timestamp {
             None => record_time,
-            Some(name) => {
-                let pos = ordered
-                    .iter()
-                    .position(|(_, it)| &it.name == name)
-                    .ok_or_else(|| {
-                        Error::user(format!(
-                            "The TIMESTAMP column set in the WITH clause does not exist in the \
-                         schema: '{name}'"
-                        ))
-                    })?;
-                let e = exprs[pos].clone().unalias();
-                let e = match &columns[pos].sql_type {
-                    SqlType::Bigint => e,
-                    SqlType::Timestamp => e.cast_to(&DataType::Int64, &df_schema)?,
-                    other => {
-                        return Err(Error::user(format!(
-                            "Timestamp column, `{name}`, should be LONG(INT64) or TIMESTAMP. \
-                             Got {other}"
-                        )))
-                    }
-                };
+            Some(ts) => {
+                let e = sink_timestamp(state, ts, &exprs, &columns, &df_schema)?;
                 // Null rows keep their record time.
-                coalesce(vec![e, record_time])
+                when(null_row.clone(), record_time).otherwise(e)?
             }
         };
         exprs.push(rowtime.alias(ROWTIME_OUT));
-        exprs.push(hidden(&qualifier, NULL_ROW).alias(NULL_ROW));
+        exprs.push(null_row.alias(NULL_ROW));
+        plan = plan.project(exprs)?;
+        if timestamp.is_some() {
+            // A record whose timestamp is null, negative or unparseable is
+            // dropped, as ksqlDB's timestamp extractor does.
+            let ts = col(ROWTIME_OUT);
+            plan = plan.filter(ts.clone().is_not_null().and(ts.gt_eq(lit(0i64))))?;
+        }
+    } else {
+        plan = plan.project(exprs)?;
     }
-    let plan = builder.project(exprs)?.build()?;
+    let plan = plan.build()?;
     let optimized = state.optimize(&plan)?;
-    let logical_plan = optimized.display_indent().to_string();
+    if !logical_plan.is_empty() {
+        logical_plan.push('\n');
+    }
+    logical_plan.push_str(&optimized.display_indent().to_string());
 
-    // 4. Lower to operators.
-    let mut stages = Vec::new();
-    lower(state, &optimized, &mut stages)?;
-    let operators = fuse(stages)
-        .into_iter()
-        .map(|s| Box::new(s) as Box<dyn Operator>)
-        .collect();
+    // 5. Lower to operators.
+    operators.extend(boxed(lower_stateless(state, &optimized)?));
 
     let mut fields: Vec<Field> = columns
         .iter()
@@ -242,6 +296,81 @@ pub fn plan_select(
     })
 }
 
+/// `e`, or null on a null row when `e` reads a value column.
+fn null_on_null_row(
+    e: DfExpr,
+    source: &Source,
+    qualifier: &str,
+    schema: &DFSchema,
+) -> Result<DfExpr> {
+    let reads_value = e.column_refs().iter().any(|c| {
+        source
+            .columns
+            .iter()
+            .any(|s| s.name == c.name && s.namespace == ColumnNamespace::Value)
+    });
+    if !reads_value {
+        return Ok(e);
+    }
+    let t = e.get_type(schema)?;
+    let null = lit(datafusion::common::ScalarValue::try_from(&t)?);
+    Ok(when(hidden(qualifier, NULL_ROW), null).otherwise(e)?)
+}
+
+fn boxed(stages: Vec<FilterProject>) -> Vec<Box<dyn Operator>> {
+    stages
+        .into_iter()
+        .map(|s| Box::new(s) as Box<dyn Operator>)
+        .collect()
+}
+
+/// The record timestamp a sink's TIMESTAMP column gives, as epoch ms.
+fn sink_timestamp(
+    state: &SessionState,
+    ts: &TimestampColumn,
+    exprs: &[DfExpr],
+    columns: &[OutputColumn],
+    df_schema: &DFSchema,
+) -> Result<DfExpr> {
+    let name = &ts.column;
+    let pos = columns
+        .iter()
+        .position(|c| &c.name == name)
+        .ok_or_else(|| {
+            Error::user(format!(
+                "The TIMESTAMP column set in the WITH clause does not exist in the schema: \
+                 '{name}'"
+            ))
+        })?;
+    let e = exprs[pos].clone().unalias();
+    Ok(match (&columns[pos].sql_type, &ts.format) {
+        (SqlType::Bigint, None) => e,
+        (SqlType::Timestamp, None) => e.cast_to(&DataType::Int64, df_schema)?,
+        (SqlType::String, Some(format)) => {
+            string_to_timestamp(state, e, format)?.cast_to(&DataType::Int64, df_schema)?
+        }
+        (SqlType::String, None) => {
+            return Err(Error::user(format!(
+                "A TIMESTAMP_FORMAT is required for the STRING TIMESTAMP column '{name}'"
+            )))
+        }
+        (other, _) => {
+            return Err(Error::user(format!(
+                "Timestamp column, `{name}`, should be LONG(INT64), TIMESTAMP, or a String with \
+                 a timestamp_format specified. Got {other}"
+            )))
+        }
+    })
+}
+
+/// `STRINGTOTIMESTAMP(e, format)`.
+fn string_to_timestamp(state: &SessionState, e: DfExpr, format: &str) -> Result<DfExpr> {
+    let udf = state.scalar_functions().get("stringtotimestamp").ok_or_else(|| {
+        Error::internal("the STRINGTOTIMESTAMP function, which STRING TIMESTAMP columns need, is not registered")
+    })?;
+    Ok(udf.call(vec![e, lit(format.to_string())]))
+}
+
 /// The table DataFusion sees for a source: batches arrive from outside, so
 /// no filter is pushed into the scan.
 struct StreamTable(SchemaRef);
@@ -252,165 +381,18 @@ impl TableSource for StreamTable {
     }
 }
 
+/// The source's name or alias as written (DataFusion would lower-case an
+/// unquoted name it parsed).
+fn table_ref(qualifier: &str) -> datafusion::common::TableReference {
+    datafusion::common::TableReference::bare(qualifier.to_string())
+}
+
 /// A hidden column of the scanned row.
 fn hidden(qualifier: &str, name: &str) -> DfExpr {
-    col(datafusion::common::Column::new(Some(qualifier), name))
-}
-
-/// One named item of the projection.
-struct SelectedItem {
-    expr: Expr,
-    name: String,
-}
-
-fn expand_select(
-    state: &SessionState,
-    source: &Source,
-    qualifier: &str,
-    df_schema: &DFSchema,
-    query: &Query,
-) -> Result<Vec<SelectedItem>> {
-    let all_columns = |items: &mut Vec<(Expr, Option<String>)>| {
-        for c in &source.columns {
-            items.push((
-                Expr::Identifier(Ident::with_quote('`', c.name.clone())),
-                Some(c.name.clone()),
-            ));
-        }
-    };
-    let mut raw: Vec<(Expr, Option<String>)> = Vec::new();
-    for item in &query.select {
-        match item {
-            SelectItem::Wildcard => all_columns(&mut raw),
-            SelectItem::QualifiedWildcard(q) => {
-                if q != qualifier && q != &source.name {
-                    return Err(Error::user(format!(
-                        "'{q}' is not a valid stream/table name or alias."
-                    )));
-                }
-                all_columns(&mut raw)
-            }
-            SelectItem::StructWildcard(e) => {
-                let planned = to_datafusion(state, e, df_schema)?;
-                let DataType::Struct(fields) = planned.get_type(df_schema)? else {
-                    return Err(Error::user(format!(
-                        "'{e}' is not a STRUCT: it has no fields to select with ->*"
-                    )));
-                };
-                for f in fields.iter() {
-                    raw.push((
-                        Expr::BinaryOp {
-                            left: Box::new(e.clone()),
-                            op: datafusion::sql::sqlparser::ast::BinaryOperator::Arrow,
-                            right: Box::new(Expr::Identifier(Ident::with_quote(
-                                '`',
-                                f.name().clone(),
-                            ))),
-                        },
-                        Some(f.name().clone()),
-                    ));
-                }
-            }
-            SelectItem::Expr {
-                expr,
-                alias,
-                location,
-            } => {
-                if let Some(a) = alias {
-                    if crate::catalog::PSEUDO_COLUMNS.iter().any(|(p, _)| p == a)
-                        || a == "WINDOWSTART"
-                        || a == "WINDOWEND"
-                    {
-                        return Err(Error::user_at(
-                            format!("`{a}` is a reserved column name. You cannot use it as an alias for a column."),
-                            *location,
-                        ));
-                    }
-                }
-                raw.push((expr.clone(), alias.clone().or_else(|| implicit_name(expr))));
-            }
-        }
-    }
-    // Generated names skip every name already taken.
-    let mut taken: HashSet<String> = raw.iter().filter_map(|(_, n)| n.clone()).collect();
-    let mut next = 0usize;
-    let mut items = Vec::with_capacity(raw.len());
-    let mut seen = HashSet::new();
-    for (expr, name) in raw {
-        let name = match name {
-            Some(n) => n,
-            None => loop {
-                let candidate = format!("KSQL_COL_{next}");
-                next += 1;
-                if taken.insert(candidate.clone()) {
-                    break candidate;
-                }
-            },
-        };
-        if !seen.insert(name.clone()) {
-            return Err(Error::user(format!(
-                "Duplicate value columns found in schema: `{name}`. \
-                 Use an alias (AS) to give the columns distinct names."
-            )));
-        }
-        items.push(SelectedItem { expr, name });
-    }
-    Ok(items)
-}
-
-/// Marks which projected items become key columns of the output.
-fn key_columns(
-    source: &Source,
-    items: &[SelectedItem],
-    query: &Query,
-    purpose: &Purpose,
-) -> Result<Vec<bool>> {
-    let mut flags = vec![false; items.len()];
-    let sink = match purpose {
-        Purpose::Persistent { sink, .. } => Some(sink.as_str()),
-        Purpose::Push => None,
-    };
-    if query.partition_by.is_empty() {
-        for key in source.key_columns() {
-            let found = items
-                .iter()
-                .position(|it| column_ref(&it.expr) == Some(key.name.as_str()));
-            match (found, sink) {
-                (Some(i), _) => flags[i] = true,
-                (None, Some(sink)) => {
-                    return Err(Error::user(format!(
-                        "The query used to build `{sink}` must include the key column {} in \
-                         its projection (eg, SELECT {}...).",
-                        key.name, key.name
-                    )))
-                }
-                (None, None) => {}
-            }
-        }
-        return Ok(flags);
-    }
-    if let [Expr::Value(v)] = query.partition_by.as_slice() {
-        if matches!(v.value, Value::Null) {
-            return Ok(flags);
-        }
-    }
-    for p in &query.partition_by {
-        let found = items.iter().position(|it| {
-            &it.expr == p
-                || matches!((column_ref(&it.expr), column_ref(p)), (Some(a), Some(b)) if a == b)
-        });
-        match (found, sink) {
-            (Some(i), _) => flags[i] = true,
-            (None, Some(sink)) => {
-                return Err(Error::user(format!(
-                    "The query used to build `{sink}` must include the partitioning expression \
-                     {p} in its projection (eg, SELECT {p}...)."
-                )))
-            }
-            (None, None) => {}
-        }
-    }
-    Ok(flags)
+    col(datafusion::common::Column::new(
+        Some(table_ref(qualifier)),
+        name,
+    ))
 }
 
 /// The decode stage of a source: its key and value decoders and where each
@@ -450,13 +432,8 @@ pub fn decode_stage(state: &SessionState, source: &Source, query_id: &str) -> Re
             let column = col(datafusion::common::Column::new_unqualified(&ts.column));
             let expr = match &ts.format {
                 None => column.cast_to(&DataType::Int64, &df_schema)?,
-                Some(fmt) => {
-                    let udf = state.scalar_functions().get("stringtotimestamp").ok_or_else(|| {
-                        Error::user("STRING TIMESTAMP columns need the STRINGTOTIMESTAMP function, which is not available")
-                    })?;
-                    udf.call(vec![column, lit(fmt.clone())])
-                        .cast_to(&DataType::Int64, &df_schema)?
-                }
+                Some(fmt) => string_to_timestamp(state, column, fmt)?
+                    .cast_to(&DataType::Int64, &df_schema)?,
             };
             Some(state.create_physical_expr(expr, &df_schema)?)
         }
@@ -472,92 +449,4 @@ pub fn decode_stage(state: &SessionState, source: &Source, query_id: &str) -> Re
         // their (not yet supported) operators would handle.
         drop_null_values: source.kind == SourceKind::Table,
     })
-}
-
-fn physical(
-    state: &SessionState,
-    e: &DfExpr,
-    input: &LogicalPlan,
-) -> Result<Arc<dyn PhysicalExpr>> {
-    Ok(state.create_physical_expr(e.clone(), input.schema())?)
-}
-
-fn lower(state: &SessionState, plan: &LogicalPlan, out: &mut Vec<FilterProject>) -> Result<()> {
-    match plan {
-        LogicalPlan::TableScan(scan) => {
-            if !scan.filters.is_empty() {
-                return Err(Error::internal("unexpected pushed-down filters in a scan"));
-            }
-            if let Some(p) = &scan.projection {
-                out.push(FilterProject {
-                    input_columns: Some(p.clone()),
-                    predicate: None,
-                    projection: None,
-                    schema: Arc::new(plan.schema().as_arrow().clone()),
-                });
-            }
-            Ok(())
-        }
-        LogicalPlan::Filter(f) => {
-            lower(state, &f.input, out)?;
-            out.push(FilterProject {
-                input_columns: None,
-                predicate: Some(physical(state, &f.predicate, &f.input)?),
-                projection: None,
-                schema: Arc::new(f.input.schema().as_arrow().clone()),
-            });
-            Ok(())
-        }
-        LogicalPlan::Projection(p) => {
-            lower(state, &p.input, out)?;
-            let exprs = p
-                .expr
-                .iter()
-                .map(|e| physical(state, e, &p.input))
-                .collect::<Result<Vec<_>>>()?;
-            out.push(FilterProject {
-                input_columns: None,
-                predicate: None,
-                projection: Some(exprs),
-                schema: Arc::new(plan.schema().as_arrow().clone()),
-            });
-            Ok(())
-        }
-        LogicalPlan::SubqueryAlias(a) => lower(state, &a.input, out),
-        LogicalPlan::EmptyRelation(_) => {
-            out.push(FilterProject {
-                input_columns: None,
-                predicate: Some(datafusion::physical_expr::expressions::lit(false)),
-                projection: None,
-                schema: Arc::new(plan.schema().as_arrow().clone()),
-            });
-            Ok(())
-        }
-        other => Err(Error::user(format!(
-            "sluice cannot run this query yet: it needs the streaming operator for '{}'",
-            other.display()
-        ))),
-    }
-}
-
-/// Merges scan-projection, filter and projection stages into one.
-fn fuse(stages: Vec<FilterProject>) -> Vec<FilterProject> {
-    let mut out: Vec<FilterProject> = Vec::with_capacity(stages.len());
-    for s in stages {
-        if let Some(last) = out.last_mut() {
-            if last.projection.is_none()
-                && s.input_columns.is_none()
-                && (last.predicate.is_none() || s.predicate.is_none())
-            {
-                if s.predicate.is_some() {
-                    last.predicate = s.predicate;
-                }
-                last.projection = s.projection;
-                last.schema = s.schema;
-                continue;
-            }
-        }
-        out.push(s);
-    }
-    out
 }

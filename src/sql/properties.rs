@@ -331,6 +331,16 @@ fn delimiter(p: &Property) -> Result<char> {
     let s = string(p)?;
     let mut chars = s.chars();
     match (chars.next(), chars.next()) {
+        // Whitespace must be named, as in ksqlDB.
+        (Some(c), None) if c.is_whitespace() => Err(at(
+            p.location,
+            format!(
+                "Configuration {} is invalid: Delimiter cannot be empty, if you meant to have \
+                 a tab or space for delimiter, please use the special values 'TAB' or 'SPACE'\n\
+                 Example valid value: ';'",
+                p.name
+            ),
+        )),
         (Some(c), None) => Ok(c),
         _ if s.eq_ignore_ascii_case("SPACE") => Ok(' '),
         _ if s.eq_ignore_ascii_case("TAB") => Ok('\t'),

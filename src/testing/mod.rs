@@ -3,7 +3,10 @@
 //! ```text
 //!  sql-tests/*.sql ─sqltest─┐                    ┌─ fresh MemoryBroker + Engine per case
 //!                           ├─▶ model::TestCase ─▶ runner ─▶ statements, inputs, wait idle,
-//!  ../shared/qtt/*.json ─qtt┘                    └─ outputs and post conditions compared
+//!  ../shared/qtt/*.json ─qtt┘          │         └─ outputs and post conditions compared
+//!                                      │ RQTT (../shared/qtt/rest/*.json)   │
+//!                                      └─▶ rest ─▶ the REST API's router: │
+//!                                          /ksql, /query, responses compared
 //!                                                         │
 //!                                              report: one line per case, diffs, summary,
 //!                                              --json, CONFORMANCE.md
@@ -21,6 +24,9 @@
 //! * [`runner`]: executes one case; [`payload`] converts records between
 //!   JSON and payload bytes; [`compare`] holds ksqlDB's comparison rules;
 //!   [`post`] checks post conditions.
+//! * [`rest`]: executes one REST-level case (ksqlDB's RQTT files, read
+//!   by [`qtt`]) through the REST API's router instead of the engine;
+//!   `rest_http` talks to the router, `rest_match` compares responses.
 //! * [`report`]: per-case lines, the summary, JSON results and the
 //!   conformance summary; [`cli`]: `sluice test`.
 
@@ -32,6 +38,9 @@ pub mod payload;
 mod post;
 pub mod qtt;
 pub mod report;
+pub mod rest;
+mod rest_http;
+mod rest_match;
 pub mod runner;
 pub mod sqltest;
 
@@ -153,7 +162,16 @@ pub async fn run(
         .collect();
     let mut results = Vec::with_capacity(selected.len());
     let mut stream = futures::stream::iter(selected)
-        .map(|case| runner::run_case(case, options.clone()))
+        .map(|case| {
+            let options = options.clone();
+            async move {
+                if case.rest.is_some() {
+                    rest::run_case(case, options).await
+                } else {
+                    runner::run_case(case, options).await
+                }
+            }
+        })
         .buffered(options.jobs.max(1));
     while let Some(result) = stream.next().await {
         on_result(&result);

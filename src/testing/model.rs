@@ -41,6 +41,9 @@ pub struct TestCase {
     /// True when the statements use no GROUP BY, WINDOW, JOIN, CREATE TABLE
     /// or Schema Registry format: the stateless subset of the suite.
     pub stateless: bool,
+    /// For a REST-level case (RQTT): what the server must answer. Such a
+    /// case runs through the REST API ([`super::rest`]), not the engine.
+    pub rest: Option<RestExpectations>,
 }
 
 impl TestCase {
@@ -59,6 +62,7 @@ impl TestCase {
             not_applicable: None,
             unsupported: None,
             stateless: true,
+            rest: None,
         }
     }
 
@@ -234,4 +238,35 @@ pub struct TopicCheck {
     pub value_format: Option<String>,
     /// The partition count.
     pub partitions: Option<i32>,
+}
+
+/// What a REST-level case (ksqlDB's RQTT) expects of the REST API.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RestExpectations {
+    /// The expected responses in order: each `{"admin": {…}}` (an entity of
+    /// `/ksql`, matched partially), `{"query": […]}` (the elements of a
+    /// `/query` response) or `{"queryProto": […]}`.
+    pub responses: Vec<Value>,
+    /// The error a request must fail with.
+    pub error: Option<RestError>,
+    /// Start the (one) push query before writing the inputs
+    /// (`inputConditions.waitForActivePushQuery`).
+    pub wait_for_active_push_query: bool,
+    /// Rows of query responses must come in the expected order
+    /// (`outputConditions.verifyOrder`); by default any order matches.
+    pub verify_order: bool,
+    /// The case also expects protobuf responses (`testPullWithProtoFormat`).
+    pub pull_with_proto: bool,
+}
+
+/// The error response a REST-level case expects (`expectedError`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RestError {
+    /// ksqlDB's Java class of the error entity, e.g.
+    /// `io.confluent.ksql.rest.entity.KsqlStatementErrorMessage`.
+    pub type_name: Option<String>,
+    /// Text the error's `message` must contain.
+    pub message: Option<String>,
+    /// The HTTP status.
+    pub status: Option<u16>,
 }

@@ -12,6 +12,12 @@
 //! case: those of the `topics` field, the `KAFKA_TOPIC` of every
 //! `CREATE STREAM|TABLE` with columns (with its `PARTITIONS`), and every
 //! topic named by an input or an output record.
+//!
+//! The REST-level files (RQTT, `../shared/qtt/rest`) share the format and
+//! add `responses`, `expectedError` (with the HTTP `status`) and
+//! `inputConditions`: a file where some case has `responses` or
+//! `expectedError` is read as RQTT, and its cases carry
+//! [`RestExpectations`] for [`super::rest`].
 
 use std::path::Path;
 
@@ -20,8 +26,8 @@ use regex::Regex;
 use serde_json::{Map, Value};
 
 use super::model::{
-    ErrorKind, ExpectedError, ExpectedOutput, Header, PostConditions, Record, SourceCheck,
-    Statement, TestCase, TopicCheck, TopicSpec, Window, WindowKind,
+    ErrorKind, ExpectedError, ExpectedOutput, Header, PostConditions, Record, RestError,
+    RestExpectations, SourceCheck, Statement, TestCase, TopicCheck, TopicSpec, Window, WindowKind,
 };
 use super::{classify, CaseFile};
 use crate::error::{Error, Result};
@@ -46,6 +52,12 @@ pub fn parse_file(stem: &str, text: &str) -> Result<CaseFile> {
         .get("tests")
         .and_then(Value::as_array)
         .ok_or_else(|| Error::user("no \"tests\" array at the top level"))?;
+    // A file of REST-level cases (RQTT) is one where some case expects
+    // responses or an error response; all its cases then run through the
+    // REST API.
+    let rest = tests
+        .iter()
+        .any(|t| t.get("responses").is_some() || t.get("expectedError").is_some());
     let mut file = CaseFile::default();
     for raw in tests {
         let name = raw
@@ -90,8 +102,11 @@ pub fn parse_file(stem: &str, text: &str) -> Result<CaseFile> {
                 }
                 let mut case_json = raw.clone();
                 substitute(&mut case_json, format.unwrap_or(""), config.unwrap_or(""));
-                let case = read_case(stem, full.clone(), &case_json)
+                let mut case = read_case(stem, full.clone(), &case_json)
                     .map_err(|e| e.context(format!("test case '{full}'")))?;
+                if rest {
+                    case.rest = Some(read_rest(&case_json));
+                }
                 file.cases.push(case);
             }
         }
@@ -176,6 +191,34 @@ fn read_case(stem: &str, name: String, json: &Value) -> Result<TestCase> {
     }
     classify(&mut case);
     Ok(case)
+}
+
+/// The RQTT fields of a case: `responses`, `expectedError`,
+/// `inputConditions`, `outputConditions`, `testPullWithProtoFormat`.
+fn read_rest(json: &Value) -> RestExpectations {
+    let flag = |outer: &str, inner: Option<&str>| {
+        let v = json.get(outer);
+        let v = match inner {
+            Some(i) => v.and_then(|o| o.get(i)),
+            None => v,
+        };
+        v.and_then(Value::as_bool).unwrap_or(false)
+    };
+    let error = json.get("expectedError").map(|e| RestError {
+        type_name: e.get("type").and_then(Value::as_str).map(str::to_string),
+        message: e.get("message").and_then(Value::as_str).map(str::to_string),
+        status: e
+            .get("status")
+            .and_then(as_i64)
+            .and_then(|s| u16::try_from(s).ok()),
+    });
+    RestExpectations {
+        responses: array(json.get("responses")).to_vec(),
+        error,
+        wait_for_active_push_query: flag("inputConditions", Some("waitForActivePushQuery")),
+        verify_order: flag("outputConditions", Some("verifyOrder")),
+        pull_with_proto: flag("testPullWithProtoFormat", None),
+    }
 }
 
 fn add_topic(topics: &mut Vec<TopicSpec>, name: &str, partitions: Option<i64>) {
@@ -510,5 +553,35 @@ mod tests {
         assert_eq!(out.timestamp, Some(5));
         assert_eq!(out.window.map(|w| w.kind), Some(WindowKind::Session));
         assert_eq!(out.headers.as_ref().unwrap()[0].value, Some(vec![1, 2]));
+    }
+
+    #[test]
+    fn reads_rest_level_files() {
+        let text = r#"{"tests": [
+          {"name": "plain", "statements": ["INSERT INTO S (A) VALUES (1);"],
+           "outputs": [{"topic": "t", "value": {"A": 1}}]},
+          {"name": "push", "statements": ["SELECT * FROM S EMIT CHANGES LIMIT 1;"],
+           "inputConditions": {"waitForActivePushQuery": true},
+           "responses": [{"query": [{"header": {"schema": "`A` INTEGER"}}]}]},
+          {"name": "bad", "statements": ["SELECT x;"],
+           "expectedError": {"type": "T", "message": "m", "status": 400}}
+        ]}"#;
+        let file = parse_file("r", text).unwrap();
+        let rest: Vec<&RestExpectations> =
+            file.cases.iter().filter_map(|c| c.rest.as_ref()).collect();
+        assert_eq!(rest.len(), 3, "every case of an RQTT file is a REST case");
+        assert!(rest[0].responses.is_empty() && rest[0].error.is_none());
+        assert!(rest[1].wait_for_active_push_query && !rest[1].verify_order);
+        assert_eq!(rest[1].responses.len(), 1);
+        assert_eq!(
+            rest[2].error,
+            Some(RestError {
+                type_name: Some("T".into()),
+                message: Some("m".into()),
+                status: Some(400),
+            })
+        );
+        let qtt = parse_file("q", r#"{"tests": [{"name": "a", "statements": []}]}"#).unwrap();
+        assert!(qtt.cases[0].rest.is_none());
     }
 }

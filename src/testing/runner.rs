@@ -367,7 +367,7 @@ async fn timed_out(engine: &Engine) -> Verdict {
 
 /// Waits until every running query has processed everything in its
 /// topics, or `deadline`.
-async fn wait_idle(engine: &Engine, log: &MemoryBroker, deadline: Instant) -> bool {
+pub(crate) async fn wait_idle(engine: &Engine, log: &MemoryBroker, deadline: Instant) -> bool {
     // Queries that start at the end of their topics never read the older
     // records; for them, being idle while nothing is written is enough.
     let mut quiet_rounds = 0;
@@ -421,7 +421,11 @@ fn source_for_topic<'a>(catalog: &'a Catalog, topic: &str) -> Option<&'a Arc<Sou
         .copied()
 }
 
-fn append_input(log: &MemoryBroker, catalog: &Catalog, input: &Record) -> crate::error::Result<()> {
+pub(crate) fn append_input(
+    log: &MemoryBroker,
+    catalog: &Catalog,
+    input: &Record,
+) -> crate::error::Result<()> {
     let source = source_for_topic(catalog, &input.topic);
     let key_format = source.map(|s| PartFormat::of(s, Part::Key));
     let value_format = source.map(|s| PartFormat::of(s, Part::Value));
@@ -495,7 +499,7 @@ fn decode_actual(source: Option<&Arc<Source>>, topic: &str, r: &StoredRecord) ->
 }
 
 /// Compares one topic; each problem is (category, text).
-fn compare_topic(
+pub(crate) fn compare_topic(
     log: &MemoryBroker,
     catalog: &Catalog,
     topic: &str,

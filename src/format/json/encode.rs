@@ -61,9 +61,10 @@ impl Encoder for JsonEncoder {
         out.offsets.push(0);
         let mut scratch = Vec::new();
         for row in 0..rows {
-            // A bare null, or a key without any value, is a null payload.
+            // A bare null, or a one-column key without a value, is a null
+            // payload; a key of several columns is always an object.
             let null = if self.wrapped {
-                self.part == Part::Key && views.iter().all(|v| v.is_null(row))
+                self.part == Part::Key && views.len() == 1 && views.iter().all(|v| v.is_null(row))
             } else {
                 views.first().is_none_or(|v| v.is_null(row))
             };

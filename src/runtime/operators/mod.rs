@@ -1,6 +1,7 @@
 //! Streaming operators: each turns input batches into output batches.
 //! One file per operator.
 
+pub mod explode;
 pub mod stateless;
 
 use arrow::record_batch::RecordBatch;

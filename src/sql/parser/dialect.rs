@@ -49,6 +49,11 @@ impl Dialect for KsqlDialect {
         ch == '`' || ch == '"'
     }
 
+    /// ksqlDB names may start with digits (`ROUND(v, -1) AS 1R`).
+    fn supports_numeric_prefix(&self) -> bool {
+        true
+    }
+
     fn identifier_quote_style(&self, _identifier: &str) -> Option<char> {
         Some('`')
     }
