@@ -86,3 +86,13 @@ INSERT INTO clicks (id, page, ROWTIME) VALUES (2, '/b', 1500);
 INSERT INTO clicks (id, page, ROWTIME) VALUES (3, '/c', 3600000);
 
 ASSERT VALUES late (id, page, ROWTIME) VALUES (2, '/b', 1500);
+
+--@test: LIKE takes another escape character
+CREATE STREAM codes (id INT KEY, code STRING)
+  WITH (kafka_topic='codes', value_format='JSON', partitions=1);
+CREATE STREAM percents AS SELECT id, code FROM codes WHERE code LIKE '%#%' ESCAPE '#';
+
+INSERT INTO codes (id, code, ROWTIME) VALUES (1, '50%', 1);
+INSERT INTO codes (id, code, ROWTIME) VALUES (2, '50', 2);
+
+ASSERT VALUES percents (id, code, ROWTIME) VALUES (1, '50%', 1);

@@ -1,6 +1,7 @@
 //! ksqlDB's pattern and splitting functions: REGEXP_EXTRACT,
 //! REGEXP_EXTRACT_ALL, REGEXP_REPLACE, REGEXP_SPLIT_TO_ARRAY, SPLIT and
-//! SPLIT_TO_MAP.
+//! SPLIT_TO_MAP, and `like_escape`, which the planner uses for
+//! `x LIKE p ESCAPE 'c'` with an escape character other than `\`.
 //!
 //! Patterns are Java regular expressions; Rust's `regex` crate accepts the
 //! common subset (no look-around or back-references). An invalid pattern
@@ -35,6 +36,13 @@ fn split_type(args: &[DataType]) -> Result<DataType> {
 /// The pattern and splitting functions.
 pub fn udfs() -> Vec<Arc<ScalarUDF>> {
     vec![
+        KsqlUdf::new(
+            "like_escape",
+            overloads!([P::Str, P::Str, P::Str]),
+            returns!(DataType::Boolean),
+            like_escape,
+        )
+        .udf(),
         KsqlUdf::new(
             "regexp_extract",
             overloads!([P::Str, P::Str], [P::Str, P::Str, P::Int]),
@@ -216,6 +224,43 @@ fn split_bytes<'a>(v: &'a [u8], d: &[u8]) -> Vec<&'a [u8]> {
     out
 }
 
+/// `LIKE` with another escape character: each pattern is rewritten to
+/// Arrow's backslash escapes, then matched as a batch.
+fn like_escape(a: &[ArrayRef], _: &DataType, rows: usize) -> Result<ArrayRef> {
+    let v = arg::<StringArray>(a, 0)?;
+    let p = arg::<StringArray>(a, 1)?;
+    let e = arg::<StringArray>(a, 2)?;
+    let patterns: StringArray = (0..rows)
+        .map(|i| {
+            let (p, e) = (get(p, i)?, get(e, i)?);
+            let mut escape = e.chars();
+            let (Some(esc), None) = (escape.next(), escape.next()) else {
+                return Some(p.to_string());
+            };
+            let mut out = String::with_capacity(p.len() + 4);
+            let mut chars = p.chars();
+            while let Some(c) = chars.next() {
+                if c == esc {
+                    match chars.next() {
+                        Some(n @ ('%' | '_' | '\\')) => {
+                            out.push('\\');
+                            out.push(n);
+                        }
+                        Some(n) => out.push(n),
+                        None => out.push(c),
+                    }
+                } else if c == '\\' {
+                    out.push_str("\\\\");
+                } else {
+                    out.push(c);
+                }
+            }
+            Some(out)
+        })
+        .collect();
+    Ok(Arc::new(arrow::compute::like(v, &patterns)?))
+}
+
 /// SPLIT on a literal delimiter, keeping empty parts; an empty delimiter
 /// splits into characters (or bytes).
 fn split(a: &[ArrayRef], _: &DataType, rows: usize) -> Result<ArrayRef> {
@@ -275,6 +320,14 @@ fn split_to_map(a: &[ArrayRef], _: &DataType, rows: usize) -> Result<ArrayRef> {
 mod tests {
     use super::super::test_util::{check, check_typed};
     use super::*;
+
+    #[tokio::test]
+    async fn like_with_another_escape_character() {
+        check("like_escape('50%', '50!%', '!')", "true").await;
+        check("like_escape('500', '50!%', '!')", "false").await;
+        check("like_escape('a_b', 'a!_%', '!')", "true").await;
+        check(r"like_escape('a\b', 'a\b', '!')", "true").await;
+    }
 
     #[tokio::test]
     async fn extract_and_replace() {

@@ -256,6 +256,30 @@ fn rewrite_one(e: &mut Expr) -> Result<()> {
                 vec![(**expr).clone(), string_lit(&target.to_string())],
             );
         }
+        Expr::Like {
+            negated,
+            any: false,
+            expr,
+            pattern,
+            escape_char: Some(esc),
+        } if !matches!(&esc.value, Value::SingleQuotedString(c) if c == "\\") => {
+            // DataFusion only escapes with a backslash.
+            let Value::SingleQuotedString(c) = &esc.value else {
+                return Err(Error::user(format!("Invalid ESCAPE character: {esc}")));
+            };
+            let matched = call(
+                "like_escape",
+                vec![(**expr).clone(), (**pattern).clone(), string_lit(c)],
+            );
+            *e = if *negated {
+                Expr::UnaryOp {
+                    op: sql::UnaryOperator::Not,
+                    expr: Box::new(matched),
+                }
+            } else {
+                matched
+            };
+        }
         Expr::Lambda(lambda) => {
             // DataFusion lower-cases unquoted lambda parameters even with
             // identifier normalization off; quoted, they keep the

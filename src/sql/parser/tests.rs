@@ -697,3 +697,13 @@ fn windows_line_endings_and_tabs_keep_positions() {
     let (_, at) = error("SHOW STREAMS;\r\n\tDESCRIBE ;");
     assert_eq!(at, Some(loc(2, 11)));
 }
+
+#[test]
+fn names_may_start_with_digits() {
+    let q = query("SELECT ROUND(v, -1) AS 1R, 2 AS `2`, 1.5e3 FROM s EMIT CHANGES;");
+    match &q.select[0] {
+        SelectItem::Expr { alias, .. } => assert_eq!(alias.as_deref(), Some("1R")),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(q.select.len(), 3);
+}

@@ -47,7 +47,21 @@ fn parse_type_at_depth(parser: &mut Parser, depth: usize) -> Result<DataType, Pa
         "INT" | "INTEGER" => DataType::Int(None),
         "BIGINT" => DataType::BigInt(None),
         "DOUBLE" => DataType::Double(ExactNumberInfo::None),
-        "STRING" | "VARCHAR" => DataType::String(None),
+        "STRING" => DataType::String(None),
+        "VARCHAR" => {
+            // ksqlDB's grammar takes `(STRING)` or a length after VARCHAR
+            // and ignores it.
+            if parser.consume_token(&Token::LParen) {
+                let param = parser.next_token();
+                match &param.token {
+                    Token::Number(..) => {}
+                    Token::Word(w) if w.value.eq_ignore_ascii_case("STRING") => {}
+                    _ => return parser.expected("STRING or a length", param),
+                }
+                parser.expect_token(&Token::RParen)?;
+            }
+            DataType::String(None)
+        }
         "BYTES" => DataType::Bytea,
         "DATE" => DataType::Date,
         "TIME" => DataType::Time(None, TimezoneInfo::None),
@@ -304,6 +318,9 @@ mod tests {
         assert_eq!(parse("DOUBLE"), SqlType::Double);
         assert_eq!(parse("DECIMAL(10, 3)"), SqlType::Decimal(10, 3));
         assert_eq!(parse("string"), SqlType::String);
+        assert_eq!(parse("VARCHAR(STRING)"), SqlType::String);
+        assert_eq!(parse("VARCHAR(10)"), SqlType::String);
+        assert!(parse_data_type("VARCHAR(KEY)").is_err());
         assert_eq!(parse("VARCHAR"), SqlType::String);
         assert_eq!(parse("BYTES"), SqlType::Bytes);
         assert_eq!(parse("DATE"), SqlType::Date);
