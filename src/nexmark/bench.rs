@@ -270,6 +270,12 @@ type Selection = (
     Vec<(&'static str, &'static str)>,
 );
 
+/// Checks the requested query names before anything starts: an unknown
+/// name, or a single query sluice cannot run yet, is an error.
+pub fn check_queries(names: &[String]) -> Result<()> {
+    select_queries(names).map(|_| ())
+}
+
 /// Splits the requested queries into runnable ones and ones sluice cannot
 /// run yet; a single unsupported query is an error that says what it needs.
 fn select_queries(names: &[String]) -> Result<Selection> {

@@ -204,6 +204,7 @@ pub async fn bench(command: BenchCommand, bootstrap: Option<&str>) -> Result<()>
     if args.events == 0 {
         return Err(Error::user("--events must be at least 1"));
     }
+    bench::check_queries(&args.query)?;
     let opts = BenchOptions {
         queries: args.query,
         events: args.events,

@@ -74,8 +74,7 @@ pub async fn generate(
     .await
     .map_err(|e| Error::internal(format!("the generator task failed: {e}")))??;
     report::load(out, &report, &kafka.address()).map_err(io)?;
-    if let Some(ddl) = queries::all_sources_ddl(&opts.layout) {
-        writeln!(out, "\nDeclare them in sluice with:\n{ddl}").map_err(io)?;
-    }
+    let ddl = queries::all_sources_ddl(&opts.layout);
+    writeln!(out, "\nDeclare them in sluice with:\n{ddl}").map_err(io)?;
     Ok(report)
 }

@@ -235,12 +235,25 @@ pub fn bid_stream_ddl(topic: &str) -> String {
     )
 }
 
-/// DDL for every Nexmark source over `layout` (per-kind topics): the
-/// person and auction streams and tables (keyed by id), and the bid stream.
-/// For users of the generator; printed by `sluice nexmark generate`.
-pub fn all_sources_ddl(layout: &TopicLayout) -> Option<String> {
-    let TopicLayout::PerKind([person, auction, bid]) = layout else {
-        return None;
+/// DDL for every Nexmark source over `layout`: per-kind topics give the
+/// person and auction streams and tables (keyed by id) and the bid stream;
+/// one topic gives one stream with every column and the `EVENT_TYPE`
+/// discriminator. Printed by `sluice nexmark generate`.
+pub fn all_sources_ddl(layout: &TopicLayout) -> String {
+    let [person, auction, bid] = match layout {
+        TopicLayout::PerKind(topics) => topics,
+        TopicLayout::Single(topic) => {
+            return format!(
+                "CREATE STREAM NEXMARK_EVENTS (EVENT_TYPE INT, ID BIGINT, NAME STRING, \
+                 EMAILADDRESS STRING, CREDITCARD STRING, CITY STRING, STATE STRING, \
+                 ITEMNAME STRING, DESCRIPTION STRING, INITIALBID BIGINT, RESERVE BIGINT, \
+                 EXPIRES TIMESTAMP, SELLER BIGINT, CATEGORY BIGINT, AUCTION BIGINT, \
+                 BIDDER BIGINT, PRICE BIGINT, CHANNEL STRING, URL STRING, DATETIME TIMESTAMP, \
+                 EXTRA STRING) WITH (KAFKA_TOPIC='{topic}', VALUE_FORMAT='JSON', \
+                 TIMESTAMP='DATETIME');\n\
+                 -- EVENT_TYPE: 0 person, 1 auction, 2 bid"
+            )
+        }
     };
     let person_columns = "NAME STRING, EMAILADDRESS STRING, CREDITCARD STRING, CITY STRING, \
                           STATE STRING, DATETIME TIMESTAMP, EXTRA STRING";
@@ -253,7 +266,7 @@ pub fn all_sources_ddl(layout: &TopicLayout) -> Option<String> {
              TIMESTAMP='DATETIME')"
         )
     };
-    Some(format!(
+    format!(
         "CREATE STREAM PERSON (ID BIGINT KEY, {person_columns}) {};\n\
          CREATE TABLE PERSON_TABLE (ID BIGINT PRIMARY KEY, {person_columns}) {};\n\
          CREATE STREAM AUCTION (ID BIGINT KEY, {auction_columns}) {};\n\
@@ -264,5 +277,5 @@ pub fn all_sources_ddl(layout: &TopicLayout) -> Option<String> {
         with(auction),
         with(auction),
         bid_stream_ddl(bid)
-    ))
+    )
 }

@@ -65,7 +65,8 @@ pub struct PlannedSelect {
     pub decode: DecodeStage,
     /// The operators after decoding.
     pub operators: Vec<Box<dyn Operator>>,
-    /// Output columns: keys first, then values.
+    /// Output columns: for persistent queries keys first, then values; for
+    /// push queries in the order of the SELECT.
     pub columns: Vec<OutputColumn>,
     /// The schema of output batches: `columns`, then (persistent queries)
     /// the record timestamp as [`ROWTIME_OUT`] and the null-row flag as
@@ -207,9 +208,12 @@ pub fn plan_select(
             LogicalPlanBuilder::scan(table_ref(&qualifier), Arc::new(StreamTable(exploded)), None)?;
     }
 
-    // 4. The projection: keys first, in key order, then values.
+    // 4. The projection: for a sink, keys first in key order, then values
+    // (a source's schema); a push query keeps the order of its SELECT.
     let mut ordered: Vec<(usize, &SelectedItem)> = items.iter().enumerate().collect();
-    ordered.sort_by_key(|(i, _)| key_positions[*i].unwrap_or(usize::MAX));
+    if persistent {
+        ordered.sort_by_key(|(i, _)| key_positions[*i].unwrap_or(usize::MAX));
+    }
     let mut exprs: Vec<DfExpr> = Vec::with_capacity(items.len() + 2);
     let mut columns = Vec::with_capacity(items.len());
     for (i, item) in &ordered {
