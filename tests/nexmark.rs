@@ -223,3 +223,65 @@ async fn an_unsupported_query_says_what_it_needs() {
         "{err}"
     );
 }
+
+/// The DDL `nexmark generate` prints declares its topics: queries over the
+/// person stream (key from the Kafka key) and over the one-topic layout
+/// read every event of their kind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn printed_ddl_declares_the_generated_topics() {
+    use sluice::config::{Config, Session};
+    use sluice::engine::Engine;
+    use sluice::nexmark::queries::all_sources_ddl;
+
+    let log = MemoryBroker::new();
+    let broker: Arc<dyn sluice::runtime::io::Broker> = Arc::new(Arc::clone(&log));
+    for layout in [
+        TopicLayout::PerKind(["person".into(), "auction".into(), "bid".into()]),
+        TopicLayout::Single("events".into()),
+    ] {
+        let opts = LoadOptions {
+            events: 1_000,
+            rate: 0,
+            partitions: Some(1),
+            layout,
+            generator: GeneratorConfig::default(),
+        };
+        let generator = Generator::new(opts.generator.clone());
+        let mut plans = sluice::nexmark::load::plan_topics(&opts, &generator, false);
+        sluice::nexmark::load::create_topics(broker.as_ref(), &mut plans)
+            .await
+            .expect("topics");
+        sluice::nexmark::load::append_to_memory(&log, &opts, &generator, &plans).expect("load");
+    }
+    let config = Config {
+        default_start: sluice::runtime::io::StartFrom::Earliest,
+        ..Config::default()
+    };
+    let engine = Engine::new(Arc::clone(&broker), config)
+        .await
+        .expect("engine");
+    let mut session = Session::default();
+    for layout in [
+        TopicLayout::PerKind(["person".into(), "auction".into(), "bid".into()]),
+        TopicLayout::Single("events".into()),
+    ] {
+        let ddl = all_sources_ddl(&layout);
+        if let Err(e) = engine.execute(&mut session, &ddl).await {
+            panic!("{ddl}\nfailed: {e}");
+        }
+    }
+    let queries = "CREATE STREAM SELLERS AS SELECT ID, STATE FROM PERSON;
+         CREATE STREAM AUCTIONS AS SELECT ID, CATEGORY FROM NEXMARK_EVENTS WHERE EVENT_TYPE = 1;";
+    if let Err(e) = engine.execute(&mut session, queries).await {
+        panic!("{queries}\nfailed: {e}");
+    }
+    assert!(engine.wait_idle(std::time::Duration::from_secs(60)).await);
+    let sellers = log.records("SELLERS").expect("sellers");
+    assert_eq!(sellers.len(), 20);
+    assert_eq!(
+        sellers[0].1.key.as_deref(),
+        Some(&(FIRST_PERSON_ID as i64).to_be_bytes()[..])
+    );
+    assert_eq!(log.records("AUCTIONS").expect("auctions").len(), 60);
+    engine.shutdown().await;
+}
