@@ -25,6 +25,8 @@ pub(super) struct KafkaReader {
     caught_up: bool,
     /// The next offset expected per partition, to notice skipped ranges.
     expected: std::collections::HashMap<i32, i64>,
+    /// When the broker was last asked whether this reader caught up.
+    last_catch_up_check: Option<std::time::Instant>,
 }
 
 impl KafkaReader {
@@ -57,79 +59,116 @@ impl KafkaReader {
             commits: spec.group_id.is_some(),
             caught_up: false,
             expected: std::collections::HashMap::new(),
+            last_catch_up_check: None,
         })
     }
 
-    /// A gap is data loss when the broker's log now starts after its first
-    /// offset; the lost range ends before the log start.
-    async fn confirm_loss(&self, gap: OffsetGap) -> Option<OffsetGap> {
+    /// Confirms suspected gaps in one blocking task: a gap is data loss
+    /// when the broker's log now starts after its first offset (the lost
+    /// range ends before the log start). A partition's first record is a
+    /// gap only when the group had committed a position before it; the
+    /// committed positions are fetched once, and watermarks only for the
+    /// gaps that remain.
+    async fn confirm_losses(&self, suspects: Vec<OffsetGap>) -> Vec<OffsetGap> {
+        if suspects.is_empty() {
+            return Vec::new();
+        }
         let consumer = Arc::clone(&self.consumer);
         let topic = self.topic.to_string();
         let commits = self.commits;
-        let (low, committed) = tokio::task::spawn_blocking(move || {
-            let low = consumer
-                .fetch_watermarks(&topic, gap.partition, Duration::from_secs(5))
-                .map(|(low, _)| low)
-                .ok()?;
-            let committed = if gap.from < 0 && commits {
+        tokio::task::spawn_blocking(move || {
+            let firsts: Vec<i32> = suspects
+                .iter()
+                .filter(|g| g.from < 0)
+                .map(|g| g.partition)
+                .collect();
+            let committed: std::collections::HashMap<i32, i64> = if commits && !firsts.is_empty() {
                 let mut tpl = rdkafka::TopicPartitionList::new();
-                tpl.add_partition(&topic, gap.partition);
+                for p in &firsts {
+                    tpl.add_partition(&topic, *p);
+                }
                 consumer
                     .committed_offsets(tpl, Duration::from_secs(5))
-                    .ok()
-                    .and_then(
-                        |t| match t.find_partition(&topic, gap.partition)?.offset() {
-                            Offset::Offset(o) => Some(o),
-                            _ => None,
-                        },
-                    )
+                    .map(|t| {
+                        t.elements()
+                            .iter()
+                            .filter_map(|e| match e.offset() {
+                                Offset::Offset(o) => Some((e.partition(), o)),
+                                _ => None,
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default()
             } else {
-                None
+                Default::default()
             };
-            Some((low, committed))
+            suspects
+                .into_iter()
+                .filter_map(|gap| {
+                    // A fresh start has nothing to lose; a resumed one lost
+                    // what lies between its committed position and the first
+                    // record read.
+                    let gap = if gap.from < 0 {
+                        let from = *committed.get(&gap.partition)?;
+                        if gap.to < from {
+                            return None;
+                        }
+                        OffsetGap { from, ..gap }
+                    } else {
+                        gap
+                    };
+                    let (low, _) = consumer
+                        .fetch_watermarks(&topic, gap.partition, Duration::from_secs(5))
+                        .ok()?;
+                    (low > gap.from).then(|| OffsetGap {
+                        to: gap.to.min(low - 1),
+                        ..gap
+                    })
+                })
+                .collect()
         })
         .await
-        .ok()??;
-        let gap = if gap.from < 0 {
-            // A fresh start has nothing to lose; a resumed one lost what lies
-            // between its committed position and the first record read.
-            let from = committed?;
-            if gap.to < from {
-                return None;
-            }
-            OffsetGap { from, ..gap }
-        } else {
-            gap
-        };
-        (low > gap.from).then(|| OffsetGap {
-            to: gap.to.min(low - 1),
-            ..gap
-        })
+        .unwrap_or_default()
     }
 
-    fn check_caught_up(&self) -> bool {
-        let Ok(positions) = self.consumer.position() else {
-            return false;
-        };
-        let elements = positions.elements();
-        if elements.is_empty() {
-            return false;
+    /// Whether every assigned partition is read to its end. Asks the broker
+    /// for watermarks (in a blocking task, not on the async worker), at most
+    /// every [`CATCH_UP_CHECK_INTERVAL`]; in between the last answer stands.
+    async fn check_caught_up(&mut self) -> bool {
+        if self
+            .last_catch_up_check
+            .is_some_and(|t| t.elapsed() < CATCH_UP_CHECK_INTERVAL)
+        {
+            return self.caught_up;
         }
-        elements.iter().all(|e| {
-            let Ok((low, high)) =
-                self.consumer
-                    .fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(2))
-            else {
+        self.last_catch_up_check = Some(std::time::Instant::now());
+        let consumer = Arc::clone(&self.consumer);
+        tokio::task::spawn_blocking(move || {
+            let Ok(positions) = consumer.position() else {
                 return false;
             };
-            match e.offset() {
-                Offset::Offset(p) => p >= high,
-                // Nothing consumed yet: caught up only if the partition is empty.
-                _ => high <= low,
-            }
+            let elements = positions.elements();
+            !elements.is_empty()
+                && elements.iter().all(|e| {
+                    let Ok((low, high)) =
+                        consumer.fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(2))
+                    else {
+                        return false;
+                    };
+                    match e.offset() {
+                        Offset::Offset(p) => p >= high,
+                        // Nothing consumed yet: caught up only if empty.
+                        _ => high <= low,
+                    }
+                })
         })
+        .await
+        .unwrap_or(false)
     }
 }
+
+/// How often an idle reader asks the broker whether it has caught up.
+const CATCH_UP_CHECK_INTERVAL: Duration = Duration::from_millis(250);
 
 fn push(p: &mut Encoded, payload: Option<&[u8]>) {
     match payload {
@@ -201,7 +240,7 @@ impl TopicReader for KafkaReader {
             let first = tokio::time::timeout(wait, self.consumer.recv()).await;
             match first {
                 Err(_) => {
-                    self.caught_up = self.check_caught_up();
+                    self.caught_up = self.check_caught_up().await;
                     return Ok(batch);
                 }
                 Ok(Err(e)) => return Err(Error::external(format!("Kafka consumer: {e}"))),
@@ -228,11 +267,8 @@ impl TopicReader for KafkaReader {
                 }
             }
             self.caught_up = false;
-            for gap in suspects {
-                if let Some(lost) = self.confirm_loss(gap).await {
-                    batch.gaps.push(lost);
-                }
-            }
+            self.last_catch_up_check = None;
+            batch.gaps = self.confirm_losses(suspects).await;
             Ok(batch)
         }
         .boxed()
