@@ -309,3 +309,43 @@ async fn null_values_pass_through_projections_not_filters() {
     );
     engine.shutdown().await;
 }
+
+/// Headers of an input record are copied to the records derived from it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn headers_are_copied_to_derived_records() {
+    let (log, engine) = setup().await;
+    let mut s = Session::default();
+    exec(
+        &engine,
+        &mut s,
+        "CREATE STREAM src (v INT) WITH (kafka_topic='src', value_format='json', partitions=1);
+         CREATE STREAM dst AS SELECT v * 2 AS w FROM src;",
+    )
+    .await;
+    log.append(
+        "src",
+        Some(0),
+        None,
+        Some(br#"{"v":1}"#),
+        1,
+        vec![
+            ("trace".into(), Some(b"t-1".to_vec())),
+            ("empty".into(), None),
+        ],
+    )
+    .expect("append");
+    log.append("src", Some(0), None, Some(br#"{"v":2}"#), 2, vec![])
+        .expect("append");
+    assert!(engine.wait_idle(Duration::from_secs(20)).await);
+    let out = log.records("DST").expect("records");
+    assert_eq!(out.len(), 2);
+    assert_eq!(
+        out[0].1.headers,
+        vec![
+            ("trace".to_string(), Some(b"t-1".to_vec())),
+            ("empty".to_string(), None)
+        ]
+    );
+    assert!(out[1].1.headers.is_empty());
+    engine.shutdown().await;
+}

@@ -5,7 +5,7 @@ mod source;
 
 pub use source::{
     source_headers_type, Column, ColumnNamespace, Source, TimestampColumn, NULL_ROW,
-    PSEUDO_COLUMNS, RECORD_TIME,
+    PSEUDO_COLUMNS, RECORD_HEADERS, RECORD_TIME,
 };
 
 use std::collections::BTreeMap;

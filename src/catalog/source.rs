@@ -23,6 +23,10 @@ pub const RECORD_TIME: &str = "$TS";
 /// "null row": its value and pseudo columns are null, its key is kept).
 pub const NULL_ROW: &str = "$NULLROW";
 
+/// Hidden column of every row: the record's headers, copied to the records
+/// a persistent query derives from it (as Kafka Streams does).
+pub const RECORD_HEADERS: &str = "$HEADERS";
+
 /// Where a column's data lives in a Kafka record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ColumnNamespace {
@@ -134,7 +138,7 @@ impl Source {
 
     /// The schema a query over this source scans: every column, then the
     /// pseudo columns ROWTIME, ROWPARTITION, ROWOFFSET, then the hidden
-    /// [`RECORD_TIME`] and [`NULL_ROW`].
+    /// [`RECORD_TIME`], [`NULL_ROW`] and [`RECORD_HEADERS`].
     pub fn row_schema(&self) -> SchemaRef {
         let mut fields: Vec<Field> = self.columns.iter().map(Column::field).collect();
         fields.extend(
@@ -144,6 +148,11 @@ impl Source {
         );
         fields.push(Field::new(RECORD_TIME, DataType::Int64, false));
         fields.push(Field::new(NULL_ROW, DataType::Boolean, false));
+        fields.push(Field::new(
+            RECORD_HEADERS,
+            source_headers_type().to_arrow(),
+            true,
+        ));
         Arc::new(Schema::new(fields))
     }
 

@@ -365,6 +365,7 @@ impl Engine {
             value_columns,
             rowtime_column: planned.columns.len(),
             null_row_column: Some(planned.columns.len() + 1),
+            headers_column: Some(planned.columns.len() + 2),
             key: {
                 let key = registry::encoder(&sink.key_format, Part::Key, sink.key_schema())?;
                 if planned.repartitioned {
@@ -379,7 +380,8 @@ impl Engine {
             topic: planned.source.topic.clone(),
             group_id: Some(self.config.query_group(query_id)),
             start: session.start_from(&self.config),
-            with_headers: has_headers(&planned.source),
+            // Headers are copied to the records the query writes.
+            with_headers: true,
         })?;
         let writer = self.broker.writer(&sink.topic)?;
         let mut pipeline = Pipeline {

@@ -15,7 +15,9 @@ use super::expr::to_datafusion;
 use super::lower::lower_stateless;
 use super::projection::{expand_select, key_positions, repartitions, SelectedItem};
 use super::table_functions;
-use crate::catalog::{Catalog, ColumnNamespace, Source, TimestampColumn, NULL_ROW, RECORD_TIME};
+use crate::catalog::{
+    Catalog, ColumnNamespace, Source, TimestampColumn, NULL_ROW, RECORD_HEADERS, RECORD_TIME,
+};
 use crate::error::{Error, Result};
 use crate::format::{registry, Part};
 use crate::runtime::decode::{ColumnSource, DecodeStage};
@@ -258,6 +260,7 @@ pub fn plan_select(
         };
         exprs.push(rowtime.alias(ROWTIME_OUT));
         exprs.push(null_row.alias(NULL_ROW));
+        exprs.push(hidden(&qualifier, RECORD_HEADERS).alias(RECORD_HEADERS));
         plan = plan.project(exprs)?;
         if timestamp.is_some() {
             // A record whose timestamp is null, negative or unparseable is
@@ -285,6 +288,11 @@ pub fn plan_select(
     if persistent {
         fields.push(Field::new(ROWTIME_OUT, DataType::Int64, true));
         fields.push(Field::new(NULL_ROW, DataType::Boolean, true));
+        fields.push(Field::new(
+            RECORD_HEADERS,
+            crate::catalog::source_headers_type().to_arrow(),
+            true,
+        ));
     }
     let output_schema = Arc::new(Schema::new(fields));
     let decode = decode_stage(state, &source, query_id)?;
@@ -427,6 +435,7 @@ pub fn decode_stage(state: &SessionState, source: &Source, query_id: &str) -> Re
         ColumnSource::RowOffset,
         ColumnSource::RecordTime,
         ColumnSource::NullRow,
+        ColumnSource::RecordHeaders,
     ]);
     let schema = source.row_schema();
     let timestamp = match &source.timestamp {

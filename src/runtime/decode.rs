@@ -40,6 +40,8 @@ pub enum ColumnSource {
     RecordTime,
     /// True when the record's value is null (hidden).
     NullRow,
+    /// The record's headers, to copy to derived records (hidden).
+    RecordHeaders,
 }
 
 /// Decodes raw records into batches of a source's row schema.
@@ -119,7 +121,7 @@ impl DecodeStage {
                         Error::internal(format!("value decoder returned no column {v}"))
                     })?)
                 }
-                ColumnSource::Headers => headers_array(raw, n),
+                ColumnSource::Headers | ColumnSource::RecordHeaders => headers_array(raw, n),
                 ColumnSource::Header(key) => header_array(raw, n, key),
                 ColumnSource::RowTime | ColumnSource::RecordTime => Arc::new(record_times.clone()),
                 ColumnSource::RowPartition => Arc::new(Int32Array::new(

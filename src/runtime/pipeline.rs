@@ -85,6 +85,9 @@ pub struct EncodeStage {
     pub rowtime_column: usize,
     /// The output column flagging null rows, written with a null value.
     pub null_row_column: Option<usize>,
+    /// The output column with the source records' headers, copied to the
+    /// records written.
+    pub headers_column: Option<usize>,
     /// The key encoder (over `key_columns`).
     pub key: Arc<dyn Encoder>,
     /// The value encoder (over `value_columns`).
@@ -137,13 +140,45 @@ impl EncodeStage {
                 }
             })
             .collect();
+        let headers = self
+            .headers_column
+            .and_then(|i| batch.columns().get(i))
+            .and_then(|c| c.as_any().downcast_ref::<arrow::array::ListArray>())
+            .and_then(headers_of);
         Ok(OutBatch {
             keys,
             values,
             timestamps,
-            headers: None,
+            headers,
         })
     }
+}
+
+/// The headers of each row, or `None` when no row has any (the common case,
+/// which costs no allocation per record).
+fn headers_of(list: &arrow::array::ListArray) -> Option<Vec<Vec<super::io::Header>>> {
+    use arrow::array::{BinaryArray, StringArray, StructArray};
+    if list.values().is_empty() {
+        return None;
+    }
+    let entries = list.values().as_any().downcast_ref::<StructArray>()?;
+    let keys = entries.column(0).as_any().downcast_ref::<StringArray>()?;
+    let values = entries.column(1).as_any().downcast_ref::<BinaryArray>()?;
+    let offsets = list.value_offsets();
+    Some(
+        (0..list.len())
+            .map(|row| {
+                let (start, end) = (offsets[row] as usize, offsets[row + 1] as usize);
+                (start..end)
+                    .filter(|&i| keys.is_valid(i))
+                    .map(|i| {
+                        let value = values.is_valid(i).then(|| values.value(i).to_vec());
+                        (keys.value(i).to_string(), value)
+                    })
+                    .collect()
+            })
+            .collect(),
+    )
 }
 
 fn null_payloads(n: usize) -> Encoded {
