@@ -41,42 +41,13 @@ use super::model::{ExpectedOutput, Record, RestError, RestExpectations, TestCase
 use super::report::{normalize_message, CaseResult, Status};
 use super::rest_http::{Client, Failure, WatchedBroker, QUIET};
 use super::rest_match::{check_responses, Actual};
+use super::runner::Verdict;
 use super::runner::{append_input, compare_topic, test_config, wait_idle};
 use super::Options;
 use crate::engine::Engine;
 use crate::runtime::io::Broker;
 use crate::runtime::memory::MemoryBroker;
 use crate::server::{router, ServerState};
-
-/// What a case came to, before timing is added.
-struct Verdict {
-    status: Status,
-    reason: Option<String>,
-    category: Option<String>,
-    details: Vec<String>,
-    error_text_matched: Option<bool>,
-}
-
-impl Verdict {
-    fn pass() -> Self {
-        Verdict {
-            status: Status::Pass,
-            reason: None,
-            category: None,
-            details: Vec::new(),
-            error_text_matched: None,
-        }
-    }
-
-    fn fail(category: impl Into<String>, reason: impl Into<String>) -> Self {
-        Verdict {
-            status: Status::Fail,
-            reason: Some(reason.into()),
-            category: Some(category.into()),
-            ..Verdict::pass()
-        }
-    }
-}
 
 /// Runs one REST-level case (`case.rest` set), within `options.timeout`.
 pub async fn run_case(case: TestCase, options: Options) -> CaseResult {

@@ -49,17 +49,18 @@ pub fn test_config() -> Config {
     }
 }
 
-/// What a case came to, before timing is added.
-struct Verdict {
-    status: Status,
-    reason: Option<String>,
-    category: Option<String>,
-    details: Vec<String>,
-    error_text_matched: Option<bool>,
+/// What a case came to, before timing is added (shared with the REST-level
+/// runner).
+pub(crate) struct Verdict {
+    pub(crate) status: Status,
+    pub(crate) reason: Option<String>,
+    pub(crate) category: Option<String>,
+    pub(crate) details: Vec<String>,
+    pub(crate) error_text_matched: Option<bool>,
 }
 
 impl Verdict {
-    fn pass() -> Self {
+    pub(crate) fn pass() -> Self {
         Verdict {
             status: Status::Pass,
             reason: None,
@@ -69,7 +70,7 @@ impl Verdict {
         }
     }
 
-    fn fail(category: impl Into<String>, reason: impl Into<String>) -> Self {
+    pub(crate) fn fail(category: impl Into<String>, reason: impl Into<String>) -> Self {
         Verdict {
             status: Status::Fail,
             reason: Some(reason.into()),
@@ -79,7 +80,7 @@ impl Verdict {
         }
     }
 
-    fn with_details(mut self, details: Vec<String>) -> Self {
+    pub(crate) fn with_details(mut self, details: Vec<String>) -> Self {
         self.details = details;
         self
     }
