@@ -1,29 +1,21 @@
 //! The engine over the in-memory log: the same pipeline as with Kafka,
 //! deterministic and fast. Covers statements end to end.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use sluice::config::{Config, Session};
+use sluice::config::Session;
 use sluice::engine::{Engine, Outcome};
-use sluice::runtime::io::{Broker, StartFrom};
 use sluice::runtime::memory::MemoryBroker;
 
 async fn setup() -> (Arc<MemoryBroker>, Arc<Engine>) {
-    let log = MemoryBroker::new();
-    let broker: Arc<dyn Broker> = Arc::new(Arc::clone(&log));
-    let config = Config {
-        default_start: StartFrom::Earliest,
-        ..Config::default()
-    };
-    (log, Engine::new(broker, config).await.expect("engine"))
+    common::memory_engine().await
 }
 
 async fn exec(engine: &Engine, session: &mut Session, sql: &str) -> Vec<Outcome> {
-    match engine.execute(session, sql).await {
-        Ok(o) => o,
-        Err(e) => panic!("{sql}\nfailed: {e}"),
-    }
+    common::exec_in(engine, session, sql).await
 }
 
 fn values(log: &MemoryBroker, topic: &str) -> Vec<String> {

@@ -2,29 +2,21 @@
 //! types, event-time columns, headers, pseudo columns, PRINT, EXPLAIN and
 //! format options.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use sluice::config::{Config, Session};
+use sluice::config::Session;
 use sluice::engine::{Engine, Outcome};
-use sluice::runtime::io::{Broker, StartFrom};
 use sluice::runtime::memory::MemoryBroker;
 
 async fn setup() -> (Arc<MemoryBroker>, Arc<Engine>) {
-    let log = MemoryBroker::new();
-    let broker: Arc<dyn Broker> = Arc::new(Arc::clone(&log));
-    let config = Config {
-        default_start: StartFrom::Earliest,
-        ..Config::default()
-    };
-    (log, Engine::new(broker, config).await.expect("engine"))
+    common::memory_engine().await
 }
 
 async fn exec(engine: &Engine, session: &mut Session, sql: &str) -> Vec<Outcome> {
-    match engine.execute(session, sql).await {
-        Ok(o) => o,
-        Err(e) => panic!("{sql}\nfailed: {e}"),
-    }
+    common::exec_in(engine, session, sql).await
 }
 
 fn records(log: &MemoryBroker, topic: &str) -> Vec<(Option<String>, Option<String>, i64)> {

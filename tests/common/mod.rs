@@ -112,3 +112,35 @@ pub fn produce(bootstrap: &str, topic: &str, records: &[Input<'_>]) {
     }
     producer.flush(Duration::from_secs(10)).expect("flush");
 }
+
+/// A fresh in-memory log and an engine over it whose queries start from the
+/// earliest offset.
+pub async fn memory_engine() -> (
+    std::sync::Arc<sluice::runtime::memory::MemoryBroker>,
+    std::sync::Arc<sluice::engine::Engine>,
+) {
+    use std::sync::Arc;
+    let log = sluice::runtime::memory::MemoryBroker::new();
+    let broker: Arc<dyn sluice::runtime::io::Broker> = Arc::new(Arc::clone(&log));
+    let config = sluice::config::Config {
+        default_start: sluice::runtime::io::StartFrom::Earliest,
+        ..sluice::config::Config::default()
+    };
+    let engine = sluice::engine::Engine::new(broker, config)
+        .await
+        .expect("engine");
+    (log, engine)
+}
+
+/// Executes statements in a session, failing the test with the statement
+/// and its error.
+pub async fn exec_in(
+    engine: &sluice::engine::Engine,
+    session: &mut sluice::config::Session,
+    sql: &str,
+) -> Vec<sluice::engine::Outcome> {
+    match engine.execute(session, sql).await {
+        Ok(o) => o,
+        Err(e) => panic!("{sql}\nfailed: {e}"),
+    }
+}
