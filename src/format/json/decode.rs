@@ -369,8 +369,16 @@ fn changes_when_upper_cased(key: &str) -> bool {
     })
 }
 
-/// `key.to_uppercase() == name`, without allocating.
+/// `key.to_uppercase() == name`, without allocating; byte-wise for ASCII
+/// keys (the common case), where Unicode upper-casing is ASCII's.
 fn eq_upper_cased(key: &str, name: &str) -> bool {
+    if key.is_ascii() {
+        return key.len() == name.len()
+            && key
+                .bytes()
+                .zip(name.bytes())
+                .all(|(k, n)| k.to_ascii_uppercase() == n);
+    }
     let mut upper = key.chars().flat_map(char::to_uppercase);
     let mut name = name.chars();
     loop {
@@ -483,4 +491,19 @@ fn last_string(offsets: &[i32], data: &[u8]) -> String {
     let a = usize::try_from(a).unwrap_or(0);
     let b = usize::try_from(b).unwrap_or(0);
     String::from_utf8_lossy(data.get(a..b).unwrap_or_default()).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::eq_upper_cased;
+
+    #[test]
+    fn upper_cased_comparison_matches_unicode_rules() {
+        assert!(eq_upper_cased("name", "NAME"));
+        assert!(eq_upper_cased("NaMe_1", "NAME_1"));
+        assert!(!eq_upper_cased("name", "NAMES"));
+        assert!(!eq_upper_cased("nam", "NAME"));
+        assert!(eq_upper_cased("straße", "STRASSE"));
+        assert!(eq_upper_cased("é", "É"));
+    }
 }
