@@ -2,8 +2,6 @@
 //! downcast once per batch into a [`View`], and rows are then read without
 //! further dispatch on Arrow's dynamic types.
 
-use std::io::Write;
-
 use arrow::array::{Array, AsArray, BinaryArray, StringArray};
 use arrow::buffer::{BooleanBuffer, NullBuffer, OffsetBuffer};
 use arrow::datatypes::{
@@ -116,10 +114,12 @@ impl<'a> View<'a> {
                 out.extend_from_slice(if v.value(i) { b"true" } else { b"false" })
             }
             ViewKind::Int32(v) => {
-                let _ = write!(out, "{}", v.get(i).copied().unwrap_or_default());
+                let mut buf = itoa::Buffer::new();
+                out.extend_from_slice(buf.format(v.get(i).copied().unwrap_or_default()).as_bytes());
             }
             ViewKind::Int64(v) => {
-                let _ = write!(out, "{}", v.get(i).copied().unwrap_or_default());
+                let mut buf = itoa::Buffer::new();
+                out.extend_from_slice(buf.format(v.get(i).copied().unwrap_or_default()).as_bytes());
             }
             ViewKind::Float64(v) => {
                 write_java_double(out, v.get(i).copied().unwrap_or_default(), scratch)
