@@ -71,7 +71,7 @@ check_conformance() {
   fi
   rm -f "$out"
   passed=${summary%% passed*}
-  echo "$summary (baseline: $baseline passing)"
+  echo "conformance of $dir: $passed cases pass (baseline $baseline; full line: $summary)"
   if [ "$passed" -lt "$baseline" ]; then
     echo "conformance dropped: $passed cases pass, below the baseline of $baseline in $baseline_file" >&2
     exit 1
