@@ -341,3 +341,26 @@ async fn headers_are_copied_to_derived_records() {
     assert!(out[1].1.headers.is_empty());
     engine.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn show_types_lists_custom_types() {
+    let (_log, engine) = setup().await;
+    let mut s = Session::default();
+    let mut out = exec(
+        &engine,
+        &mut s,
+        "CREATE TYPE address AS STRUCT<street STRING, zip INT>; SHOW TYPES;",
+    )
+    .await;
+    let Some(Outcome::Types(types)) = out.pop() else {
+        panic!("types")
+    };
+    assert_eq!(
+        types,
+        vec![(
+            "ADDRESS".to_string(),
+            "STRUCT<`STREET` STRING, `ZIP` INTEGER>".to_string()
+        )]
+    );
+    engine.shutdown().await;
+}

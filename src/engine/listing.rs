@@ -147,7 +147,15 @@ impl Engine {
                 names.dedup();
                 Ok(Outcome::Functions(names))
             }
-            ShowTarget::Types => Err(Error::user("SHOW TYPES is not supported by sluice yet")),
+            ShowTarget::Types => {
+                let state = self.state.lock().await;
+                let types = state
+                    .catalog
+                    .custom_types()
+                    .map(|(name, t)| (name.clone(), t.to_string()))
+                    .collect();
+                Ok(Outcome::Types(types))
+            }
         }
     }
 

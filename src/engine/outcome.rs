@@ -137,6 +137,8 @@ pub enum Outcome {
     Properties(Vec<(String, String, String)>),
     /// SHOW VARIABLES.
     Variables(Vec<(String, String)>),
+    /// SHOW TYPES: name and definition of each custom type.
+    Types(Vec<(String, String)>),
     /// SHOW FUNCTIONS: name and kind.
     Functions(Vec<(String, String)>),
     /// DESCRIBE.

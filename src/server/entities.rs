@@ -135,6 +135,13 @@ pub fn listing(text: &str, outcome: &Outcome, queries: &[QuerySummary]) -> Value
                 .map(|(name, value)| json!({"name": name, "value": value}))
                 .collect::<Vec<_>>(),
         }),
+        Outcome::Types(types) => {
+            let map: Map<String, Value> = types
+                .iter()
+                .map(|(name, t)| (name.clone(), schema_of_text(t)))
+                .collect();
+            json!({"@type": "type_list", "types": map})
+        }
         Outcome::Functions(fns) => json!({
             "@type": "function_names",
             "functions": fns

@@ -241,6 +241,18 @@ pub fn outcome_of(entity: &Value) -> Outcome {
                 })
                 .unwrap_or_default(),
         ),
+        "type_list" => Outcome::Types(
+            entity
+                .get("types")
+                .and_then(Value::as_object)
+                .map(|types| {
+                    types
+                        .iter()
+                        .map(|(name, schema)| (name.clone(), type_text(schema)))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        ),
         "variables" => Outcome::Variables(
             entity
                 .get("variables")

@@ -85,6 +85,10 @@ pub fn render(outcome: &Outcome) -> String {
             &["Variable Name", "Value"],
             vs.iter().map(|(a, b)| vec![a.clone(), b.clone()]).collect(),
         ),
+        Outcome::Types(ts) => table(
+            &["Type Name", "Schema"],
+            ts.iter().map(|(a, b)| vec![a.clone(), b.clone()]).collect(),
+        ),
         Outcome::Functions(fs) => table(
             &["Function Name", "Category"],
             fs.iter().map(|(a, b)| vec![a.clone(), b.clone()]).collect(),
@@ -256,6 +260,9 @@ pub fn json(outcome: &Outcome) -> String {
         }),
         Outcome::Variables(vs) => json!({
             "variables": vs.iter().map(|(n, v)| json!({"name": n, "value": v})).collect::<Vec<_>>()
+        }),
+        Outcome::Types(ts) => json!({
+            "types": ts.iter().map(|(n, t)| json!({"name": n, "schema": t})).collect::<Vec<_>>()
         }),
         Outcome::Functions(fs) => json!({
             "functions": fs.iter().map(|(n, t)| json!({"name": n, "type": t})).collect::<Vec<_>>()
