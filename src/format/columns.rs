@@ -126,6 +126,23 @@ pub(crate) fn cast_to(column: &ArrayRef, target: &DataType, name: &str) -> Resul
 }
 
 /// Checks the number of columns given to an encoder.
+/// An encoder's first steps: checks the column count, and casts each column
+/// to the type it is written as. Returns the row count and the columns.
+pub(crate) fn prepare_encode(
+    format: &str,
+    specs: &[(String, DataType)],
+    columns: &[ArrayRef],
+) -> Result<(usize, Vec<ArrayRef>)> {
+    check_column_count(format, specs.len(), columns.len())?;
+    let rows = row_count(columns)?;
+    let arrays = columns
+        .iter()
+        .zip(specs)
+        .map(|(c, (name, t))| cast_to(c, t, name))
+        .collect::<Result<Vec<_>>>()?;
+    Ok((rows, arrays))
+}
+
 pub(crate) fn check_column_count(format: &str, expected: usize, got: usize) -> Result<()> {
     if expected == got {
         Ok(())

@@ -23,8 +23,7 @@ use arrow::datatypes::{DataType, SchemaRef};
 use self::csv::{field_text, split_record, write_field, FieldSpan};
 use super::builder::{ColumnBuilder, Int32Kind, Values};
 use super::columns::{
-    base_type_name, cast_to, check_column_count, check_supported, encodable_type, row_count,
-    sql_type_name,
+    base_type_name, check_supported, encodable_type, prepare_encode, sql_type_name,
 };
 use super::text::{
     decode_base64_into, parse_decimal, parse_java_double, parse_java_integer, MILLIS_PER_DAY,
@@ -267,13 +266,7 @@ struct DelimitedEncoder {
 
 impl Encoder for DelimitedEncoder {
     fn encode(&self, columns: &[ArrayRef]) -> Result<Encoded> {
-        check_column_count("DELIMITED", self.columns.len(), columns.len())?;
-        let rows = row_count(columns)?;
-        let arrays = columns
-            .iter()
-            .zip(&self.columns)
-            .map(|(c, (name, t))| cast_to(c, t, name))
-            .collect::<Result<Vec<_>>>()?;
+        let (rows, arrays) = prepare_encode("DELIMITED", &self.columns, columns)?;
         let views = arrays
             .iter()
             .map(|a| View::new(a.as_ref()))

@@ -113,27 +113,7 @@ async fn run_isolated(case: &TestCase, rest: &RestExpectations, options: &Option
     };
     let deadline = Instant::now() + options.timeout;
     let body = tokio::spawn(execute(server, case.clone(), rest.clone(), deadline));
-    let abort = body.abort_handle();
-    let verdict = match tokio::time::timeout(options.timeout, body).await {
-        Ok(Ok(v)) => v,
-        Ok(Err(e)) if e.is_panic() => {
-            let payload = e.into_panic();
-            let text = payload
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
-            Verdict::fail("panicked", format!("the case panicked: {text}"))
-        }
-        Ok(Err(e)) => Verdict::fail("cancelled", format!("the case was cancelled: {e}")),
-        Err(_) => {
-            abort.abort();
-            Verdict::fail(
-                "timed out",
-                format!("did not finish within {} s", options.timeout.as_secs()),
-            )
-        }
-    };
+    let verdict = super::runner::await_case(body, options.timeout).await;
     state.begin_shutdown();
     if tokio::time::timeout(Duration::from_secs(5), engine.shutdown())
         .await

@@ -133,27 +133,7 @@ async fn run_isolated(case: &TestCase, options: &Options) -> Verdict {
         deadline,
         options.strict_errors,
     ));
-    let abort = body.abort_handle();
-    let verdict = match tokio::time::timeout(options.timeout, body).await {
-        Ok(Ok(v)) => v,
-        Ok(Err(e)) if e.is_panic() => {
-            let payload = e.into_panic();
-            let text = payload
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
-            Verdict::fail("panicked", format!("the case panicked: {text}"))
-        }
-        Ok(Err(e)) => Verdict::fail("cancelled", format!("the case was cancelled: {e}")),
-        Err(_) => {
-            abort.abort();
-            Verdict::fail(
-                "timed out",
-                format!("did not finish within {} s", options.timeout.as_secs()),
-            )
-        }
-    };
+    let verdict = await_case(body, options.timeout).await;
     if tokio::time::timeout(Duration::from_secs(5), engine.shutdown())
         .await
         .is_err()
@@ -633,4 +613,33 @@ fn processing_log_excerpt(engine: &Engine, log: &MemoryBroker) -> String {
         engine.processing_errors(),
         entries.join(" | ")
     )
+}
+
+/// Waits for a case's task: a panic, a cancellation or the deadline becomes
+/// the case's failure (the task is aborted at the deadline).
+pub(crate) async fn await_case(
+    body: tokio::task::JoinHandle<Verdict>,
+    timeout: Duration,
+) -> Verdict {
+    let abort = body.abort_handle();
+    match tokio::time::timeout(timeout, body).await {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) if e.is_panic() => {
+            let payload = e.into_panic();
+            let text = payload
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            Verdict::fail("panicked", format!("the case panicked: {text}"))
+        }
+        Ok(Err(e)) => Verdict::fail("cancelled", format!("the case was cancelled: {e}")),
+        Err(_) => {
+            abort.abort();
+            Verdict::fail(
+                "timed out",
+                format!("did not finish within {} s", timeout.as_secs()),
+            )
+        }
+    }
 }

@@ -10,7 +10,7 @@ use arrow::array::ArrayRef;
 use arrow::datatypes::{DataType, SchemaRef};
 
 use crate::error::Result;
-use crate::format::columns::{cast_to, check_column_count, encodable_type, row_count};
+use crate::format::columns::{encodable_type, prepare_encode};
 use crate::format::text::write_base64;
 use crate::format::view::{range, View, ViewKind};
 use crate::format::{Encoded, Encoder, Part};
@@ -42,13 +42,7 @@ impl JsonEncoder {
 
 impl Encoder for JsonEncoder {
     fn encode(&self, columns: &[ArrayRef]) -> Result<Encoded> {
-        check_column_count("JSON", self.columns.len(), columns.len())?;
-        let rows = row_count(columns)?;
-        let arrays = columns
-            .iter()
-            .zip(&self.columns)
-            .map(|(c, (name, t))| cast_to(c, t, name))
-            .collect::<Result<Vec<_>>>()?;
+        let (rows, arrays) = prepare_encode("JSON", &self.columns, columns)?;
         let views = arrays
             .iter()
             .map(|a| View::new(a.as_ref()))
