@@ -4,8 +4,8 @@
 mod source;
 
 pub use source::{
-    source_headers_type, Column, ColumnNamespace, Source, TimestampColumn, NULL_ROW,
-    PSEUDO_COLUMNS, RECORD_HEADERS, RECORD_TIME,
+    source_headers_type, Column, ColumnNamespace, Source, SourceWindow, TimestampColumn, NULL_ROW,
+    PSEUDO_COLUMNS, RECORD_HEADERS, RECORD_TIME, WINDOW_END, WINDOW_START,
 };
 
 use std::collections::BTreeMap;
@@ -213,5 +213,50 @@ mod tests {
         assert_eq!(closest("AMOUNTT", names.iter().copied()), Some("AMOUNT"));
         assert_eq!(closest("customr", names.iter().copied()), Some("CUSTOMER"));
         assert_eq!(closest("ZZZZZZ", names.iter().copied()), None);
+    }
+
+    #[test]
+    fn windowed_rows_have_window_bounds_after_the_key() {
+        use crate::format::{Format, FormatSpec};
+        use crate::sql::properties::WindowType;
+        let column = |name: &str, namespace| Column {
+            name: name.into(),
+            sql_type: SqlType::Int,
+            namespace,
+        };
+        let mut source = Source {
+            name: "S".into(),
+            kind: SourceKind::Table,
+            columns: vec![
+                column("A", ColumnNamespace::Key),
+                column("B", ColumnNamespace::Key),
+                column("V", ColumnNamespace::Value),
+            ],
+            topic: "t".into(),
+            key_format: FormatSpec::new(Format::Json),
+            value_format: FormatSpec::new(Format::Json),
+            timestamp: None,
+            is_source: false,
+            sql: String::new(),
+            created_by: None,
+            window: None,
+        };
+        let names = |s: &Source| -> Vec<String> {
+            s.row_schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .take(5)
+                .collect()
+        };
+        assert_eq!(names(&source), ["A", "B", "V", "ROWTIME", "ROWPARTITION"]);
+        assert_eq!(source.window_columns_at(), None);
+        source.window = Some(SourceWindow {
+            kind: WindowType::Session,
+            size_ms: None,
+        });
+        assert_eq!(names(&source), ["A", "B", WINDOW_START, WINDOW_END, "V"]);
+        assert_eq!(source.window_columns_at(), Some(2));
+        assert_eq!(source.window.map(|w| w.type_name()), Some("SESSION"));
     }
 }

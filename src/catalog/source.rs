@@ -4,8 +4,10 @@ use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
+use crate::format::windowed::WindowedKey;
 use crate::format::FormatSpec;
 use crate::sql::ast::SourceKind;
+use crate::sql::properties::WindowType;
 use crate::types::SqlType;
 
 /// The pseudo columns every row carries, with their types.
@@ -14,6 +16,12 @@ pub const PSEUDO_COLUMNS: [(&str, SqlType); 3] = [
     ("ROWPARTITION", SqlType::Int),
     ("ROWOFFSET", SqlType::Bigint),
 ];
+
+/// The window start (epoch ms, BIGINT) of a row of a windowed source.
+pub const WINDOW_START: &str = "WINDOWSTART";
+
+/// The window end (epoch ms, BIGINT) of a row of a windowed source.
+pub const WINDOW_END: &str = "WINDOWEND";
 
 /// Hidden column of every row: the record's event time (epoch ms), kept for
 /// rows whose visible ROWTIME is null (records with a null value).
@@ -70,6 +78,32 @@ pub struct TimestampColumn {
     pub format: Option<String>,
 }
 
+/// The window of a source whose keys are windowed (`WINDOW_TYPE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourceWindow {
+    /// Tumbling, hopping or session.
+    pub kind: WindowType,
+    /// The window size in ms (`WINDOW_SIZE`); set for time windows, whose
+    /// keys carry only the start.
+    pub size_ms: Option<u64>,
+}
+
+impl SourceWindow {
+    /// ksqlDB's name of the window type: `TUMBLING`, `HOPPING`, `SESSION`.
+    pub fn type_name(&self) -> &'static str {
+        match self.kind {
+            WindowType::Tumbling => "TUMBLING",
+            WindowType::Hopping => "HOPPING",
+            WindowType::Session => "SESSION",
+        }
+    }
+
+    /// How the window is written after the key bytes.
+    pub fn key_layout(&self) -> WindowedKey {
+        WindowedKey::of(self.kind)
+    }
+}
+
 /// A stream or table registered in the catalog.
 #[derive(Debug, Clone)]
 pub struct Source {
@@ -94,6 +128,8 @@ pub struct Source {
     pub sql: String,
     /// The persistent query writing it, for C*AS sinks.
     pub created_by: Option<String>,
+    /// The window of its keys, when its topic has windowed keys.
+    pub window: Option<SourceWindow>,
 }
 
 impl Source {
@@ -136,11 +172,32 @@ impl Source {
         ))
     }
 
-    /// The schema a query over this source scans: every column, then the
-    /// pseudo columns ROWTIME, ROWPARTITION, ROWOFFSET, then the hidden
-    /// [`RECORD_TIME`], [`NULL_ROW`] and [`RECORD_HEADERS`].
+    /// For a windowed source, the index in [`Source::row_schema`] of
+    /// [`WINDOW_START`] ([`WINDOW_END`] follows it): right after the last
+    /// key column.
+    pub fn window_columns_at(&self) -> Option<usize> {
+        self.window?;
+        Some(
+            self.columns
+                .iter()
+                .rposition(Column::is_key)
+                .map_or(0, |i| i + 1),
+        )
+    }
+
+    /// The schema a query over this source scans: every column (for a
+    /// windowed source, [`WINDOW_START`] and [`WINDOW_END`] right after the
+    /// key columns, as ksqlDB places them), then the pseudo columns
+    /// ROWTIME, ROWPARTITION, ROWOFFSET, then the hidden [`RECORD_TIME`],
+    /// [`NULL_ROW`] and [`RECORD_HEADERS`].
     pub fn row_schema(&self) -> SchemaRef {
         let mut fields: Vec<Field> = self.columns.iter().map(Column::field).collect();
+        if let Some(at) = self.window_columns_at() {
+            fields.splice(
+                at..at,
+                [WINDOW_START, WINDOW_END].map(|name| Field::new(name, DataType::Int64, true)),
+            );
+        }
         fields.extend(
             PSEUDO_COLUMNS
                 .iter()

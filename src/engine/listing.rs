@@ -18,7 +18,7 @@ fn summary(s: &Source) -> SourceSummary {
         topic: s.topic.clone(),
         key_format: s.key_format.format.to_string(),
         value_format: s.value_format.format.to_string(),
-        windowed: false,
+        windowed: s.window.is_some(),
     }
 }
 
@@ -167,13 +167,18 @@ impl Engine {
         };
         let state = self.state.lock().await;
         let source = std::sync::Arc::clone(state.catalog.require_source(name)?);
+        // As ksqlDB's CLI shows it: `(key) (Window type: TUMBLING)`.
+        let window = source
+            .window
+            .map(|w| format!(" (Window type: {})", w.type_name()))
+            .unwrap_or_default();
         let columns = source
             .columns
             .iter()
             .map(|c| {
                 let extra = match (&c.namespace, source.kind) {
-                    (ColumnNamespace::Key, SourceKind::Stream) => "(key)".to_string(),
-                    (ColumnNamespace::Key, SourceKind::Table) => "(primary key)".to_string(),
+                    (ColumnNamespace::Key, SourceKind::Stream) => format!("(key){window}"),
+                    (ColumnNamespace::Key, SourceKind::Table) => format!("(primary key){window}"),
                     (ColumnNamespace::Header(None), _) => "(headers)".to_string(),
                     (ColumnNamespace::Header(Some(k)), _) => format!("(header('{k}'))"),
                     (ColumnNamespace::Value, _) => String::new(),

@@ -246,7 +246,7 @@ impl Engine {
             Statement::RunScript { .. } => Err(Error::user(
                 "RUN SCRIPT is a shell command; the engine does not read files",
             )),
-            Statement::AssertValues(_) => Err(Error::user(
+            Statement::AssertValues(_) | Statement::AssertTombstone(_) => Err(Error::user(
                 "ASSERT VALUES is only valid in sluice test files",
             )),
         }

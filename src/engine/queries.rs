@@ -148,11 +148,6 @@ impl Engine {
         stmt: &CreateAsSelect,
         sql: &str,
     ) -> Result<Outcome> {
-        if stmt.kind == SourceKind::Table {
-            return Err(Error::user(
-                "CREATE TABLE AS SELECT is not supported by sluice yet",
-            ));
-        }
         let props = WithProperties::from_properties(
             &stmt.properties,
             crate::sql::properties::CREATE_AS_PROPERTIES,
@@ -211,6 +206,22 @@ impl Engine {
             &purpose,
             &query_id,
         )?;
+        let produces =
+            if !stmt.query.group_by.is_empty() || planned.source.kind == SourceKind::Table {
+                SourceKind::Table
+            } else {
+                SourceKind::Stream
+            };
+        if produces != stmt.kind {
+            let (what, statement) = match produces {
+                SourceKind::Table => ("TABLE", "CREATE TABLE AS SELECT"),
+                SourceKind::Stream => ("STREAM", "CREATE STREAM AS SELECT"),
+            };
+            return Err(Error::user(format!(
+                "Invalid result type. Your SELECT query produces a {what}. Please use \
+                 {statement} statement instead."
+            )));
+        }
         let sink = sink_source(
             stmt,
             &planned,
@@ -375,6 +386,9 @@ impl Engine {
                 }
             },
             value: registry::encoder(&sink.value_format, Part::Value, sink.value_schema())?,
+            window: planned
+                .window
+                .map(|w| (w.window.key_layout(), w.start_column, w.end_column)),
         };
         let reader = self.broker.reader(&ReaderSpec {
             topic: planned.source.topic.clone(),
@@ -895,5 +909,6 @@ fn sink_source(
         is_source: false,
         sql: sql.to_string(),
         created_by: Some(query_id.to_string()),
+        window: planned.window.map(|w| w.window),
     })
 }

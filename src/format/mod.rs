@@ -223,3 +223,4 @@ pub mod none;
 pub mod registry;
 mod text;
 mod view;
+pub mod windowed;

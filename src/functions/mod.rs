@@ -27,8 +27,9 @@
 
 use std::sync::Arc;
 
-use datafusion::logical_expr::ScalarUDF;
+use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 
+pub mod aggregates;
 mod as_value;
 mod bytes;
 pub mod cast;
@@ -75,6 +76,13 @@ pub fn scalar_udfs() -> Vec<Arc<ScalarUDF>> {
         vec![cast::ksql_cast_udf()],
     ]
     .concat()
+}
+
+/// Every ksqlDB aggregate function (UDAF) with default settings, named in
+/// lower case, replacing DataFusion built-ins of the same name; see
+/// [`aggregates`].
+pub fn aggregate_udfs() -> Vec<Arc<AggregateUDF>> {
+    aggregates::aggregate_udfs_with(&aggregates::AggregateConfig::default())
 }
 
 #[cfg(test)]

@@ -1,7 +1,10 @@
 //! DDL planning: `CREATE STREAM|TABLE (…) WITH (…)` to a catalog
 //! [`Source`], with ksqlDB's rules for keys, formats and properties.
 
-use crate::catalog::{Column, ColumnNamespace, Source, TimestampColumn, PSEUDO_COLUMNS};
+use crate::catalog::{
+    Column, ColumnNamespace, Source, SourceWindow, TimestampColumn, PSEUDO_COLUMNS, WINDOW_END,
+    WINDOW_START,
+};
 use crate::error::{Error, Result};
 use crate::format::{registry, Format, FormatSpec, Part};
 use crate::sql::ast::{ColumnConstraint, CreateSource, SourceKind};
@@ -56,8 +59,8 @@ pub fn plan_create_source(
     let mut others = Vec::new();
     for c in &stmt.columns {
         if PSEUDO_COLUMNS.iter().any(|(p, _)| *p == c.name)
-            || c.name == "WINDOWSTART"
-            || c.name == "WINDOWEND"
+            || c.name == WINDOW_START
+            || c.name == WINDOW_END
         {
             return Err(Error::user_at(
                 format!("'{}' is a reserved column name.", c.name),
@@ -184,6 +187,12 @@ pub fn plan_create_source(
         is_source: stmt.is_source,
         sql: sql.to_string(),
         created_by: None,
+        // The properties were checked: time windows have a size, session
+        // windows none.
+        window: props.window_type.map(|kind| SourceWindow {
+            kind,
+            size_ms: props.window_size_ms,
+        }),
     };
     let timestamp = timestamp_column(&source, props)?;
     let source = Source {
@@ -323,4 +332,65 @@ fn reject_map_key(column: &Column) -> Result<()> {
 /// Checks a key column produced by a query (same rules as declared ones).
 pub fn check_key_column(column: &Column) -> Result<()> {
     reject_map_key(column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sql::ast::Statement;
+    use crate::sql::properties::{WindowType, CREATE_SOURCE_PROPERTIES};
+
+    fn plan(sql: &str) -> Result<Source> {
+        let parsed = crate::sql::parse(sql)?;
+        let Statement::CreateSource(stmt) = &parsed[0].statement else {
+            panic!("not a CREATE STREAM/TABLE: {sql}");
+        };
+        let props = WithProperties::from_properties(&stmt.properties, CREATE_SOURCE_PROPERTIES)?;
+        Ok(plan_create_source(stmt, &props, sql, &FormatDefaults::default())?.0)
+    }
+
+    #[test]
+    fn windowed_sources_keep_their_window() {
+        let s = plan(
+            "CREATE TABLE t (k INT PRIMARY KEY, v INT) WITH (kafka_topic='t', \
+             value_format='JSON', window_type='hopping', window_size='2 SECONDS');",
+        )
+        .unwrap();
+        assert_eq!(
+            s.window,
+            Some(SourceWindow {
+                kind: WindowType::Hopping,
+                size_ms: Some(2000)
+            })
+        );
+        let s = plan(
+            "CREATE STREAM s (k INT KEY, v INT) WITH (kafka_topic='t', \
+             value_format='JSON', window_type='SESSION');",
+        )
+        .unwrap();
+        assert_eq!(
+            s.window.map(|w| (w.kind, w.size_ms)),
+            Some((WindowType::Session, None))
+        );
+        let s =
+            plan("CREATE STREAM s (k INT KEY, v INT) WITH (kafka_topic='t', value_format='JSON');")
+                .unwrap();
+        assert_eq!(s.window, None);
+    }
+
+    #[test]
+    fn window_columns_are_reserved_and_need_a_key() {
+        let e = plan(
+            "CREATE STREAM s (k INT KEY, windowstart BIGINT) WITH (kafka_topic='t', \
+             value_format='JSON');",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("reserved"), "{e}");
+        let e = plan(
+            "CREATE STREAM s (v INT) WITH (kafka_topic='t', value_format='JSON', \
+             window_type='TUMBLING', window_size='1 SECOND');",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("require a key"), "{e}");
+    }
 }

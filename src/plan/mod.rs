@@ -1,6 +1,7 @@
 //! Planning: statements to catalog entries, SELECTs to DataFusion plans cut
 //! into streaming pipelines.
 
+pub mod aggregate;
 mod coerce;
 pub mod ddl;
 pub mod expr;
@@ -46,6 +47,9 @@ pub fn session_state() -> Result<Arc<SessionState>> {
         .build();
     for udf in crate::functions::scalar_udfs() {
         state.register_udf(udf)?;
+    }
+    for udaf in crate::functions::aggregate_udfs() {
+        state.register_udaf(udaf)?;
     }
     for function in crate::functions::higher_order_udfs() {
         state.register_higher_order_function(function)?;

@@ -17,18 +17,36 @@ use super::projection::{expand_select, key_positions, repartitions, SelectedItem
 use super::table_functions;
 use crate::catalog::{
     Catalog, ColumnNamespace, Source, TimestampColumn, NULL_ROW, RECORD_HEADERS, RECORD_TIME,
+    WINDOW_END, WINDOW_START,
 };
 use crate::error::{Error, Result};
 use crate::format::{registry, Part};
 use crate::runtime::decode::{ColumnSource, DecodeStage};
 use crate::runtime::operators::explode::Explode;
 use crate::runtime::operators::stateless::FilterProject;
+use crate::runtime::operators::table_filter::TableFilter;
 use crate::runtime::operators::Operator;
 use crate::sql::ast::{Query, SourceKind};
 use crate::types::SqlType;
 
 /// Name of the internal column carrying the output record timestamp.
 pub const ROWTIME_OUT: &str = "$ROWTIME";
+/// The internal output column with a windowed result's window start.
+pub const WINDOW_START_OUT: &str = "$WINDOWSTART";
+/// The internal output column with a windowed result's window end.
+pub const WINDOW_END_OUT: &str = "$WINDOWEND";
+const KEEP: &str = "$KEEP";
+
+/// The window of a windowed aggregation's output.
+#[derive(Debug, Clone, Copy)]
+pub struct PlannedWindow {
+    /// The window, as the sink's keys carry it.
+    pub window: crate::catalog::SourceWindow,
+    /// The output column with the window start (BIGINT).
+    pub start_column: usize,
+    /// The output column with the window end (BIGINT).
+    pub end_column: usize,
+}
 
 /// What the SELECT is for.
 #[derive(Debug, Clone)]
@@ -80,6 +98,8 @@ pub struct PlannedSelect {
     pub limit: Option<u64>,
     /// The optimized DataFusion plan, for EXPLAIN.
     pub logical_plan: String,
+    /// For a windowed aggregation: its window and where its bounds are.
+    pub window: Option<PlannedWindow>,
 }
 
 /// Plans a SELECT over one stream.
@@ -96,12 +116,15 @@ pub fn plan_select(
             query.from.location,
         ));
     }
-    if query.window.is_some() {
-        return Err(Error::user("WINDOW is not supported by sluice yet"));
+    if query.window.is_some() && query.group_by.is_empty() {
+        return Err(Error::user("WINDOW clause requires a GROUP BY clause."));
     }
-    if !query.group_by.is_empty() || query.having.is_some() {
+    if query.having.is_some() && query.group_by.is_empty() {
+        return Err(Error::user("HAVING requires a GROUP BY clause."));
+    }
+    if query.emit == Some(crate::sql::ast::Emit::Final) && query.window.is_none() {
         return Err(Error::user(
-            "GROUP BY and HAVING are not supported by sluice yet",
+            "EMIT FINAL is only supported for windowed aggregations.",
         ));
     }
     let source = Arc::clone(
@@ -112,12 +135,6 @@ pub fn plan_select(
                 other => other,
             })?,
     );
-    if source.kind == SourceKind::Table && matches!(purpose, Purpose::Persistent { .. }) {
-        return Err(Error::user(
-            "Queries over tables (CREATE TABLE AS SELECT / changelog processing) are not \
-             supported by sluice yet",
-        ));
-    }
     let qualifier = query
         .from
         .alias
@@ -135,6 +152,41 @@ pub fn plan_select(
 
     // 1. The projection: expand wildcards, name every item, find the key.
     let mut items = expand_select(state, &source, &qualifier, &df_schema, query, persistent)?;
+    if !query.group_by.is_empty() {
+        return super::aggregate::plan_aggregate(super::aggregate::AggregateInput {
+            state,
+            source,
+            qualifier,
+            row_schema,
+            df_schema,
+            query,
+            purpose,
+            query_id,
+            items,
+        });
+    }
+    for item in &items {
+        // Table functions are planned later; other errors are reported
+        // where the item is planned.
+        let Ok(e) = to_datafusion(state, &item.expr, &df_schema) else {
+            continue;
+        };
+        if super::aggregate::first_aggregate(&e).is_some() {
+            return Err(Error::user(format!(
+                "{} statement does not support aggregate function [{}] without a GROUP BY \
+                 clause.",
+                if persistent {
+                    "CREATE TABLE AS SELECT"
+                } else {
+                    "SELECT"
+                },
+                item.expr.to_string().to_uppercase()
+            )));
+        }
+    }
+    let over_table = source.kind == SourceKind::Table;
+    // A query over a windowed source writes windowed keys too.
+    let inherited_window = source.window.filter(|_| persistent && !repartitions(query));
     let key_positions = key_positions(&source, &items, query, sink, new_planner)?;
     table_functions::reject_nested(&items)?;
     let calls = table_functions::extract(&mut items)?;
@@ -154,7 +206,19 @@ pub fn plan_select(
     // 2. Scan and filter.
     let table = Arc::new(StreamTable(Arc::clone(&row_schema)));
     let mut builder = LogicalPlanBuilder::scan(table_ref(&qualifier), table, None)?;
-    if let Some(selection) = &query.selection {
+    if over_table {
+        builder = builder.filter(table_key_present(&source, &qualifier))?;
+    }
+    // Over a table, a row failing WHERE leaves the filtered table: it is
+    // kept as `$KEEP = false` for the table filter after the projection.
+    let mut keep: Option<DfExpr> = None;
+    if let (Some(selection), true) = (&query.selection, over_table && persistent) {
+        let predicate = to_datafusion(state, selection, &df_schema)?;
+        keep = Some(datafusion::functions::core::expr_fn::coalesce(vec![
+            predicate,
+            lit(false),
+        ]));
+    } else if let Some(selection) = &query.selection {
         let predicate = to_datafusion(state, selection, &df_schema)?;
         let t = predicate.get_type(&df_schema)?;
         if t != DataType::Boolean && t != DataType::Null {
@@ -261,6 +325,13 @@ pub fn plan_select(
         exprs.push(rowtime.alias(ROWTIME_OUT));
         exprs.push(null_row.alias(NULL_ROW));
         exprs.push(hidden(&qualifier, RECORD_HEADERS).alias(RECORD_HEADERS));
+        if inherited_window.is_some() {
+            exprs.push(hidden(&qualifier, WINDOW_START).alias(WINDOW_START_OUT));
+            exprs.push(hidden(&qualifier, WINDOW_END).alias(WINDOW_END_OUT));
+        }
+        if let Some(k) = &keep {
+            exprs.push(k.clone().alias(KEEP));
+        }
         plan = plan.project(exprs)?;
         if timestamp.is_some() {
             // A record whose timestamp is null, negative or unparseable is
@@ -280,6 +351,26 @@ pub fn plan_select(
 
     // 5. Lower to operators.
     operators.extend(boxed(lower_stateless(state, &optimized)?));
+    if keep.is_some() {
+        let n = columns.len();
+        let schema: SchemaRef = Arc::new(optimized.schema().as_arrow().clone());
+        let key_columns: Vec<usize> = (0..n).filter(|&i| columns[i].is_key).collect();
+        let keep_column = if inherited_window.is_some() {
+            n + 5
+        } else {
+            n + 3
+        };
+        let mut key_columns = key_columns;
+        if inherited_window.is_some() {
+            key_columns.extend([n + 3, n + 4]);
+        }
+        operators.push(Box::new(TableFilter::new(
+            &schema,
+            key_columns,
+            keep_column,
+            n + 1,
+        )?));
+    }
 
     let mut fields: Vec<Field> = columns
         .iter()
@@ -293,9 +384,14 @@ pub fn plan_select(
             crate::catalog::source_headers_type().to_arrow(),
             true,
         ));
+        if inherited_window.is_some() {
+            fields.push(Field::new(WINDOW_START_OUT, DataType::Int64, true));
+            fields.push(Field::new(WINDOW_END_OUT, DataType::Int64, true));
+        }
     }
     let output_schema = Arc::new(Schema::new(fields));
     let decode = decode_stage(state, &source, query_id)?;
+    let columns_len = columns.len();
     Ok(PlannedSelect {
         source,
         decode,
@@ -305,7 +401,22 @@ pub fn plan_select(
         repartitioned: !query.partition_by.is_empty(),
         limit: query.limit,
         logical_plan,
+        window: inherited_window.map(|window| PlannedWindow {
+            window,
+            start_column: columns_len + 3,
+            end_column: columns_len + 4,
+        }),
     })
+}
+
+/// True for rows of a table whose key is set: ksqlDB ignores table records
+/// with a null key.
+pub(super) fn table_key_present(source: &Source, qualifier: &str) -> DfExpr {
+    source
+        .key_columns()
+        .map(|c| hidden(qualifier, &c.name).is_not_null())
+        .reduce(DfExpr::and)
+        .unwrap_or(lit(true))
 }
 
 /// `e`, or null on a null row when `e` reads a value column.
@@ -337,7 +448,7 @@ fn boxed(stages: Vec<FilterProject>) -> Vec<Box<dyn Operator>> {
 }
 
 /// The record timestamp a sink's TIMESTAMP column gives, as epoch ms.
-fn sink_timestamp(
+pub(super) fn sink_timestamp(
     state: &SessionState,
     ts: &TimestampColumn,
     exprs: &[DfExpr],
@@ -385,7 +496,7 @@ fn string_to_timestamp(state: &SessionState, e: DfExpr, format: &str) -> Result<
 
 /// The table DataFusion sees for a source: batches arrive from outside, so
 /// no filter is pushed into the scan.
-struct StreamTable(SchemaRef);
+pub(super) struct StreamTable(pub(super) SchemaRef);
 
 impl TableSource for StreamTable {
     fn schema(&self) -> SchemaRef {
@@ -395,12 +506,12 @@ impl TableSource for StreamTable {
 
 /// The source's name or alias as written (DataFusion would lower-case an
 /// unquoted name it parsed).
-fn table_ref(qualifier: &str) -> datafusion::common::TableReference {
+pub(super) fn table_ref(qualifier: &str) -> datafusion::common::TableReference {
     datafusion::common::TableReference::bare(qualifier.to_string())
 }
 
 /// A hidden column of the scanned row.
-fn hidden(qualifier: &str, name: &str) -> DfExpr {
+pub(super) fn hidden(qualifier: &str, name: &str) -> DfExpr {
     col(datafusion::common::Column::new(
         Some(table_ref(qualifier)),
         name,
@@ -458,8 +569,9 @@ pub fn decode_stage(state: &SessionState, source: &Source, query_id: &str) -> Re
         layout,
         schema,
         timestamp,
-        // Streams pass null rows on; tables treat them as deletes, which
-        // their (not yet supported) operators would handle.
-        drop_null_values: source.kind == SourceKind::Table,
+        // Null rows flow on: a stream's keep their key, a table's are
+        // deletes.
+        drop_null_values: false,
+        window: crate::runtime::decode::KeyWindow::of(source),
     })
 }

@@ -15,6 +15,7 @@ use super::io::{OutBatch, RawBatch};
 use super::operators::{Operator, OperatorContext};
 use super::processing_log::ProcessingLog;
 use crate::error::{Error, Result};
+use crate::format::windowed::{self, WindowedKey};
 use crate::format::{Encoded, Encoder};
 
 /// Decode, then each operator in turn.
@@ -92,6 +93,10 @@ pub struct EncodeStage {
     pub key: Arc<dyn Encoder>,
     /// The value encoder (over `value_columns`).
     pub value: Arc<dyn Encoder>,
+    /// For a sink with windowed keys: how the window is written, and the
+    /// output columns (BIGINT epoch ms) holding the window start and end.
+    /// Each key gets the window of its row appended.
+    pub window: Option<(WindowedKey, usize, usize)>,
 }
 
 impl EncodeStage {
@@ -113,6 +118,21 @@ impl EncodeStage {
             null_payloads(n)
         } else {
             self.key.encode(&pick(&self.key_columns)?)?
+        };
+        let keys = match self.window {
+            None => keys,
+            Some((layout, start, end)) => {
+                let bound = |i: usize, name: &str| {
+                    batch
+                        .columns()
+                        .get(i)
+                        .and_then(|c| c.as_any().downcast_ref::<Int64Array>())
+                        .ok_or_else(|| {
+                            Error::internal(format!("output window {name} column is not BIGINT"))
+                        })
+                };
+                windowed::wrap(&keys, layout, bound(start, "start")?, bound(end, "end")?)?
+            }
         };
         let mut values = self.value.encode(&pick(&self.value_columns)?)?;
         if let Some(flags) = self
@@ -186,5 +206,74 @@ fn null_payloads(n: usize) -> Encoded {
         data: Vec::new(),
         offsets: vec![0; n + 1],
         nulls: vec![true; n],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::{registry, Format, FormatSpec, Part};
+    use arrow::array::{ArrayRef, Int32Array};
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    #[test]
+    fn windowed_sinks_append_the_window_to_each_key() {
+        let key_schema = Arc::new(Schema::new(vec![Field::new("K", DataType::Int32, true)]));
+        let value_schema = Arc::new(Schema::new(vec![Field::new("V", DataType::Int32, true)]));
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(Int32Array::from(vec![1, 2])),
+            Arc::new(Int32Array::from(vec![10, 20])),
+            Arc::new(Int64Array::from(vec![100, 200])),
+            Arc::new(Int64Array::from(vec![150, 250])),
+            Arc::new(Int64Array::from(vec![7, 8])),
+        ];
+        let schema = Arc::new(Schema::new(
+            ["K", "V", "WS", "WE", "ROWTIME"]
+                .iter()
+                .enumerate()
+                .map(|(i, n)| Field::new(*n, columns[i].data_type().clone(), true))
+                .collect::<Vec<_>>(),
+        ));
+        let batch = RecordBatch::try_new(schema, columns).unwrap();
+        let stage = |window| EncodeStage {
+            key_columns: vec![0],
+            value_columns: vec![1],
+            rowtime_column: 4,
+            null_row_column: None,
+            headers_column: None,
+            key: registry::encoder(
+                &FormatSpec::new(Format::Kafka),
+                Part::Key,
+                key_schema.clone(),
+            )
+            .unwrap(),
+            value: registry::encoder(
+                &FormatSpec::new(Format::Json),
+                Part::Value,
+                value_schema.clone(),
+            )
+            .unwrap(),
+            window,
+        };
+        let plain = stage(None).encode(&batch).unwrap();
+        assert_eq!(plain.keys.get(0), Some(&1i32.to_be_bytes()[..]));
+
+        let session = stage(Some((WindowedKey::Session, 2, 3)))
+            .encode(&batch)
+            .unwrap();
+        let mut want = 2i32.to_be_bytes().to_vec();
+        want.extend_from_slice(&250i64.to_be_bytes());
+        want.extend_from_slice(&200i64.to_be_bytes());
+        assert_eq!(session.keys.get(1), Some(want.as_slice()));
+        assert_eq!(session.timestamps, vec![7, 8]);
+
+        let time = stage(Some((WindowedKey::Time, 2, 3)))
+            .encode(&batch)
+            .unwrap();
+        assert_eq!(time.keys.get(0).map(<[u8]>::len), Some(12));
+
+        assert!(stage(Some((WindowedKey::Time, 1, 3)))
+            .encode(&batch)
+            .is_err());
     }
 }

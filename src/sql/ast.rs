@@ -105,6 +105,9 @@ pub enum Statement {
     },
     /// `ASSERT VALUES name (cols) VALUES (…)`: test files only.
     AssertValues(InsertValues),
+    /// `ASSERT NULL VALUES name (key cols) KEY (…)`: a tombstone, test
+    /// files only.
+    AssertTombstone(InsertValues),
 }
 
 /// STREAM or TABLE.

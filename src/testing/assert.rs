@@ -20,9 +20,10 @@ use crate::sql::ast::Statement;
 /// The record an `ASSERT VALUES` statement expects.
 pub fn expected_record(engine: &Engine, catalog: &Catalog, sql: &str) -> Result<Record> {
     let parsed = crate::sql::parse(sql)?;
-    let assert = match parsed.as_slice() {
+    let (assert, tombstone) = match parsed.as_slice() {
         [p] => match &p.statement {
-            Statement::AssertValues(v) => v,
+            Statement::AssertValues(v) => (v, false),
+            Statement::AssertTombstone(v) => (v, true),
             _ => return Err(Error::user("not an ASSERT VALUES statement")),
         },
         _ => return Err(Error::user("expected one ASSERT VALUES statement")),
@@ -97,16 +98,23 @@ pub fn expected_record(engine: &Engine, catalog: &Catalog, sql: &str) -> Result<
                 .encode(&keys)?,
         )
     };
-    let value_payload = first_payload(
-        &registry::encoder(&source.value_format, Part::Value, source.value_schema())?
-            .encode(&vals)?,
-    );
+    let value_payload = if tombstone {
+        None
+    } else {
+        first_payload(
+            &registry::encoder(&source.value_format, Part::Value, source.value_schema())?
+                .encode(&vals)?,
+        )
+    };
     let window = match (start, end) {
         (None, None) => None,
         (start, end) => Some(Window {
             start: start.unwrap_or(0),
             end: end.unwrap_or(0),
-            kind: WindowKind::Time,
+            kind: match source.window.map(|w| w.kind) {
+                Some(crate::sql::properties::WindowType::Session) => WindowKind::Session,
+                _ => WindowKind::Time,
+            },
         }),
     };
     Ok(Record {

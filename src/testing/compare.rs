@@ -141,6 +141,15 @@ pub fn normalize_schema(schema: &str) -> String {
             tokens.push((c.to_string(), false));
         }
     }
+    // A table's key is `PRIMARY KEY` in DDL, `KEY` in ksqlDB's test files.
+    let tokens: Vec<(String, bool)> = tokens
+        .iter()
+        .enumerate()
+        .filter(|(i, (t, _))| {
+            !(t == "PRIMARY" && tokens.get(i + 1).is_some_and(|(n, _)| n == "KEY"))
+        })
+        .map(|(_, t)| t.clone())
+        .collect();
     let mut out = String::new();
     let mut prev_word = false;
     for (t, is_word) in tokens {

@@ -84,7 +84,13 @@ fn check_source(check: &SourceCheck, catalog: &Catalog) -> Vec<(String, String)>
         }
     }
     if let Some(window) = &check.window_type {
-        differs("key window", window, "not windowed");
+        let actual = source
+            .window
+            .map(|w| w.type_name())
+            .unwrap_or("not windowed");
+        if !window.eq_ignore_ascii_case(actual) {
+            differs("key window", window, actual);
+        }
     }
     if let Some(format) = &check.value_format {
         let actual = source.value_format.format.name();

@@ -17,14 +17,15 @@ use std::time::{Duration, Instant};
 
 use super::assert;
 use super::compare::values_match;
-use super::model::{ErrorKind, ExpectedOutput, Record, TestCase};
+use super::model::{ErrorKind, ExpectedOutput, Record, TestCase, Window, WindowKind};
 use super::payload::{json_to_payload, payload_to_json, windowed_key, PartFormat};
 use super::report::{render_json, CaseResult, Status};
 use super::Options;
-use crate::catalog::{Catalog, Source};
+use crate::catalog::{Catalog, Source, SourceWindow};
 use crate::config::{Config, Session};
 use crate::engine::Engine;
 use crate::error::Error;
+use crate::format::windowed::{self, WindowedKey};
 use crate::format::Part;
 use crate::runtime::io::{Broker, StartFrom};
 use crate::runtime::memory::{MemoryBroker, StoredRecord};
@@ -457,16 +458,18 @@ fn expected_outputs(
     Ok(grouped)
 }
 
-/// An actual record decoded as the test files write records.
+/// An actual record decoded as the test files write records. The key of a
+/// windowed source is taken apart into the key and its window.
 fn decode_actual(source: Option<&Arc<Source>>, topic: &str, r: &StoredRecord) -> Record {
     let key_format = source.map(|s| PartFormat::of(s, Part::Key));
     let value_format = source.map(|s| PartFormat::of(s, Part::Value));
+    let (key, window) = split_window(source.and_then(|s| s.window), r.key.as_deref());
     Record {
         topic: topic.to_string(),
-        key: payload_to_json(key_format.as_ref(), r.key.as_deref()),
+        key: payload_to_json(key_format.as_ref(), key),
         value: payload_to_json(value_format.as_ref(), r.value.as_deref()),
         timestamp: Some(r.timestamp),
-        window: None,
+        window,
         headers: Some(
             r.headers
                 .iter()
@@ -476,6 +479,32 @@ fn decode_actual(source: Option<&Arc<Source>>, topic: &str, r: &StoredRecord) ->
                 })
                 .collect(),
         ),
+    }
+}
+
+/// The key without its window, and the window, for a source with windowed
+/// keys; a key too short for a window is left whole, without a window.
+fn split_window(
+    window: Option<SourceWindow>,
+    key: Option<&[u8]>,
+) -> (Option<&[u8]>, Option<Window>) {
+    let (Some(w), Some(raw)) = (window, key) else {
+        return (key, None);
+    };
+    let layout = w.key_layout();
+    match windowed::split(raw, layout, w.size_ms) {
+        Ok(split) => (
+            Some(split.key),
+            Some(Window {
+                start: split.start,
+                end: split.end,
+                kind: match layout {
+                    WindowedKey::Time => WindowKind::Time,
+                    WindowedKey::Session => WindowKind::Session,
+                },
+            }),
+        ),
+        Err(_) => (key, None),
     }
 }
 
@@ -641,5 +670,45 @@ pub(crate) async fn await_case(
                 format!("did not finish within {} s", timeout.as_secs()),
             )
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sql::properties::WindowType;
+
+    #[test]
+    fn windowed_keys_are_split_into_key_and_window() {
+        let mut raw = b"k".to_vec();
+        raw.extend_from_slice(&30i64.to_be_bytes());
+        raw.extend_from_slice(&10i64.to_be_bytes());
+        let session = Some(SourceWindow {
+            kind: WindowType::Session,
+            size_ms: None,
+        });
+        let (key, window) = split_window(session, Some(&raw));
+        assert_eq!(key, Some(&b"k"[..]));
+        assert_eq!(
+            window,
+            Some(Window {
+                start: 10,
+                end: 30,
+                kind: WindowKind::Session
+            })
+        );
+        let tumbling = Some(SourceWindow {
+            kind: WindowType::Tumbling,
+            size_ms: Some(5),
+        });
+        let (key, window) = split_window(tumbling, Some(&raw));
+        assert_eq!(key.map(<[u8]>::len), Some(9));
+        assert_eq!(window.map(|w| (w.start, w.end)), Some((10, 15)));
+        // Too short for a window, or not windowed: the key as it is.
+        assert_eq!(
+            split_window(tumbling, Some(b"abc")),
+            (Some(&b"abc"[..]), None)
+        );
+        assert_eq!(split_window(None, Some(&raw)).1, None);
     }
 }

@@ -170,7 +170,9 @@ fn build_case(stem: &str, draft: Draft) -> Result<TestCase> {
             _ => None,
         };
         match statement {
-            Some(Ast::AssertValues(_)) => case.outputs.push(ExpectedOutput::Assert { sql, line }),
+            Some(Ast::AssertValues(_) | Ast::AssertTombstone(_)) => {
+                case.outputs.push(ExpectedOutput::Assert { sql, line })
+            }
             Some(Ast::InsertValues(v)) => case.statements.push(Statement {
                 sql,
                 line,

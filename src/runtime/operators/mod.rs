@@ -1,8 +1,10 @@
 //! Streaming operators: each turns input batches into output batches.
 //! One file per operator.
 
+pub mod aggregate;
 pub mod explode;
 pub mod stateless;
+pub mod table_filter;
 
 use arrow::record_batch::RecordBatch;
 

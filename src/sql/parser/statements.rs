@@ -305,6 +305,10 @@ fn insert(c: &mut Cursor<'_>) -> Result<Statement> {
 
 /// After the target: `[(cols)] VALUES (expr, …)`.
 fn insert_values(c: &mut Cursor<'_>, target: String) -> Result<InsertValues> {
+    insert_values_with(c, target, "VALUES")
+}
+
+fn insert_values_with(c: &mut Cursor<'_>, target: String, keyword: &str) -> Result<InsertValues> {
     let columns = if c.eat(&Token::LParen) {
         let mut columns = vec![c.ident("a column name")?.0];
         while c.eat(&Token::Comma) {
@@ -315,7 +319,7 @@ fn insert_values(c: &mut Cursor<'_>, target: String) -> Result<InsertValues> {
     } else {
         None
     };
-    c.expect_kw("VALUES")?;
+    c.expect_kw(keyword)?;
     c.expect(&Token::LParen)?;
     let values = if c.eat(&Token::RParen) {
         vec![]
@@ -512,15 +516,22 @@ fn alter(c: &mut Cursor<'_>) -> Result<Statement> {
     })
 }
 
-/// `ASSERT VALUES name [(cols)] VALUES (…)` (test files).
+/// `ASSERT VALUES name [(cols)] VALUES (…)` and `ASSERT NULL VALUES name
+/// (key cols) KEY (…)` — a tombstone — (test files).
 fn assert(c: &mut Cursor<'_>) -> Result<Statement> {
     c.next(); // ASSERT
     c.set_kind("ASSERT VALUES");
+    if c.eat_kws(&["NULL", "VALUES"]) {
+        let (target, _) = c.ident("a stream or table name")?;
+        return Ok(Statement::AssertTombstone(insert_values_with(
+            c, target, "KEY",
+        )?));
+    }
     if !c.eat_kw("VALUES") {
         let at = c.location();
         return Err(c.error_at(
             at,
-            "Only ASSERT VALUES is supported (not ASSERT NULL VALUES, ASSERT STREAM|TABLE, \
+            "Only ASSERT VALUES and ASSERT NULL VALUES are supported (not ASSERT STREAM|TABLE, \
              ASSERT TOPIC or ASSERT SCHEMA)",
         ));
     }

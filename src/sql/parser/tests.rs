@@ -223,8 +223,15 @@ fn insert_forms() {
         panic!()
     };
     assert_eq!((v.target.as_str(), v.values.len()), ("OUT", 1));
-    let (msg, _) = error("ASSERT NULL VALUES out (id) KEY (5);");
-    assert!(msg.contains("Only ASSERT VALUES is supported"), "{msg}");
+    let Statement::AssertTombstone(v) = one("ASSERT NULL VALUES out (id) KEY (5);") else {
+        panic!()
+    };
+    assert_eq!((v.target.as_str(), v.values.len()), ("OUT", 1));
+    let (msg, _) = error("ASSERT TABLE out;");
+    assert!(
+        msg.contains("Only ASSERT VALUES and ASSERT NULL VALUES"),
+        "{msg}"
+    );
 }
 
 #[test]
