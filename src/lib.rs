@@ -17,12 +17,14 @@
 //! the one facade the shell, the server and the test runner call;
 //! [`testing`] is the test runner (sql-tests and ksqlDB's QTT suite);
 //! [`server`] is the ksqlDB-compatible REST API over the engine;
-//! [`nexmark`] generates the Nexmark workload and benchmarks sluice on it.
+//! [`nexmark`] generates the Nexmark workload and benchmarks sluice on it;
+//! [`examples`] runs the example scenarios of `examples/` with their data.
 
 pub mod catalog;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod examples;
 pub mod format;
 pub mod functions;
 pub mod kafka;

@@ -73,6 +73,12 @@ enum Command {
         #[command(subcommand)]
         command: sluice::nexmark::cli::BenchCommand,
     },
+    /// The example scenarios of examples/: `example run NAME` runs one end
+    /// to end; `example data NAME` writes its data into a broker.
+    Example {
+        #[command(subcommand)]
+        command: sluice::examples::cli::ExampleCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -126,6 +132,9 @@ async fn run(cli: Cli) -> sluice::error::Result<()> {
             return sluice::nexmark::cli::nexmark(command, bootstrap).await
         }
         Command::Bench { command } => return sluice::nexmark::cli::bench(command, bootstrap).await,
+        Command::Example { command } => {
+            return sluice::examples::cli::example(command, bootstrap).await
+        }
         Command::Shell {
             execute,
             file,
@@ -169,7 +178,7 @@ async fn run(cli: Cli) -> sluice::error::Result<()> {
             sluice::shell::run_script(engine, &sql, until_idle).await
         }
         Command::Test(_) => Ok(()), // handled in main, without a broker
-        Command::Nexmark { .. } | Command::Bench { .. } => Ok(()), // handled above
+        Command::Nexmark { .. } | Command::Bench { .. } | Command::Example { .. } => Ok(()), // handled above
     }
 }
 

@@ -679,3 +679,56 @@ async fn info_and_healthcheck() {
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(e["error_code"], 50303);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pull_queries_answer_over_query_and_query_stream() {
+    let s = with_orders().await;
+    let ctas = json!({
+        "ksql": "CREATE TABLE items AS SELECT item, COUNT(*) AS n FROM orders GROUP BY item;",
+        "streamsProperties": earliest(),
+    });
+    let (status, _, text) = s.post("/ksql", &ctas.to_string(), None).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert!(s.state.engine().wait_idle(Duration::from_secs(20)).await);
+
+    // A table: the header marks the key; the rows end the response.
+    let body = json!({"ksql": "SELECT * FROM items WHERE item = 'pear';"});
+    let (status, _, text) = s.post("/query", &body.to_string(), None).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let answer: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    assert_eq!(
+        answer[0]["header"]["schema"],
+        json!("`ITEM` STRING KEY, `N` BIGINT")
+    );
+    assert_eq!(answer[1], json!({"row": {"columns": ["pear", 1]}}));
+    assert_eq!(answer.as_array().map(Vec::len), Some(2), "{text}");
+
+    let body = json!({"sql": "SELECT item, n FROM items;"});
+    let (status, _, text) = s.post("/query-stream", &body.to_string(), None).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert_eq!(lines[0]["columnNames"], json!(["ITEM", "N"]));
+    assert_eq!(
+        &lines[1..],
+        &[json!(["apple", 1]), json!(["fig", 1]), json!(["pear", 1])]
+    );
+
+    // A stream: read to its end, then "Query Completed".
+    let body = json!({"ksql": "SELECT id FROM orders;"});
+    let (_, _, text) = s.post("/query", &body.to_string(), None).await;
+    let answer: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    assert_eq!(answer[0]["header"]["schema"], json!("`ID` INTEGER"));
+    assert_eq!(answer.as_array().map(Vec::len), Some(5), "{text}");
+    assert_eq!(answer[4], json!({"finalMessage": "Query Completed"}));
+
+    // A table declared over a topic has no state to query.
+    s.ok("CREATE TABLE plain (id INT PRIMARY KEY, v STRING) WITH (kafka_topic='orders', value_format='json');")
+        .await;
+    let body = json!({"ksql": "SELECT * FROM plain;"});
+    let (status, _, text) = s.post("/query", &body.to_string(), None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(text.contains("The `PLAIN` table isn't queryable"), "{text}");
+}

@@ -187,6 +187,12 @@ impl Engine {
             })
             .collect();
         let write_queries = state.catalog.queries_writing(name);
+        let late_records = write_queries
+            .iter()
+            .filter_map(|id| state.queries.get(id))
+            .filter_map(|q| q.late_records.as_ref())
+            .map(|n| n.load(Ordering::Relaxed))
+            .reduce(|a, b| a + b);
         let read_queries = state.catalog.queries_reading(name);
         drop(state);
         let partitions = if d.extended {
@@ -209,6 +215,7 @@ impl Engine {
             sql: source.sql.clone(),
             partitions,
             errors: d.extended.then(|| self.log.error_count()),
+            late_records: late_records.filter(|_| d.extended),
             extended: d.extended,
         })))
     }

@@ -6,6 +6,7 @@ mod inserts;
 mod inspect;
 mod listing;
 pub mod outcome;
+mod pull;
 mod queries;
 
 use std::collections::HashMap;
@@ -19,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 pub use inserts::JsonInserter;
 pub use inspect::QueryProgress;
 pub use outcome::{
-    Outcome, PrintStream, PushStream, QuerySummary, SourceDescription, SourceSummary,
+    Outcome, PrintStream, PullResult, PushStream, QuerySummary, SourceDescription, SourceSummary,
 };
 
 use crate::catalog::Catalog;
@@ -35,7 +36,21 @@ pub(crate) struct RunningQuery {
     pub(crate) cancel: CancellationToken,
     pub(crate) handle: Option<tokio::task::JoinHandle<Result<()>>>,
     pub(crate) status: Arc<QueryStatus>,
+    /// The first task of a query that re-keys through a repartition topic.
+    pub(crate) upstream: Option<Arc<QueryStatus>>,
+    /// Records its windowed aggregation dropped as late.
+    pub(crate) late_records: Option<Arc<std::sync::atomic::AtomicU64>>,
     pub(crate) plan: Vec<String>,
+    /// The materialized state of the TABLE the query writes, which pull
+    /// queries read; dropped with the query.
+    pub(crate) materialized: Option<Arc<crate::runtime::materialized::Materialized>>,
+}
+
+impl RunningQuery {
+    /// Every task's status: the re-keying task's first.
+    pub(crate) fn statuses(&self) -> impl Iterator<Item = &Arc<QueryStatus>> {
+        self.upstream.iter().chain(std::iter::once(&self.status))
+    }
 }
 
 pub(crate) struct EngineState {
@@ -274,8 +289,10 @@ impl Engine {
     pub async fn is_idle(&self) -> bool {
         let state = self.state.lock().await;
         state.queries.values().all(|q| {
-            q.status.finished.load(std::sync::atomic::Ordering::SeqCst)
-                || q.status.idle.load(std::sync::atomic::Ordering::SeqCst)
+            q.statuses().all(|s| {
+                s.finished.load(std::sync::atomic::Ordering::SeqCst)
+                    || s.idle.load(std::sync::atomic::Ordering::SeqCst)
+            })
         })
     }
 
@@ -303,7 +320,11 @@ impl Engine {
         state
             .queries
             .iter()
-            .filter_map(|(id, q)| q.status.error().map(|e| (id.clone(), e)))
+            .filter_map(|(id, q)| {
+                q.statuses()
+                    .find_map(|s| s.error())
+                    .map(|e| (id.clone(), e))
+            })
             .collect()
     }
 }

@@ -65,6 +65,9 @@ pub struct SourceDescription {
     pub partitions: Option<i32>,
     /// Records that failed processing in queries reading it (EXTENDED).
     pub errors: Option<u64>,
+    /// EXTENDED: records dropped by the queries writing it because their
+    /// window had closed (later than the grace period).
+    pub late_records: Option<u64>,
     /// Whether EXTENDED was asked for.
     pub extended: bool,
 }
@@ -89,6 +92,30 @@ pub struct PushStream {
 impl Drop for PushStream {
     fn drop(&mut self) {
         self.cancel.cancel();
+    }
+}
+
+/// The rows of a pull query: a finite result, complete when returned.
+#[derive(Debug, Clone)]
+pub struct PullResult {
+    /// The query id.
+    pub id: String,
+    /// Output columns, in SELECT order. `is_key` marks the columns ksqlDB
+    /// shows as `KEY` in the header: the table's key columns (and, for a
+    /// windowed table, `WINDOWSTART` and `WINDOWEND`) selected as they are;
+    /// none for a pull query on a stream.
+    pub columns: Vec<OutputColumn>,
+    /// The rows, in batches of `columns`.
+    pub rows: Vec<RecordBatch>,
+    /// The final message after the rows: a pull query on a stream ends
+    /// with "Query Completed" or "Limit Reached"; one on a table has none.
+    pub final_message: Option<&'static str>,
+}
+
+impl PullResult {
+    /// The number of rows.
+    pub fn row_count(&self) -> usize {
+        self.rows.iter().map(RecordBatch::num_rows).sum()
     }
 }
 
@@ -156,6 +183,8 @@ pub enum Outcome {
     },
     /// A push query streaming rows.
     Push(PushStream),
+    /// The rows of a pull query.
+    Pull(PullResult),
     /// PRINT streaming records.
     Print(PrintStream),
 }

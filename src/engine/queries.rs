@@ -99,7 +99,20 @@ impl Engine {
         }
         self.ensure_topic(&topic.name, topic.partitions, topic.replicas, None)
             .await?;
-        self.state.lock().await.catalog.put_source(source);
+        // A source table is materialized, so that pull queries can read it.
+        let materialize =
+            (source.is_source && source.kind == SourceKind::Table).then(|| source.name.clone());
+        let mut state = self.state.lock().await;
+        state.catalog.put_source(source);
+        if let Some(name) = materialize {
+            match self.materialize_source_table(&state.catalog, &name) {
+                Ok((id, running)) => {
+                    state.queries.insert(id, running);
+                }
+                Err(e) => tracing::warn!("source table {name} is not materialized: {e}"),
+            }
+        }
+        drop(state);
         Ok(Outcome::Message {
             message: format!("{pretty} created"),
         })
@@ -263,7 +276,9 @@ impl Engine {
             sink: sink.name.clone(),
             sink_topic: sink.topic.clone(),
         };
-        let running = self.start_persistent(session, planned, &sink, &query_id)?;
+        let running = self
+            .start_persistent(session, planned, &sink, &query_id)
+            .await?;
         state.catalog.put_source(sink);
         state.catalog.put_query(info);
         state.queries.insert(query_id.clone(), running);
@@ -349,7 +364,9 @@ impl Engine {
             sink: target.name.clone(),
             sink_topic: target.topic.clone(),
         };
-        let running = self.start_persistent(session, planned, &target, &query_id)?;
+        let running = self
+            .start_persistent(session, planned, &target, &query_id)
+            .await?;
         state.catalog.put_query(info);
         state.queries.insert(query_id.clone(), running);
         Ok(Outcome::QueryStarted {
@@ -358,13 +375,80 @@ impl Engine {
         })
     }
 
-    fn start_persistent(
+    async fn start_persistent(
         &self,
         session: &Session,
-        planned: PlannedSelect,
+        mut planned: PlannedSelect,
         sink: &Source,
         query_id: &str,
     ) -> Result<RunningQuery> {
+        let cancel = CancellationToken::new();
+        // A re-keying query runs as two tasks: the first writes the rows,
+        // keyed by the new key, to the internal repartition topic; the
+        // second (below) reads that topic.
+        let mut upstream = None;
+        let mut input_topic = planned.source.topic.clone();
+        let mut input_group = self.config.query_group(query_id);
+        let mut input_start = session.start_from(&self.config);
+        let mut plan_prefix = Vec::new();
+        let planned_late = planned.late_records.clone();
+        if let Some(stage) = planned.repartition.take() {
+            let topic = format!(
+                "{}-Aggregate-GroupBy-repartition",
+                self.config.query_group(query_id)
+            );
+            let partitions = self
+                .broker
+                .admin()
+                .describe_topic(&planned.source.topic)
+                .await?
+                .map(|t| t.partitions);
+            self.ensure_topic(&topic, None, 1, Some(partitions.unwrap_or(1)))
+                .await?;
+            let rep = &stage.topic_source;
+            let encode = EncodeStage {
+                key_columns: stage.key_columns.clone(),
+                value_columns: stage.value_columns.clone(),
+                rowtime_column: stage.time_column,
+                null_row_column: None,
+                headers_column: None,
+                key: registry::encoder(&rep.key_format, Part::Key, rep.key_schema())?,
+                value: registry::encoder(&rep.value_format, Part::Value, rep.value_schema())?,
+                window: None,
+            };
+            let status = Arc::new(QueryStatus::default());
+            let task = QueryTask {
+                reader: self.broker.reader(&ReaderSpec {
+                    topic: planned.source.topic.clone(),
+                    group_id: Some(self.config.query_group(query_id)),
+                    start: session.start_from(&self.config),
+                    with_headers: false,
+                })?,
+                pipeline: Pipeline {
+                    query_id: query_id.to_string(),
+                    decode: stage.decode,
+                    operators: stage.operators,
+                    output_schema: stage.output_schema,
+                },
+                sink: QuerySink::Topic {
+                    encode,
+                    writer: self.broker.writer(&topic)?,
+                },
+                log: self.log.clone(),
+                settings: self.config.task,
+                status: Arc::clone(&status),
+            };
+            plan_prefix = task.pipeline.describe();
+            plan_prefix.push(format!(
+                "Repartition: write topic {topic}, keyed by the GROUP BY"
+            ));
+            upstream = Some((tokio::spawn(task.run(cancel.clone())), status));
+            // The aggregating task reads the whole internal topic, in its own
+            // consumer group.
+            input_group = format!("{input_group}-repartition");
+            input_topic = topic;
+            input_start = StartFrom::Earliest;
+        }
         let key_columns: Vec<usize> = (0..planned.columns.len())
             .filter(|&i| planned.columns[i].is_key)
             .collect();
@@ -386,51 +470,116 @@ impl Engine {
                 }
             },
             value: registry::encoder(&sink.value_format, Part::Value, sink.value_schema())?,
+            // A windowed result written to a plain sink (INSERT INTO) loses
+            // its window.
             window: planned
                 .window
+                .filter(|_| sink.window.is_some())
                 .map(|w| (w.window.key_layout(), w.start_column, w.end_column)),
         };
+        let input_topic_name = input_topic.clone();
         let reader = self.broker.reader(&ReaderSpec {
-            topic: planned.source.topic.clone(),
-            group_id: Some(self.config.query_group(query_id)),
-            start: session.start_from(&self.config),
+            topic: input_topic,
+            group_id: Some(input_group),
+            start: input_start,
             // Headers are copied to the records the query writes.
             with_headers: true,
         })?;
         let writer = self.broker.writer(&sink.topic)?;
+        // A TABLE sink is materialized for pull queries; a table whose
+        // rows cannot be kept is simply not queryable.
+        let materialized = match sink.kind {
+            SourceKind::Table => super::pull::store_for(&sink.name, &planned)
+                .inspect_err(|e| tracing::warn!("table {} is not materialized: {e}", sink.name))
+                .ok(),
+            SourceKind::Stream => None,
+        };
         let mut pipeline = Pipeline {
             query_id: query_id.to_string(),
             decode: planned.decode,
             operators: planned.operators,
             output_schema: planned.output_schema,
         };
-        let plan = pipeline.describe();
+        let mut plan = plan_prefix;
+        plan.extend(pipeline.describe());
         pipeline.query_id = query_id.to_string();
         let status = Arc::new(QueryStatus::default());
+        let mut sink_stage = QuerySink::Topic { encode, writer };
+        // Stateful operators write their state changes to changelog topics.
+        let mut changelogs = Vec::new();
+        for (operator, op) in pipeline.operators.iter_mut().enumerate() {
+            if let Some(name) = op.enable_changelog() {
+                let topic = format!("{}-{name}-changelog", self.config.query_group(query_id));
+                let partitions = self
+                    .broker
+                    .admin()
+                    .describe_topic(&input_topic_name)
+                    .await?
+                    .map(|t| t.partitions);
+                let admin = self.broker.admin();
+                if admin.describe_topic(&topic).await?.is_none() {
+                    admin
+                        .create_compacted_topic(&topic, partitions.unwrap_or(1), 1)
+                        .await?;
+                }
+                changelogs.push(crate::runtime::changelog::ChangelogSink {
+                    operator,
+                    writer: self.broker.writer(&topic)?,
+                });
+            }
+        }
+        if !changelogs.is_empty() {
+            sink_stage = QuerySink::Changelog {
+                changelogs,
+                then: Box::new(sink_stage),
+            };
+        }
+        if let Some(store) = &materialized {
+            sink_stage = QuerySink::Materialize {
+                store: Arc::clone(store),
+                then: Some(Box::new(sink_stage)),
+            };
+        }
         let task = QueryTask {
             reader,
             pipeline,
-            sink: QuerySink::Topic { encode, writer },
+            sink: sink_stage,
             log: self.log.clone(),
             settings: self.config.task,
             status: Arc::clone(&status),
         };
-        let cancel = CancellationToken::new();
         let handle = tokio::spawn(task.run(cancel.clone()));
+        let (handle, upstream_status) = match upstream {
+            None => (handle, None),
+            Some((first, first_status)) => (
+                tokio::spawn(async move {
+                    let first = first.await;
+                    let second = handle.await;
+                    match (first, second) {
+                        (Ok(Err(e)), _) | (_, Ok(Err(e))) => Err(e),
+                        (Err(e), _) | (_, Err(e)) => {
+                            Err(Error::internal(format!("query task panicked: {e}")))
+                        }
+                        _ => Ok(()),
+                    }
+                }),
+                Some(first_status),
+            ),
+        };
         Ok(RunningQuery {
             cancel,
             handle: Some(handle),
             status,
+            upstream: upstream_status,
+            late_records: planned_late,
             plan,
+            materialized,
         })
     }
 
     pub(super) async fn push_query(&self, session: &Session, query: &Query) -> Result<Outcome> {
         if query.emit.is_none() {
-            return Err(Error::user(
-                "Pull queries are not supported by sluice yet. Add EMIT CHANGES to run a push \
-                 query.",
-            ));
+            return self.pull_query(session, query).await;
         }
         let mut state = self.state.lock().await;
         state.transient += 1;
@@ -677,6 +826,13 @@ impl Engine {
                 handle = running.handle.take();
             }
             state.catalog.remove_query(q);
+        }
+        if source.is_source {
+            let internal = super::pull::source_table_query_id(&d.name);
+            if let Some(mut running) = state.queries.remove(&internal) {
+                running.cancel.cancel();
+                handle = running.handle.take();
+            }
         }
         state.catalog.remove_source(&d.name);
         drop(state);

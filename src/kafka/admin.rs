@@ -62,7 +62,53 @@ impl KafkaAdmin {
     }
 }
 
+impl KafkaAdmin {
+    async fn create(
+        &self,
+        name: &str,
+        partitions: i32,
+        replicas: i32,
+        compacted: bool,
+    ) -> Result<()> {
+        if let Some(e) = &self.embedded {
+            // The mock cluster keeps no topic configuration.
+            return e.create_topic(name, partitions, replicas);
+        }
+        let mut topic = NewTopic::new(name, partitions, TopicReplication::Fixed(replicas));
+        if compacted {
+            topic = topic.set("cleanup.policy", "compact");
+        }
+        let results = self
+            .admin
+            .create_topics(
+                [&topic],
+                &AdminOptions::new().operation_timeout(Some(TIMEOUT)),
+            )
+            .await?;
+        for r in results {
+            if let Err((t, code)) = r {
+                if code != rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists {
+                    return Err(Error::external(format!(
+                        "Kafka could not create topic '{t}': {code}"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 impl TopicAdmin for KafkaAdmin {
+    fn create_compacted_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        replicas: i32,
+    ) -> BoxFuture<'_, Result<()>> {
+        let name = name.to_string();
+        async move { self.create(&name, partitions, replicas, true).await }.boxed()
+    }
+
     fn create_topic(
         &self,
         name: &str,
@@ -71,8 +117,8 @@ impl TopicAdmin for KafkaAdmin {
     ) -> BoxFuture<'_, Result<()>> {
         let name = name.to_string();
         async move {
-            if let Some(e) = &self.embedded {
-                return e.create_topic(&name, partitions, replicas);
+            if self.embedded.is_some() {
+                return self.create(&name, partitions, replicas, false).await;
             }
             let topic = NewTopic::new(&name, partitions, TopicReplication::Fixed(replicas));
             let results = self

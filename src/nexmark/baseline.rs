@@ -8,7 +8,10 @@
 //!   sluice's adapters cost (over Kafka or the in-memory log);
 //! - the **compute baseline**: DataFusion running the same query in batch
 //!   mode over the same decoded Arrow batches, plus, for the breakdown,
-//!   sluice's JSON decoder and encoder alone over those batches.
+//!   sluice's JSON decoder and encoder alone over those batches. An
+//!   aggregation runs with DataFusion's own aggregate functions (its hash
+//!   aggregate with columnar group accumulators), and once more with
+//!   sluice's (per-group accumulators behind DataFusion's adapter).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,6 +21,7 @@ use arrow::datatypes::Schema;
 use arrow::record_batch::RecordBatch;
 use datafusion::common::TableReference;
 use datafusion::datasource::MemTable;
+use datafusion::execution::FunctionRegistry;
 use datafusion::prelude::SessionContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -206,8 +210,18 @@ fn empty_raw(topic: &Arc<str>, batch: usize) -> RawBatch {
     }
 }
 
+/// Whose aggregate functions (COUNT, SUM, …) DataFusion's SQL resolves to
+/// in the compute baseline; scalar functions are always sluice's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Aggregates {
+    /// sluice's ksqlDB aggregates, as the engine's session registers them.
+    Sluice,
+    /// DataFusion's built-in aggregates, registered over sluice's.
+    DataFusion,
+}
+
 /// The compute baseline of one run, broken down.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ComputeUsage {
     /// sluice's decoder: raw JSON records → Arrow batches.
     pub decode: Usage,
@@ -217,13 +231,20 @@ pub struct ComputeUsage {
     pub encode: Usage,
     /// Rows DataFusion returned.
     pub rows_out: u64,
+    /// What DataFusion returned.
+    pub output: Vec<RecordBatch>,
 }
 
 /// Decodes `raw` with `decode`, runs `sql` with DataFusion over the
 /// decoded batches (registered as table `BID`, one partition, in a session
-/// with sluice's functions and settings), and encodes
-/// the result as JSON, measuring each step.
-pub async fn compute(decode: &DecodeStage, raw: &[RawBatch], sql: &str) -> Result<ComputeUsage> {
+/// with sluice's functions and settings, and `aggregates`' aggregate
+/// functions), and encodes the result as JSON, measuring each step.
+pub async fn compute(
+    decode: &DecodeStage,
+    raw: &[RawBatch],
+    sql: &str,
+    aggregates: Aggregates,
+) -> Result<ComputeUsage> {
     let log = ProcessingLog::default();
     let meter = Meter::start();
     let mut batches = Vec::with_capacity(raw.len());
@@ -239,10 +260,7 @@ pub async fn compute(decode: &DecodeStage, raw: &[RawBatch], sql: &str) -> Resul
     }
 
     let meter = Meter::start();
-    // A session of its own (sluice's functions and settings, fresh
-    // catalogs), so the table does not leak into the engine's.
-    let state = crate::plan::session_state()?;
-    let ctx = SessionContext::new_with_state(state.as_ref().clone());
+    let ctx = session(aggregates)?;
     let table = MemTable::try_new(Arc::clone(&decode.schema), vec![batches])?;
     // Registered as written: the session does not lower-case identifiers.
     ctx.register_table(TableReference::bare("BID"), Arc::new(table))?;
@@ -258,7 +276,21 @@ pub async fn compute(decode: &DecodeStage, raw: &[RawBatch], sql: &str) -> Resul
         query: query_usage,
         encode: encode_usage,
         rows_out,
+        output,
     })
+}
+
+/// A session of its own (sluice's functions and settings, fresh catalogs,
+/// so the table does not leak into the engine's), with `aggregates`'
+/// aggregate functions.
+fn session(aggregates: Aggregates) -> Result<SessionContext> {
+    let mut state = crate::plan::session_state()?.as_ref().clone();
+    if aggregates == Aggregates::DataFusion {
+        for udaf in datafusion::functions_aggregate::all_default_aggregate_functions() {
+            state.register_udaf(udaf)?;
+        }
+    }
+    Ok(SessionContext::new_with_state(state))
 }
 
 /// Encodes batches with sluice's JSON value encoder; returns the row count.
@@ -276,4 +308,25 @@ fn encode_json(batches: &[RecordBatch]) -> Result<u64> {
         std::hint::black_box(&encoded);
     }
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::functions_aggregate::count::Count;
+    use datafusion::functions_aggregate::sum::Sum;
+
+    #[test]
+    fn the_datafusion_baseline_aggregates_with_datafusion_functions() {
+        let ours = session(Aggregates::Sluice).unwrap();
+        let theirs = session(Aggregates::DataFusion).unwrap();
+        for name in ["count", "sum"] {
+            let builtin = |ctx: &SessionContext| {
+                let f = ctx.udaf(name).unwrap();
+                f.inner().is::<Count>() || f.inner().is::<Sum>()
+            };
+            assert!(builtin(&theirs), "{name} is not DataFusion's");
+            assert!(!builtin(&ours), "{name} is not sluice's");
+        }
+    }
 }

@@ -10,7 +10,13 @@
 //! 3. **the ports copy**: the same copy through sluice's I/O ports;
 //! 4. **the compute baseline**: DataFusion running the same query in batch
 //!    mode over the same decoded batches (with decode and encode measured
-//!    alone beside it).
+//!    alone beside it; an aggregation also with sluice's aggregate
+//!    functions in DataFusion).
+//!
+//! Every run's output is checked against DataFusion's ([`super::check`]):
+//! a stateless query by its row count, an aggregation (`CREATE TABLE … AS
+//! … GROUP BY`) by the latest row of every group, read back from its
+//! output topic.
 //!
 //! Throughput is bids per second of process CPU time (all threads; with
 //! the embedded broker that includes the broker's thread, for sluice and
@@ -21,11 +27,12 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::baseline::{self, ComputeUsage};
+use super::baseline::{self, Aggregates, ComputeUsage};
+use super::check::{self, GroupCheck};
 use super::generator::{EventKind, Generator, GeneratorConfig};
 use super::load::{self, LoadOptions, LoadReport, TopicLayout, TopicPlan};
 use super::measure::Usage;
-use super::queries::{self, NexmarkQuery, Support};
+use super::queries::{self, NexmarkQuery, Output, Support};
 use super::report;
 use crate::config::{Config, Session};
 use crate::engine::{Engine, Outcome};
@@ -92,12 +99,33 @@ pub struct QueryFigures {
     pub ports: PhaseFigures,
     /// DataFusion over the decoded batches.
     pub compute: PhaseFigures,
+    /// An aggregation: DataFusion again, with sluice's aggregate functions.
+    pub compute_sluice_aggregates: Option<PhaseFigures>,
     /// sluice's JSON decoder alone.
     pub decode: PhaseFigures,
     /// sluice's JSON encoder alone over DataFusion's output.
     pub encode: PhaseFigures,
     /// Rows DataFusion returned.
     pub compute_rows_out: u64,
+    /// An aggregation: sluice's latest row per group against DataFusion's
+    /// rows (the last run's check, or the first that found a difference).
+    pub groups: Option<GroupCheck>,
+}
+
+impl QueryFigures {
+    /// What sluice got wrong, if anything: a different row count for a
+    /// stateless query, a different group or value for an aggregation.
+    pub fn mismatch(&self) -> Option<String> {
+        match &self.groups {
+            Some(g) => g.mismatch.clone(),
+            None => (self.sluice_rows_out != self.compute_rows_out).then(|| {
+                format!(
+                    "sluice wrote {} rows but DataFusion returned {} for the same query",
+                    self.sluice_rows_out, self.compute_rows_out
+                )
+            }),
+        }
+    }
 }
 
 /// Everything one bench run measured.
@@ -244,19 +272,21 @@ pub async fn run(
     engine.shutdown().await;
     if external {
         // Best effort: a real cluster keeps what the bench created otherwise.
-        let outputs = ["sluice", "ceiling", "ports"].map(|p| format!("nexmark-out-{p}{suffix}"));
+        let mut outputs: Vec<String> = ["sluice", "ceiling", "ports"]
+            .map(|p| format!("nexmark-out-{p}{suffix}"))
+            .into();
+        for q in measured.iter().filter(|q| q.groups.is_some()) {
+            outputs.extend((0..opts.runs.max(1)).map(|run| table_topic(q.name, run, &suffix)));
+        }
         for name in plans.iter().map(|p| p.name.clone()).chain(outputs) {
             let _ = broker.admin().delete_topic(&name).await;
         }
     }
-    if let Some(bad) = measured
+    if let Some((name, bad)) = measured
         .iter()
-        .find(|q| q.sluice_rows_out != q.compute_rows_out)
+        .find_map(|q| q.mismatch().map(|m| (q.name, m)))
     {
-        return Err(Error::internal(format!(
-            "Nexmark {}: sluice wrote {} rows but DataFusion returned {} for the same query",
-            bad.name, bad.sluice_rows_out, bad.compute_rows_out
-        )));
+        return Err(Error::internal(format!("Nexmark {name}: {bad}")));
     }
     Ok(BenchReport {
         load: loaded,
@@ -367,31 +397,74 @@ struct Env<'a> {
 
 impl Env<'_> {
     async fn measure(&self, q: &'static NexmarkQuery, runs: usize) -> Result<QueryFigures> {
-        let Support::Runs { select, datafusion } = q.support else {
+        let Support::Runs {
+            select,
+            datafusion,
+            output,
+        } = q.support
+        else {
             return Err(Error::internal(format!("{} is not runnable", q.name)));
         };
-        let stream = format!("NEXMARK_{}", q.name.to_uppercase());
-        let statement = format!(
-            "CREATE STREAM {stream} WITH (KAFKA_TOPIC='{}', PARTITIONS={}) AS {select};",
-            self.topic("sluice"),
-            self.bid.partitions
-        );
+        let name = format!("NEXMARK_{}", q.name.to_uppercase());
+        let mut statement = String::new();
         let mut sluice = Vec::new();
         let mut ceiling = Vec::new();
         let mut ports = Vec::new();
         let mut compute: Vec<ComputeUsage> = Vec::new();
+        let mut compute_sluice_aggregates = Vec::new();
         let mut sluice_rows_out = 0;
-        for _ in 0..runs {
-            let (usage, rows) = self.sluice_phase(&stream, &statement).await?;
+        let mut groups: Option<GroupCheck> = None;
+        for run in 0..runs {
+            // A stateless query writes to the topic every query shares; an
+            // aggregation to a fresh topic per run, read back for the check.
+            let (kind, topic) = match output {
+                Output::Stream => ("STREAM", self.topic("sluice")),
+                Output::Table { .. } => ("TABLE", table_topic(q.name, run, self.suffix)),
+            };
+            let run_statement = format!(
+                "CREATE {kind} {name} WITH (KAFKA_TOPIC='{topic}', PARTITIONS={}) AS {select};",
+                self.bid.partitions
+            );
+            let (usage, rows) = self.sluice_phase(&run_statement).await?;
+            let written = match output {
+                Output::Stream => Vec::new(),
+                Output::Table { .. } => {
+                    check::read_table(self.engine, self.broker, &name, &topic, rows, self.deadline)
+                        .await?
+                }
+            };
+            self.drop(kind, &name).await?;
             sluice.push(usage);
             sluice_rows_out = rows;
+            if statement.is_empty() {
+                statement = run_statement;
+            }
             if let Some(k) = self.kafka {
                 ceiling.push(self.ceiling_phase(k, &self.topic("ceiling")).await?);
             }
             ports.push(self.ports_phase(&self.topic("ports")).await?);
-            compute.push(
-                baseline::compute(self.decode, self.raw, datafusion.unwrap_or(select)).await?,
-            );
+            let sql = datafusion.unwrap_or(select);
+            let c = match output {
+                Output::Stream => {
+                    baseline::compute(self.decode, self.raw, sql, Aggregates::Sluice).await?
+                }
+                Output::Table { .. } => {
+                    baseline::compute(self.decode, self.raw, sql, Aggregates::DataFusion).await?
+                }
+            };
+            if let Output::Table { groups: columns } = output {
+                let found = check::compare(&written, &c.output, columns)?;
+                if groups.as_ref().is_none_or(|g| g.mismatch.is_none()) {
+                    groups = Some(found);
+                }
+                let with_ours =
+                    baseline::compute(self.decode, self.raw, sql, Aggregates::Sluice).await?;
+                compute_sluice_aggregates.push(with_ours.query);
+            }
+            compute.push(ComputeUsage {
+                output: Vec::new(),
+                ..c
+            });
         }
         let phase = |name: &str, usages: Vec<Usage>| PhaseFigures {
             name: name.to_string(),
@@ -431,9 +504,19 @@ impl Env<'_> {
                 compute.iter().map(|c| c.encode).collect(),
             ),
             compute: phase(
-                "compute baseline (DataFusion, decoded batches)",
+                match output {
+                    Output::Stream => "compute baseline (DataFusion, decoded batches)",
+                    Output::Table { .. } => "compute baseline (DataFusion GROUP BY, batches)",
+                },
                 compute.iter().map(|c| c.query).collect(),
             ),
+            compute_sluice_aggregates: (!compute_sluice_aggregates.is_empty()).then(|| {
+                phase(
+                    "  beside it: DataFusion with sluice's aggregates",
+                    compute_sluice_aggregates,
+                )
+            }),
+            groups,
         })
     }
 
@@ -444,9 +527,10 @@ impl Env<'_> {
         format!("nexmark-out-{phase}{}", self.suffix)
     }
 
-    /// Creates the persistent query, waits until it has read every bid and
-    /// written and committed everything, then drops it.
-    async fn sluice_phase(&self, stream: &str, statement: &str) -> Result<(Usage, u64)> {
+    /// Creates the persistent query and waits until it has read every bid
+    /// and written and committed everything; returns what that cost and
+    /// the records it wrote. The caller drops it.
+    async fn sluice_phase(&self, statement: &str) -> Result<(Usage, u64)> {
         let mut session = Session::default();
         let errors_before = self.engine.processing_errors();
         let meter = super::measure::Meter::start();
@@ -484,13 +568,18 @@ impl Env<'_> {
                 "query {query_id} reported {errors} processing errors on generated bids"
             )));
         }
-        let drop = if self.memory {
-            format!("DROP STREAM {stream} DELETE TOPIC;")
-        } else {
-            format!("DROP STREAM {stream};")
-        };
-        self.engine.execute(&mut session, &drop).await?;
         Ok((usage, rows))
+    }
+
+    /// Drops the query's `STREAM` or `TABLE` `name` (and, in memory, its
+    /// topic: the embedded broker's retention bounds it otherwise).
+    async fn drop(&self, kind: &str, name: &str) -> Result<()> {
+        let delete = if self.memory { " DELETE TOPIC" } else { "" };
+        let statement = format!("DROP {kind} {name}{delete};");
+        self.engine
+            .execute(&mut Session::default(), &statement)
+            .await?;
+        Ok(())
     }
 
     async fn status(&self, query_id: &str) -> Result<Arc<QueryStatus>> {
@@ -540,6 +629,12 @@ impl Env<'_> {
         }
         Ok(usage)
     }
+}
+
+/// The output topic of an aggregation's run `run`: a fresh one per run, so
+/// the check reads back that run's updates only.
+fn table_topic(query: &str, run: usize, suffix: &str) -> String {
+    format!("nexmark-out-sluice-{query}-{run}{suffix}")
 }
 
 /// The run with the median CPU time.

@@ -9,15 +9,17 @@
 //!   batches) or to the in-memory log, with topics sized for the embedded
 //!   broker's retention;
 //! - [`queries`]: q0–q22 in the ksqlDB dialect, or what sluice still needs
-//!   to run them;
+//!   to run them, and the aggregations `w1` and `g1`;
 //! - [`bench`]: `sluice bench nexmark`, with [`baseline`] (the rdkafka
 //!   ceiling, the ports copy, DataFusion over the same batches),
-//!   [`measure`] (CPU time, RSS) and [`report`] (the printed figures).
+//!   [`check`] (sluice's output against DataFusion's), [`measure`] (CPU
+//!   time, RSS) and [`report`] (the printed figures).
 //!
 //! `sluice nexmark generate` is [`generate`]; [`cli`] parses both commands.
 
 pub mod baseline;
 pub mod bench;
+pub mod check;
 pub mod cli;
 pub mod generator;
 pub mod load;

@@ -142,6 +142,9 @@ pub fn query(out: &mut dyn Write, q: &QueryFigures, runs: usize) -> std::io::Res
     }
     phase_line(out, &q.ports)?;
     phase_line(out, &q.compute)?;
+    if let Some(c) = &q.compute_sluice_aggregates {
+        phase_line(out, c)?;
+    }
     phase_line(out, &q.decode)?;
     phase_line(out, &q.encode)?;
     let sluice = q.sluice.usage.per_core(q.sluice.records);
@@ -182,6 +185,22 @@ pub fn query(out: &mut dyn Write, q: &QueryFigures, runs: usize) -> std::io::Res
         per_record(&q.encode),
         per_record(&q.decode) + per_record(&q.compute) + per_record(&q.encode),
     )?;
+    if let Some(g) = &q.groups {
+        return writeln!(
+            out,
+            "  rows out: sluice {} updates ({} read back) holding {} groups, DataFusion {} groups; \
+             latest row per group {}; {} run(s)",
+            thousands(q.sluice_rows_out as f64),
+            thousands(g.records as f64),
+            thousands(g.sluice_groups as f64),
+            thousands(g.datafusion_groups as f64),
+            match &g.mismatch {
+                None => "the same as DataFusion's".to_string(),
+                Some(m) => format!("MISMATCH: {m}"),
+            },
+            runs
+        );
+    }
     writeln!(
         out,
         "  rows out: sluice {}, DataFusion {}{}; {} run(s)",

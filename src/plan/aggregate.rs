@@ -33,7 +33,7 @@ use super::lower::lower_stateless;
 use super::projection::SelectedItem;
 use super::select::{
     decode_stage, hidden, sink_timestamp, table_ref, OutputColumn, PlannedSelect, PlannedWindow,
-    Purpose, StreamTable, ROWTIME_OUT, WINDOW_END_OUT, WINDOW_START_OUT,
+    Purpose, RepartitionStage, StreamTable, ROWTIME_OUT, WINDOW_END_OUT, WINDOW_START_OUT,
 };
 use crate::catalog::{Source, NULL_ROW, RECORD_HEADERS, RECORD_TIME, WINDOW_END, WINDOW_START};
 use crate::error::{Error, Result};
@@ -306,7 +306,48 @@ pub(super) fn plan_aggregate(input: AggregateInput<'_>) -> Result<PlannedSelect>
         .into_iter()
         .map(|s| Box::new(s) as Box<dyn Operator>)
         .collect();
-    let _ = pre_fields;
+
+    // Grouping a stream by anything but its key re-keys the rows through an
+    // internal topic, partitioned by the new key, as ksqlDB does: the
+    // aggregation then runs per partition of that topic.
+    let source_keys: Vec<&str> = source.key_columns().map(|c| c.name.as_str()).collect();
+    let keyed_by_source = groups.len() == source_keys.len()
+        && groups
+            .iter()
+            .zip(&source_keys)
+            .all(|(g, k)| matches!(g, DfExpr::Column(c) if c.name == *k));
+    let mut decode = decode_stage(state, &source, query_id)?;
+    let repartition = if over_table || keyed_by_source {
+        None
+    } else {
+        let topic_source = repartition_source(&source, &pre_fields[..time_column], groups.len())?;
+        let stage_decode = decode_stage(state, &topic_source, query_id)?;
+        let rows = topic_source.row_schema();
+        let mut keep: Vec<usize> = (0..time_column).collect();
+        keep.push(rows.index_of(RECORD_TIME)?);
+        keep.push(rows.index_of(NULL_ROW)?);
+        let stage_ops = std::mem::replace(
+            &mut operators,
+            vec![
+                Box::new(crate::runtime::operators::stateless::FilterProject {
+                    input_columns: Some(keep.clone()),
+                    predicate: None,
+                    projection: None,
+                    schema: Arc::new(rows.project(&keep)?),
+                }) as Box<dyn Operator>,
+            ],
+        );
+        let source_decode = std::mem::replace(&mut decode, stage_decode);
+        Some(RepartitionStage {
+            decode: source_decode,
+            operators: stage_ops,
+            output_schema: Arc::new(Schema::new(pre_fields.clone())),
+            topic_source,
+            key_columns: (0..groups.len()).collect(),
+            value_columns: (groups.len()..time_column).collect(),
+            time_column,
+        })
+    };
 
     // 4. The aggregate operator.
     let mut agg_fields: Vec<Field> = Vec::new();
@@ -361,6 +402,7 @@ pub(super) fn plan_aggregate(input: AggregateInput<'_>) -> Result<PlannedSelect>
         }
     }
     let n_keys = groups.len();
+    let late_records = Arc::new(AtomicU64::new(0));
     operators.push(Box::new(Aggregate::new(
         AggregateSpec {
             key_columns: n_keys,
@@ -371,7 +413,7 @@ pub(super) fn plan_aggregate(input: AggregateInput<'_>) -> Result<PlannedSelect>
             window,
             output_schema: Arc::clone(&agg_schema),
         },
-        Arc::new(AtomicU64::new(0)),
+        Arc::clone(&late_records),
     )?));
 
     // 5. The post-aggregation projection: keys first (persistent), the
@@ -493,7 +535,6 @@ pub(super) fn plan_aggregate(input: AggregateInput<'_>) -> Result<PlannedSelect>
         );
     }
     let output_schema = Arc::new(Schema::new(fields));
-    let decode = decode_stage(state, &source, query_id)?;
     let planned_window = query.window.map(|w| PlannedWindow {
         window: crate::catalog::SourceWindow {
             kind: match w.kind {
@@ -510,6 +551,13 @@ pub(super) fn plan_aggregate(input: AggregateInput<'_>) -> Result<PlannedSelect>
         },
         start_column: n + 3,
         end_column: n + 4,
+        retention_ms: Some(w.retention_ms.unwrap_or_else(|| {
+            let extent = match w.kind {
+                WindowKind::Tumbling { size_ms } | WindowKind::Hopping { size_ms, .. } => size_ms,
+                WindowKind::Session { gap_ms } => gap_ms,
+            };
+            extent.saturating_add(w.grace_ms.unwrap_or(DEFAULT_GRACE_MS))
+        })),
     });
     Ok(PlannedSelect {
         source,
@@ -521,6 +569,42 @@ pub(super) fn plan_aggregate(input: AggregateInput<'_>) -> Result<PlannedSelect>
         limit: query.limit,
         logical_plan,
         window: planned_window,
+        repartition,
+        late_records: windowed.then_some(late_records),
+    })
+}
+
+/// The internal topic re-keyed rows travel through: the grouping key as its
+/// key, the aggregates' arguments as its value, both JSON (any type
+/// round-trips); the record time carries the event time. Its topic name is
+/// set by the engine, which knows the service id.
+fn repartition_source(source: &Source, fields: &[Field], n_keys: usize) -> Result<Source> {
+    let mut columns = Vec::with_capacity(fields.len());
+    for (i, f) in fields.iter().enumerate() {
+        columns.push(crate::catalog::Column {
+            name: f.name().clone(),
+            sql_type: SqlType::from_arrow(f.data_type()).map_err(|e| {
+                e.context(format!("the re-keyed column {} has no SQL type", f.name()))
+            })?,
+            namespace: if i < n_keys {
+                crate::catalog::ColumnNamespace::Key
+            } else {
+                crate::catalog::ColumnNamespace::Value
+            },
+        });
+    }
+    Ok(Source {
+        name: format!("{}$REPARTITION", source.name),
+        kind: SourceKind::Stream,
+        columns,
+        topic: String::new(),
+        key_format: crate::format::FormatSpec::new(crate::format::Format::Json),
+        value_format: crate::format::FormatSpec::new(crate::format::Format::Json),
+        timestamp: None,
+        is_source: false,
+        sql: String::new(),
+        created_by: None,
+        window: None,
     })
 }
 

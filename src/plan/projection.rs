@@ -42,13 +42,29 @@ fn column_expr(name: &str) -> Expr {
 /// the partitioning expressions (the new key), then the source's value
 /// columns, then its old key columns, each without the columns that became
 /// the key.
-fn wildcard_columns(source: &Source, query: &Query) -> Vec<(Expr, Option<String>)> {
+fn wildcard_columns(
+    source: &Source,
+    query: &Query,
+    persistent: bool,
+) -> Vec<(Expr, Option<String>)> {
     if !repartitions(query) {
-        return source
+        let mut out: Vec<(Expr, Option<String>)> = source
             .columns
             .iter()
             .map(|c| (column_expr(&c.name), Some(c.name.clone())))
             .collect();
+        // A push query over a windowed source shows the window bounds after
+        // the key, as ksqlDB does (a persistent query keeps them in the key).
+        if !persistent && source.window.is_some() {
+            let at = source.key_columns().count();
+            for (i, name) in [crate::catalog::WINDOW_START, crate::catalog::WINDOW_END]
+                .iter()
+                .enumerate()
+            {
+                out.insert(at + i, (column_expr(name), Some(name.to_string())));
+            }
+        }
+        return out;
     }
     let mut out: Vec<(Expr, Option<String>)> = query
         .partition_by
@@ -80,14 +96,14 @@ pub(crate) fn expand_select(
     let mut field_named: Vec<usize> = Vec::new();
     for item in &query.select {
         match item {
-            SelectItem::Wildcard => raw.extend(wildcard_columns(source, query)),
+            SelectItem::Wildcard => raw.extend(wildcard_columns(source, query, persistent)),
             SelectItem::QualifiedWildcard(q) => {
                 if q != qualifier && q != &source.name {
                     return Err(Error::user(format!(
                         "'{q}' is not a valid stream/table name or alias."
                     )));
                 }
-                raw.extend(wildcard_columns(source, query))
+                raw.extend(wildcard_columns(source, query, persistent))
             }
             SelectItem::StructWildcard(e) => {
                 let planned = to_datafusion(state, e, df_schema)?;

@@ -46,6 +46,10 @@ pub struct PlannedWindow {
     pub start_column: usize,
     /// The output column with the window end (BIGINT).
     pub end_column: usize,
+    /// How long the window's state is kept (ms of stream time): its
+    /// `RETENTION`, else its size (or session gap) plus its grace period;
+    /// `None` for a window inherited from a windowed source.
+    pub retention_ms: Option<u64>,
 }
 
 /// What the SELECT is for.
@@ -100,6 +104,31 @@ pub struct PlannedSelect {
     pub logical_plan: String,
     /// For a windowed aggregation: its window and where its bounds are.
     pub window: Option<PlannedWindow>,
+    /// When the query re-keys through an internal topic (GROUP BY other
+    /// than the key): the first stage, writing that topic. `decode` and
+    /// `operators` are then the second stage, reading it.
+    pub repartition: Option<RepartitionStage>,
+    /// For a windowed aggregation: the count of records dropped as late.
+    pub late_records: Option<Arc<std::sync::atomic::AtomicU64>>,
+}
+
+/// The first stage of a query that re-keys its rows through an internal
+/// (repartition) topic.
+pub struct RepartitionStage {
+    /// Decoding of the source's records.
+    pub decode: DecodeStage,
+    /// The operators up to the re-keying.
+    pub operators: Vec<Box<dyn Operator>>,
+    /// The schema of the rows written to the topic.
+    pub output_schema: SchemaRef,
+    /// The topic's columns and formats (its topic name set by the engine).
+    pub topic_source: Source,
+    /// Output columns forming the new key.
+    pub key_columns: Vec<usize>,
+    /// Output columns forming the value.
+    pub value_columns: Vec<usize>,
+    /// The output column with the event time, written as record time.
+    pub time_column: usize,
 }
 
 /// Plans a SELECT over one stream.
@@ -405,7 +434,10 @@ pub fn plan_select(
             window,
             start_column: columns_len + 3,
             end_column: columns_len + 4,
+            retention_ms: None,
         }),
+        repartition: None,
+        late_records: None,
     })
 }
 

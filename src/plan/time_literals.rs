@@ -104,11 +104,14 @@ pub(crate) fn parse(text: &str) -> Option<i64> {
     } else {
         format!("{frac:0<3}")[..3].parse().ok()?
     };
+    // `T24` (and `T24:00…`) is the midnight that ends the day.
+    let end_of_day = hour == 24 && minute == 0 && second == 0 && millis == 0;
     let at = NaiveDateTime::new(
         NaiveDate::from_ymd_opt(year, month, day)?,
-        NaiveTime::from_hms_milli_opt(hour, minute, second, millis)?,
+        NaiveTime::from_hms_milli_opt(if end_of_day { 0 } else { hour }, minute, second, millis)?,
     );
-    Some(at.and_utc().timestamp_millis() - offset_ms)
+    let day_ms = if end_of_day { 86_400_000 } else { 0 };
+    Some(at.and_utc().timestamp_millis() + day_ms - offset_ms)
 }
 
 /// `Z`, `+HH`, `+HHMM` or `+HH:MM` as milliseconds east of UTC.
@@ -148,6 +151,8 @@ mod tests {
         assert_eq!(parse("1970-01-01T01:00:00+0100"), Some(0));
         assert_eq!(parse("1970-01-01T00:00:00-00:30"), Some(1_800_000));
         assert_eq!(parse("1970-01-01T00:00:00.001Z"), Some(1));
+        assert_eq!(parse("1970-01-01T24"), Some(86_400_000));
+        assert_eq!(parse("1970-01-01T24:01"), None);
         assert_eq!(parse("yesterday"), None);
     }
 }

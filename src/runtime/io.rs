@@ -154,6 +154,16 @@ pub trait TopicAdmin: Send + Sync {
     /// Creates a topic.
     fn create_topic(&self, name: &str, partitions: i32, replicas: i32)
         -> BoxFuture<'_, Result<()>>;
+    /// Creates a compacted topic (`cleanup.policy=compact`), for state
+    /// changelogs. By default a plain topic, for logs that keep everything.
+    fn create_compacted_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        replicas: i32,
+    ) -> BoxFuture<'_, Result<()>> {
+        self.create_topic(name, partitions, replicas)
+    }
     /// The topic, if it exists.
     fn describe_topic(&self, name: &str) -> BoxFuture<'_, Result<Option<TopicInfo>>>;
     /// All topics.

@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::io::{TopicReader, TopicWriter};
+use super::materialized::Materialized;
 use super::pipeline::{EncodeStage, Pipeline};
 use super::processing_log::ProcessingLog;
 use crate::error::{Error, Result};
@@ -67,6 +68,23 @@ pub enum QuerySink {
         /// The writer.
         writer: Box<dyn TopicWriter>,
     },
+    /// Applied to a table's materialized state (for pull queries), then
+    /// passed on to `then`: a TABLE sink's topic, or nothing for the
+    /// internal query of a `CREATE SOURCE TABLE`.
+    Materialize {
+        /// The store.
+        store: Arc<Materialized>,
+        /// Where the rows go next.
+        then: Option<Box<QuerySink>>,
+    },
+    /// Stateful operators' changelogs written beside `then`, flushed with
+    /// it, so state and output commit together.
+    Changelog {
+        /// One per stateful operator.
+        changelogs: Vec<super::changelog::ChangelogSink>,
+        /// Where the rows go.
+        then: Box<QuerySink>,
+    },
     /// Sent to a caller (push queries), at most `limit` rows.
     Channel {
         /// The caller's end.
@@ -84,6 +102,17 @@ enum SinkState {
 }
 
 impl QuerySink {
+    /// The changelog writers in this chain of sinks, if any.
+    fn changelogs(&mut self) -> Option<&mut Vec<super::changelog::ChangelogSink>> {
+        match self {
+            QuerySink::Changelog { changelogs, .. } => Some(changelogs),
+            QuerySink::Materialize {
+                then: Some(next), ..
+            } => next.changelogs(),
+            _ => None,
+        }
+    }
+
     async fn write(&mut self, batches: Vec<RecordBatch>) -> Result<(SinkState, u64)> {
         let mut written = 0u64;
         match self {
@@ -94,6 +123,19 @@ impl QuerySink {
                     written += out.len() as u64;
                 }
                 Ok((SinkState::Open, written))
+            }
+            QuerySink::Changelog { then, .. } => Box::pin(then.write(batches)).await,
+            QuerySink::Materialize { store, then } => {
+                for b in &batches {
+                    store.apply(b)?;
+                }
+                match then {
+                    Some(next) => Box::pin(next.write(batches)).await,
+                    None => {
+                        let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
+                        Ok((SinkState::Open, rows))
+                    }
+                }
             }
             QuerySink::Channel { sender, remaining } => {
                 for mut b in batches {
@@ -125,6 +167,16 @@ impl QuerySink {
         match self {
             QuerySink::Topic { writer, .. } => writer.flush().await,
             QuerySink::Channel { .. } => Ok(()),
+            QuerySink::Changelog { changelogs, then } => {
+                for c in changelogs.iter_mut() {
+                    c.writer.flush().await?;
+                }
+                Box::pin(then.flush()).await
+            }
+            QuerySink::Materialize { then, .. } => match then {
+                Some(next) => Box::pin(next.flush()).await,
+                None => Ok(()),
+            },
         }
     }
 }
@@ -208,6 +260,18 @@ impl QueryTask {
                 .records_in
                 .fetch_add(batch.len() as u64, Ordering::Relaxed);
             let outputs = self.pipeline.process(&batch, &self.log)?;
+            if let Some(changelogs) = self.sink.changelogs() {
+                for c in changelogs.iter_mut() {
+                    if let Some(changes) = self
+                        .pipeline
+                        .operators
+                        .get_mut(c.operator)
+                        .and_then(|op| op.take_changelog())
+                    {
+                        c.write(&changes)?;
+                    }
+                }
+            }
             let (state, written) = self.sink.write(outputs).await?;
             self.status
                 .records_out

@@ -163,6 +163,7 @@ pub fn listing(text: &str, outcome: &Outcome, queries: &[QuerySummary]) -> Value
             "queryDescription": query_description(query_id.as_deref(), sql, columns, plan, queries),
         }),
         Outcome::Push(p) => json!({"@type": "currentStatus", "queryId": p.id}),
+        Outcome::Pull(p) => json!({"@type": "currentStatus", "queryId": p.id}),
         Outcome::Print(p) => json!({"@type": "currentStatus", "topic": p.topic}),
     };
     if let Value::Object(map) = &mut entity {
@@ -232,7 +233,10 @@ fn source_description(d: &SourceDescription, queries: &[QuerySummary]) -> Value 
         "fields": fields,
         "type": kind,
         "timestamp": d.timestamp.clone().unwrap_or_default(),
-        "statistics": "",
+        "statistics": d
+            .late_records
+            .map(|n| format!("late-records-dropped: {n}"))
+            .unwrap_or_default(),
         "errorStats": d.errors.map(|e| format!("errors: {e}")).unwrap_or_default(),
         "extended": d.extended,
         "keyFormat": d.summary.key_format,

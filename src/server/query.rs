@@ -7,16 +7,19 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
 
+use super::entities::schema_string;
 use super::error::{ApiError, BAD_STATEMENT};
 use super::push::{print_body, push_body, StreamFormat};
 use super::request::{
     self, negotiate, parse_body, required, CloseQueryArgs, KsqlRequest, QueryStreamArgs, DELIMITED,
     JSON, KSQL_V1_JSON,
 };
+use super::values::batch_rows;
 use super::ServerState;
 use crate::config::Session;
-use crate::engine::{with_statement, Outcome};
+use crate::engine::{with_statement, Outcome, PullResult};
 use crate::sql::ast::Statement;
 
 /// `POST /query`: a push query (or PRINT) as a chunked JSON array of
@@ -119,9 +122,64 @@ async fn start(
             push_body(push, format, state.push_queries(), state.shutdown_token())
         }
         Outcome::Print(print) => print_body(print, state.shutdown_token()),
+        Outcome::Pull(result) => Body::from(
+            pull_body(&result, format)
+                .map_err(|e| ApiError::statement(&e, &last.text, Vec::new()))?,
+        ),
         _ => return Err(not_a_query(&last.text)),
     };
     Ok(streaming(content_type, body))
+}
+
+/// The whole response to a pull query, in the shape of a push query's:
+/// for `/query` the header (key columns marked `KEY`), the rows and, for a
+/// stream, the final message; for `/query-stream` the metadata and the
+/// rows.
+fn pull_body(result: &PullResult, format: StreamFormat) -> crate::error::Result<String> {
+    let mut rows: Vec<Value> = Vec::with_capacity(result.row_count());
+    for batch in &result.rows {
+        rows.extend(
+            batch_rows(batch, result.columns.len())?
+                .into_iter()
+                .map(Value::Array),
+        );
+    }
+    let out = match format {
+        StreamFormat::StreamedRows => {
+            let mut elements = vec![json!({"header": {
+                "queryId": result.id,
+                "schema": schema_string(&result.columns, true),
+            }})];
+            elements.extend(rows.into_iter().map(|r| json!({"row": {"columns": r}})));
+            elements.extend(result.final_message.map(|m| json!({ "finalMessage": m })));
+            let lines: Vec<String> = elements.iter().map(Value::to_string).collect();
+            format!("[{}]\n", lines.join(",\n"))
+        }
+        StreamFormat::Delimited | StreamFormat::JsonArray => {
+            let meta = json!({
+                "queryId": result.id,
+                "columnNames": result.columns.iter().map(|c| c.name.clone()).collect::<Vec<_>>(),
+                "columnTypes": result
+                    .columns
+                    .iter()
+                    .map(|c| c.sql_type.to_string())
+                    .collect::<Vec<_>>(),
+            });
+            if format == StreamFormat::Delimited {
+                let mut out = format!("{meta}\n");
+                for r in rows {
+                    out.push_str(&r.to_string());
+                    out.push('\n');
+                }
+                out
+            } else {
+                let mut all = vec![meta];
+                all.extend(rows);
+                Value::Array(all).to_string()
+            }
+        }
+    };
+    Ok(out)
 }
 
 fn streaming(content_type: &'static str, body: Body) -> Response {

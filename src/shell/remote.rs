@@ -311,6 +311,7 @@ pub fn outcome_of(entity: &Value) -> Outcome {
                     .and_then(Value::as_i64)
                     .map(|p| p as i32),
                 errors: None,
+                late_records: None,
                 extended: d.get("extended").and_then(Value::as_bool).unwrap_or(false),
             }))
         }

@@ -136,6 +136,9 @@ pub fn render(outcome: &Outcome) -> String {
                 if let Some(e) = d.errors {
                     out.push_str(&format!("Processing errors    : {e}\n"));
                 }
+                if let Some(n) = d.late_records {
+                    out.push_str(&format!("Late records dropped : {n}\n"));
+                }
                 out.push_str(&format!("Statement            : {}\n", d.sql.trim()));
             }
             out
@@ -171,6 +174,15 @@ pub fn render(outcome: &Outcome) -> String {
             out
         }
         Outcome::Push(p) => format!("Push query {} started", p.id),
+        Outcome::Pull(p) => {
+            let names: Vec<&str> = p.columns.iter().map(|c| c.name.as_str()).collect();
+            let mut out = table(&names, p.rows.iter().flat_map(rows).collect());
+            if let Some(m) = p.final_message {
+                out.push('\n');
+                out.push_str(m);
+            }
+            out
+        }
         Outcome::Print(p) => format!("Printing topic {}", p.topic),
     }
 }
@@ -283,6 +295,15 @@ pub fn json(outcome: &Outcome) -> String {
             json!({ "queryId": query_id, "statement": sql, "plan": plan })
         }
         Outcome::Push(p) => json!({ "queryId": p.id }),
+        Outcome::Pull(p) => {
+            let mut objects = Vec::new();
+            for b in &p.rows {
+                for line in batch_json(b).lines() {
+                    objects.push(serde_json::from_str(line).unwrap_or(serde_json::Value::Null));
+                }
+            }
+            json!({ "queryId": p.id, "rows": objects })
+        }
         Outcome::Print(p) => json!({ "topic": p.topic }),
     };
     serde_json::to_string_pretty(&value).unwrap_or_default()

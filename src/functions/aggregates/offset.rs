@@ -46,7 +46,9 @@ fn coerce(name: &str, args: &[DataType]) -> Result<Vec<DataType>> {
         return Err(bad_args(name, args));
     }
     let mut out = args.to_vec();
-    out[0] = normalize(&args[0]);
+    if let Some(first) = out.first_mut() {
+        *first = normalize(first);
+    }
     Ok(out)
 }
 

@@ -411,18 +411,19 @@ impl Accumulator for Correlation {
                 .collect())
         };
         let (xs, ys, xxs, yys, xys) = (column(0)?, column(1)?, column(2)?, column(3)?, column(4)?);
-        let counts = state_column(states, 5)?.as_primitive::<Int64Type>();
-        for row in 0..counts.len() {
-            self.x_sum += xs[row];
-            self.y_sum += ys[row];
-            self.x_squared_sum += xxs[row];
-            self.y_squared_sum += yys[row];
-            self.xy_sum += xys[row];
-            self.count += if counts.is_null(row) {
-                0
-            } else {
-                counts.value(row)
-            };
+        let counts = input(states, 5, &DataType::Int64)?;
+        let counts = counts
+            .as_primitive::<Int64Type>()
+            .iter()
+            .map(|c| c.unwrap_or(0));
+        let rows = xs.iter().zip(&ys).zip(&xxs).zip(&yys).zip(&xys).zip(counts);
+        for (((((x, y), xx), yy), xy), n) in rows {
+            self.x_sum += x;
+            self.y_sum += y;
+            self.x_squared_sum += xx;
+            self.y_squared_sum += yy;
+            self.xy_sum += xy;
+            self.count += n;
         }
         Ok(())
     }

@@ -230,20 +230,21 @@ impl Accumulator for TopK {
             return Ok(());
         }
         let indices = UInt32Array::from_iter_values(rows.iter().map(|&r| r as u32));
-        let taken: Vec<ArrayRef> = columns
-            .iter()
-            .map(|c| take(c.as_ref(), &indices, None))
-            .collect::<std::result::Result<_, _>>()?;
+        let sorted = take(sort.as_ref(), &indices, None)?;
         let elements: ArrayRef = match &self.element {
             DataType::Struct(fields) => {
-                Arc::new(StructArray::try_new(fields.clone(), taken.clone(), None)?)
+                let taken: Vec<ArrayRef> = columns
+                    .iter()
+                    .map(|c| take(c.as_ref(), &indices, None))
+                    .collect::<std::result::Result<_, _>>()?;
+                Arc::new(StructArray::try_new(fields.clone(), taken, None)?)
             }
-            _ => Arc::clone(&taken[0]),
+            _ => Arc::clone(&sorted),
         };
         let mut incoming = Vec::with_capacity(rows.len());
         for i in 0..rows.len() {
             incoming.push((
-                owned_scalar(taken[0].as_ref(), i)?,
+                owned_scalar(sorted.as_ref(), i)?,
                 owned_scalar(elements.as_ref(), i)?,
             ));
         }

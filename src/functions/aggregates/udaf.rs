@@ -40,9 +40,13 @@ pub(crate) type MakeFn = fn(&Call) -> Result<Box<dyn Accumulator>>;
 pub(crate) struct Spec {
     /// Lower-case name.
     pub name: &'static str,
+    /// Resolves the argument types.
     pub coerce: CoerceFn,
+    /// The result type.
     pub ret: ReturnFn,
+    /// The intermediate state fields.
     pub state: StateFn,
+    /// Creates an accumulator.
     pub make: MakeFn,
     /// Can undo, i.e. aggregate a TABLE (ksqlDB's `TableUdaf`).
     pub table: bool,
@@ -110,6 +114,7 @@ pub(crate) struct Call<'a> {
     pub types: Vec<DataType>,
     /// The result type.
     pub ret: DataType,
+    /// The settings (COLLECT limits).
     pub config: AggregateConfig,
     exprs: &'a [Arc<dyn PhysicalExpr>],
 }

@@ -24,11 +24,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use ahash::RandomState;
+use arrow::array::PrimitiveArray;
 use arrow::array::{
     new_null_array, Array, ArrayRef, BooleanArray, BooleanBuilder, Int64Array, UInt32Array,
 };
 use arrow::compute::{interleave, take};
-use arrow::datatypes::{DataType, SchemaRef};
+use arrow::datatypes::{
+    ArrowPrimitiveType, DataType, Float64Type, Int32Type, Int64Type, SchemaRef,
+};
 use arrow::record_batch::RecordBatch;
 use arrow::row::{OwnedRow, RowConverter, Rows, SortField};
 use datafusion::common::ScalarValue;
@@ -115,6 +118,11 @@ pub trait GroupAggregator: Send {
     fn reset(&mut self, slot: u32);
     /// Merges the state of `from` into `into` (sessions merging).
     fn merge(&mut self, into: u32, from: u32) -> Result<()>;
+    /// The intermediate states of `slots`, one array per state field, for
+    /// the changelog.
+    fn state(&mut self, slots: &[u32]) -> Result<Vec<ArrayRef>> {
+        Ok(vec![self.evaluate(slots)?])
+    }
 }
 
 /// A [`GroupAggregator`] over DataFusion [`Accumulator`]s, one per group.
@@ -134,7 +142,7 @@ impl Accumulators {
         }
     }
 
-    fn state(&mut self, slot: u32) -> Result<&mut Box<dyn Accumulator>> {
+    fn group(&mut self, slot: u32) -> Result<&mut Box<dyn Accumulator>> {
         let i = slot as usize;
         if self.states.len() <= i {
             self.states.resize_with(i + 1, || None);
@@ -171,7 +179,7 @@ impl GroupAggregator for Accumulators {
                 end += 1;
             }
             let slice: Vec<ArrayRef> = taken.iter().map(|a| a.slice(start, end - start)).collect();
-            let state = self.state(slot)?;
+            let state = self.group(slot)?;
             if retract {
                 state.retract_batch(&slice)?;
             } else {
@@ -185,7 +193,7 @@ impl GroupAggregator for Accumulators {
     fn evaluate(&mut self, slots: &[u32]) -> Result<ArrayRef> {
         let mut values = Vec::with_capacity(slots.len());
         for &slot in slots {
-            values.push(self.state(slot)?.evaluate()?);
+            values.push(self.group(slot)?.evaluate()?);
         }
         if values.is_empty() {
             return Ok(new_null_array(&self.data_type, 0));
@@ -203,14 +211,164 @@ impl GroupAggregator for Accumulators {
         }
     }
 
+    fn state(&mut self, slots: &[u32]) -> Result<Vec<ArrayRef>> {
+        let mut rows: Vec<Vec<ScalarValue>> = Vec::with_capacity(slots.len());
+        for &slot in slots {
+            rows.push(self.group(slot)?.state()?);
+        }
+        let fields = rows.first().map(Vec::len).unwrap_or(0);
+        let mut columns = Vec::with_capacity(fields);
+        for f in 0..fields {
+            columns.push(ScalarValue::iter_to_array(
+                rows.iter().map(|r| r[f].clone()),
+            )?);
+        }
+        Ok(columns)
+    }
+
     fn merge(&mut self, into: u32, from: u32) -> Result<()> {
-        let states = self.state(from)?.state()?;
+        let states = self.group(from)?.state()?;
         let arrays: Vec<ArrayRef> = states
             .into_iter()
             .map(|s| s.to_array())
             .collect::<datafusion::error::Result<_>>()?;
-        self.state(into)?.merge_batch(&arrays)?;
+        self.group(into)?.merge_batch(&arrays)?;
         Ok(())
+    }
+}
+
+/// COUNT as one counter per group: no per-group object, updated in place.
+struct CountGroups {
+    counts: Vec<i64>,
+}
+
+impl GroupAggregator for CountGroups {
+    fn update(&mut self, args: &[ArrayRef], rows: &[(u32, u32)], retract: bool) -> Result<()> {
+        let nulls = args.first().and_then(|a| a.logical_nulls());
+        let step = if retract { -1 } else { 1 };
+        for &(slot, row) in rows {
+            if nulls.as_ref().is_none_or(|n| n.is_valid(row as usize)) {
+                let i = slot as usize;
+                if self.counts.len() <= i {
+                    self.counts.resize(i + 1, 0);
+                }
+                self.counts[i] += step;
+            }
+        }
+        Ok(())
+    }
+
+    fn evaluate(&mut self, slots: &[u32]) -> Result<ArrayRef> {
+        Ok(Arc::new(Int64Array::from_iter_values(slots.iter().map(
+            |&s| self.counts.get(s as usize).copied().unwrap_or(0),
+        ))))
+    }
+
+    fn reset(&mut self, slot: u32) {
+        if let Some(c) = self.counts.get_mut(slot as usize) {
+            *c = 0;
+        }
+    }
+
+    fn merge(&mut self, into: u32, from: u32) -> Result<()> {
+        let moved = self.counts.get(from as usize).copied().unwrap_or(0);
+        let i = into as usize;
+        if self.counts.len() <= i {
+            self.counts.resize(i + 1, 0);
+        }
+        self.counts[i] += moved;
+        Ok(())
+    }
+}
+
+/// SUM of INT, BIGINT or DOUBLE as one running total per group, as
+/// ksqlDB's: integers wrap as Java's do, nulls are skipped, an empty sum
+/// is 0.
+struct SumGroups<T: ArrowPrimitiveType> {
+    sums: Vec<T::Native>,
+    add: fn(T::Native, T::Native) -> T::Native,
+    sub: fn(T::Native, T::Native) -> T::Native,
+}
+
+impl<T: ArrowPrimitiveType> SumGroups<T> {
+    fn slot(&mut self, slot: u32) -> &mut T::Native {
+        let i = slot as usize;
+        if self.sums.len() <= i {
+            self.sums.resize(i + 1, T::Native::default());
+        }
+        &mut self.sums[i]
+    }
+}
+
+impl<T: ArrowPrimitiveType> GroupAggregator for SumGroups<T> {
+    fn update(&mut self, args: &[ArrayRef], rows: &[(u32, u32)], retract: bool) -> Result<()> {
+        let Some(values) = args
+            .first()
+            .and_then(|a| a.as_any().downcast_ref::<PrimitiveArray<T>>())
+        else {
+            return Err(Error::internal("SUM argument has an unexpected type"));
+        };
+        let op = if retract { self.sub } else { self.add };
+        for &(slot, row) in rows {
+            let row = row as usize;
+            if values.is_valid(row) {
+                let v = values.value(row);
+                let total = self.slot(slot);
+                *total = op(*total, v);
+            }
+        }
+        Ok(())
+    }
+
+    fn evaluate(&mut self, slots: &[u32]) -> Result<ArrayRef> {
+        Ok(Arc::new(PrimitiveArray::<T>::from_iter_values(
+            slots
+                .iter()
+                .map(|&s| self.sums.get(s as usize).copied().unwrap_or_default()),
+        )))
+    }
+
+    fn reset(&mut self, slot: u32) {
+        if let Some(v) = self.sums.get_mut(slot as usize) {
+            *v = T::Native::default();
+        }
+    }
+
+    fn merge(&mut self, into: u32, from: u32) -> Result<()> {
+        let moved = self.sums.get(from as usize).copied().unwrap_or_default();
+        let add = self.add;
+        let total = self.slot(into);
+        *total = add(*total, moved);
+        Ok(())
+    }
+}
+
+/// The per-group state of a call: COUNT and SUM of numbers in columnar
+/// form, every other aggregate through its DataFusion accumulator.
+fn group_aggregator(call: &AggregateCall) -> Box<dyn GroupAggregator> {
+    match (call.name.as_str(), &call.data_type) {
+        ("COUNT", DataType::Int64) if call.args.len() == 1 => {
+            Box::new(CountGroups { counts: Vec::new() })
+        }
+        ("SUM", DataType::Int32) => Box::new(SumGroups::<Int32Type> {
+            sums: Vec::new(),
+            add: i32::wrapping_add,
+            sub: i32::wrapping_sub,
+        }),
+        ("SUM", DataType::Int64) => Box::new(SumGroups::<Int64Type> {
+            sums: Vec::new(),
+            add: i64::wrapping_add,
+            sub: i64::wrapping_sub,
+        }),
+        ("SUM", DataType::Float64) => Box::new(SumGroups::<Float64Type> {
+            sums: Vec::new(),
+            add: |a, b| a + b,
+            sub: |a, b| a - b,
+        }),
+        _ => Box::new(Accumulators::new(
+            Arc::clone(&call.factory),
+            call.data_type.clone(),
+        )),
     }
 }
 
@@ -259,7 +417,17 @@ pub struct Aggregate {
     queued: Vec<u64>,
     generation: u64,
     scratch: Vec<u8>,
+    /// Whether state changes are collected for a changelog topic.
+    changelog: bool,
+    /// Per slot: the batch generation that last logged it as changed.
+    logged: Vec<u64>,
+    changed: Vec<u32>,
+    deleted: Vec<(OwnedRow, i64, i64)>,
+    pending_changelog: Option<RecordBatch>,
 }
+
+/// Version of the changelog records' layout.
+pub const CHANGELOG_VERSION: i64 = 1;
 
 impl Aggregate {
     /// An aggregation with empty state. `late` counts records dropped
@@ -270,16 +438,7 @@ impl Aggregate {
             .iter()
             .map(|f| SortField::new(f.data_type().clone()))
             .collect();
-        let aggregators = spec
-            .calls
-            .iter()
-            .map(|c| {
-                Box::new(Accumulators::new(
-                    Arc::clone(&c.factory),
-                    c.data_type.clone(),
-                )) as Box<dyn GroupAggregator>
-            })
-            .collect();
+        let aggregators = spec.calls.iter().map(group_aggregator).collect();
         Ok(Self {
             keys: RowConverter::new(key_fields)?,
             aggregators,
@@ -296,6 +455,11 @@ impl Aggregate {
             queued: Vec::new(),
             generation: 0,
             scratch: Vec::new(),
+            changelog: false,
+            logged: Vec::new(),
+            changed: Vec::new(),
+            deleted: Vec::new(),
+            pending_changelog: None,
             spec,
         })
     }
@@ -320,6 +484,7 @@ impl Aggregate {
             None => {
                 self.slots.push(slot);
                 self.queued.push(0);
+                self.logged.push(0);
                 (self.slots.len() - 1) as u32
             }
         }
@@ -572,6 +737,9 @@ impl Aggregate {
         }
         w.live = false;
         let (start, end) = (w.start, w.end);
+        if self.changelog {
+            self.deleted.push((w.key.clone(), start, end));
+        }
         self.open.remove(&(end, slot));
         if matches!(
             self.spec.window.map(|w| w.windowing),
@@ -746,11 +914,92 @@ impl Aggregate {
         pairs: &[(u32, u32)],
         retract: bool,
     ) -> Result<()> {
+        if self.changelog {
+            for &(slot, _) in pairs {
+                if self.logged[slot as usize] != self.generation {
+                    self.logged[slot as usize] = self.generation;
+                    self.changed.push(slot);
+                }
+            }
+        }
         for (agg, call) in self.aggregators.iter_mut().zip(&self.spec.calls) {
             let args: Vec<ArrayRef> = call.args.iter().map(|&i| Arc::clone(&columns[i])).collect();
             agg.update(&args, pairs, retract)?;
         }
         Ok(())
+    }
+
+    /// The state of the groups this batch changed, and tombstones for the
+    /// groups it deleted: key columns, window bounds, record time, layout
+    /// version, a deleted flag, then each aggregate's state fields.
+    fn build_changelog(&mut self) -> Result<Option<RecordBatch>> {
+        let changed: Vec<u32> = std::mem::take(&mut self.changed)
+            .into_iter()
+            .filter(|&s| self.slots[s as usize].live)
+            .collect();
+        let deleted = std::mem::take(&mut self.deleted);
+        if changed.is_empty() && deleted.is_empty() {
+            return Ok(None);
+        }
+        let n = changed.len() + deleted.len();
+        let key_rows = changed
+            .iter()
+            .map(|&s| self.slots[s as usize].key.row())
+            .chain(deleted.iter().map(|d| d.0.row()));
+        let mut columns = self.keys.convert_rows(key_rows)?;
+        let mut fields: Vec<arrow::datatypes::Field> = self.spec.output_schema.fields()
+            [..self.spec.key_columns]
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        let int64 = |name: &str| arrow::datatypes::Field::new(name, DataType::Int64, true);
+        if self.windowed() {
+            let starts = changed
+                .iter()
+                .map(|&s| self.slots[s as usize].start)
+                .chain(deleted.iter().map(|d| d.1));
+            columns.push(Arc::new(Int64Array::from_iter_values(starts)));
+            let ends = changed
+                .iter()
+                .map(|&s| self.slots[s as usize].end)
+                .chain(deleted.iter().map(|d| d.2));
+            columns.push(Arc::new(Int64Array::from_iter_values(ends)));
+            fields.push(int64("WINDOWSTART"));
+            fields.push(int64("WINDOWEND"));
+        }
+        let times = changed
+            .iter()
+            .map(|&s| Some(self.slots[s as usize].time))
+            .chain(deleted.iter().map(|_| None));
+        columns.push(Arc::new(Int64Array::from_iter(times)));
+        fields.push(int64("$TIME"));
+        columns.push(Arc::new(Int64Array::from_value(CHANGELOG_VERSION, n)));
+        fields.push(int64("$VERSION"));
+        let flags = (0..n).map(|i| Some(i >= changed.len()));
+        columns.push(Arc::new(BooleanArray::from_iter(flags)));
+        fields.push(arrow::datatypes::Field::new(
+            "$DELETED",
+            DataType::Boolean,
+            false,
+        ));
+        for (j, agg) in self.aggregators.iter_mut().enumerate() {
+            for (k, state) in agg.state(&changed)?.into_iter().enumerate() {
+                let state = if deleted.is_empty() {
+                    state
+                } else {
+                    let nulls = new_null_array(state.data_type(), deleted.len());
+                    arrow::compute::concat(&[state.as_ref(), nulls.as_ref()])?
+                };
+                fields.push(arrow::datatypes::Field::new(
+                    format!("$S{j}_{k}"),
+                    state.data_type().clone(),
+                    true,
+                ));
+                columns.push(state);
+            }
+        }
+        let schema = Arc::new(arrow::datatypes::Schema::new(fields));
+        Ok(Some(RecordBatch::try_new(schema, columns)?))
     }
 
     fn emit(&mut self, emissions: &[Emission]) -> Result<Option<RecordBatch>> {
@@ -844,6 +1093,16 @@ impl Operator for Aggregate {
         }
         self.close_windows(&mut emissions, &mut pending_free);
         let emitted = self.emit(&emissions)?;
+        if self.changelog {
+            if let Some(changes) = self.build_changelog()? {
+                self.pending_changelog = Some(match self.pending_changelog.take() {
+                    None => changes,
+                    Some(earlier) => {
+                        arrow::compute::concat_batches(&earlier.schema(), [&earlier, &changes])?
+                    }
+                });
+            }
+        }
         for slot in pending_free {
             for agg in &mut self.aggregators {
                 agg.reset(slot);
@@ -854,6 +1113,15 @@ impl Operator for Aggregate {
             out.push(b);
         }
         Ok(())
+    }
+
+    fn enable_changelog(&mut self) -> Option<&'static str> {
+        self.changelog = true;
+        Some("Aggregate-Aggregate-Materialize")
+    }
+
+    fn take_changelog(&mut self) -> Option<RecordBatch> {
+        self.pending_changelog.take()
     }
 
     fn describe(&self) -> String {

@@ -34,4 +34,16 @@ pub trait Operator: Send {
 
     /// One line describing this operator, for EXPLAIN.
     fn describe(&self) -> String;
+
+    /// Asks a stateful operator to collect the changes to its state for a
+    /// changelog topic; returns the topic's name after the query's prefix
+    /// (`…-<name>-changelog`), or `None` for an operator without state.
+    fn enable_changelog(&mut self) -> Option<&'static str> {
+        None
+    }
+
+    /// The state changes of the last batch processed, once enabled.
+    fn take_changelog(&mut self) -> Option<RecordBatch> {
+        None
+    }
 }
