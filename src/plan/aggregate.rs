@@ -92,6 +92,13 @@ pub(super) fn plan_aggregate(input: AggregateInput<'_>) -> Result<PlannedSelect>
             "KSQL does not support persistent queries on windowed tables.",
         ));
     }
+    if source.value_format.format == crate::format::Format::Kafka {
+        return Err(Error::user(format!(
+            "Source(s) {} are using the 'KAFKA' value format. This format does not yet support \
+             GROUP BY.",
+            source.name
+        )));
+    }
     if query.emit == Some(Emit::Final) && query.window.is_none() {
         return Err(Error::user(
             "EMIT FINAL is only supported for windowed aggregations.",
@@ -244,6 +251,18 @@ pub(super) fn plan_aggregate(input: AggregateInput<'_>) -> Result<PlannedSelect>
     }
     let mut agg_calls = Vec::with_capacity(calls.len());
     let mut not_retractable = Vec::new();
+    use crate::functions::aggregates as udafs;
+    for call in &calls {
+        let name = call.func.name();
+        udafs::check_literal_arguments(name, &call.params.args)?;
+        // Intermediate states such as AVG's (sum, count) need a structured
+        // value format.
+        if source.value_format.format == crate::format::Format::Delimited
+            && udafs::needs_structured_state(name)
+        {
+            return Err(Error::user(udafs::STRUCTURED_STATE_ERROR));
+        }
+    }
     for (j, call) in calls.iter().enumerate() {
         let mut args = Vec::with_capacity(call.params.args.len());
         for (k, a) in call.params.args.iter().enumerate() {
@@ -317,7 +336,9 @@ pub(super) fn plan_aggregate(input: AggregateInput<'_>) -> Result<PlannedSelect>
             .zip(&source_keys)
             .all(|(g, k)| matches!(g, DfExpr::Column(c) if c.name == *k));
     let mut decode = decode_stage(state, &source, query_id)?;
-    let repartition = if over_table || keyed_by_source {
+    // A push query aggregates in its own task: it has no other instance to
+    // share the work with.
+    let repartition = if over_table || keyed_by_source || !persistent {
         None
     } else {
         let topic_source = repartition_source(&source, &pre_fields[..time_column], groups.len())?;

@@ -102,7 +102,11 @@ pub async fn print_outcome_as(outcome: Outcome, format: OutputFormat) -> Result<
 /// its input; otherwise waits for Ctrl-C.
 pub async fn run_script(engine: Arc<Engine>, sql: &str, until_idle: bool) -> Result<()> {
     let mut session = Session::default();
-    run_statements(&engine, &mut session, sql, OutputFormat::Tabular).await?;
+    if let Err(e) = run_statements(&engine, &mut session, sql, OutputFormat::Tabular).await {
+        // Queries already started stop cleanly before the error is reported.
+        engine.shutdown().await;
+        return Err(e);
+    }
     if until_idle {
         engine.wait_idle(Duration::from_secs(3600)).await;
     } else {
