@@ -246,3 +246,39 @@ async fn processing_log_is_a_stream() {
     );
     engine.shutdown().await;
 }
+
+/// With record caching (the default), an aggregation emits one update per
+/// key per commit; with `cache.max.bytes.buffering` = 0, every update.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aggregation_coalesces_updates_unless_caching_is_off() {
+    let (log, engine) = setup().await;
+    let mut s = Session::default();
+    exec(
+        &engine,
+        &mut s,
+        "CREATE STREAM taps (card STRING KEY, amount INT)
+           WITH (kafka_topic='taps', value_format='json', partitions=1);
+         INSERT INTO taps (card, amount, ROWTIME) VALUES ('c1', 1, 100);
+         INSERT INTO taps (card, amount, ROWTIME) VALUES ('c1', 2, 200);
+         INSERT INTO taps (card, amount, ROWTIME) VALUES ('c2', 5, 300);
+         INSERT INTO taps (card, amount, ROWTIME) VALUES ('c1', 4, 400);
+         CREATE TABLE cached AS SELECT card, SUM(amount) AS total FROM taps GROUP BY card;
+         SET 'cache.max.bytes.buffering' = '0';
+         CREATE TABLE every AS SELECT card, SUM(amount) AS total FROM taps GROUP BY card;",
+    )
+    .await;
+    assert!(engine.wait_idle(Duration::from_secs(20)).await);
+    let mut cached = values(&log, "CACHED");
+    cached.sort();
+    assert_eq!(cached, vec![r#"{"TOTAL":5}"#, r#"{"TOTAL":7}"#]);
+    assert_eq!(
+        values(&log, "EVERY"),
+        vec![
+            r#"{"TOTAL":1}"#,
+            r#"{"TOTAL":3}"#,
+            r#"{"TOTAL":5}"#,
+            r#"{"TOTAL":7}"#
+        ]
+    );
+    engine.shutdown().await;
+}

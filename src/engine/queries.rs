@@ -155,6 +155,19 @@ impl Engine {
         }
     }
 
+    /// The task settings of a query started in `session`: record caching
+    /// is off (every update emitted) when `cache.max.bytes.buffering` is 0.
+    fn task_settings(&self, session: &Session) -> crate::runtime::task::TaskSettings {
+        let mut settings = self.config.task;
+        let cache = session
+            .property(&self.config, "cache.max.bytes.buffering")
+            .or_else(|| session.property(&self.config, "ksql.streams.cache.max.bytes.buffering"));
+        if cache.is_some_and(|v| v.trim() == "0") {
+            settings.emit_every_update = true;
+        }
+        settings
+    }
+
     pub(super) async fn create_as_select(
         &self,
         session: &Session,
@@ -435,7 +448,7 @@ impl Engine {
                     writer: self.broker.writer(&topic)?,
                 },
                 log: self.log.clone(),
-                settings: self.config.task,
+                settings: self.task_settings(session),
                 status: Arc::clone(&status),
             };
             plan_prefix = task.pipeline.describe();
@@ -545,7 +558,7 @@ impl Engine {
             pipeline,
             sink: sink_stage,
             log: self.log.clone(),
-            settings: self.config.task,
+            settings: self.task_settings(session),
             status: Arc::clone(&status),
         };
         let handle = tokio::spawn(task.run(cancel.clone()));
@@ -614,7 +627,7 @@ impl Engine {
                 remaining: limit,
             },
             log: self.log.clone(),
-            settings: self.config.task,
+            settings: self.task_settings(session),
             status: Arc::new(QueryStatus::default()),
         };
         let cancel = CancellationToken::new();

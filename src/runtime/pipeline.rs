@@ -31,26 +31,73 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    /// Runs one raw batch through the pipeline.
+    /// Runs one raw batch through the pipeline. Stateful operators hold
+    /// their updates back until [`Pipeline::flush`].
     pub fn process(&mut self, raw: &RawBatch, log: &ProcessingLog) -> Result<Vec<RecordBatch>> {
         let batch = self.decode.decode(raw, log)?;
         if batch.num_rows() == 0 {
             return Ok(Vec::new());
         }
+        self.run_from(0, vec![batch], log)
+    }
+
+    /// Runs one raw batch record by record, flushing after each: every
+    /// update of a stateful operator is emitted (record caching off).
+    pub fn process_each(
+        &mut self,
+        raw: &RawBatch,
+        log: &ProcessingLog,
+    ) -> Result<Vec<RecordBatch>> {
+        let batch = self.decode.decode(raw, log)?;
+        let mut out = Vec::new();
+        for row in 0..batch.num_rows() {
+            out.extend(self.run_from(0, vec![batch.slice(row, 1)], log)?);
+            out.extend(self.flush(log)?);
+        }
+        Ok(out)
+    }
+
+    /// Emits what the stateful operators held back, through the operators
+    /// after each.
+    pub fn flush(&mut self, log: &ProcessingLog) -> Result<Vec<RecordBatch>> {
+        let mut out = Vec::new();
+        for i in 0..self.operators.len() {
+            let mut held = Vec::new();
+            {
+                let ctx = OperatorContext {
+                    query_id: &self.query_id,
+                    log,
+                };
+                self.operators[i].flush(&ctx, &mut held)?;
+            }
+            if !held.is_empty() {
+                out.extend(self.run_from(i + 1, held, log)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Runs batches through the operators from the `first`.
+    fn run_from(
+        &mut self,
+        first: usize,
+        batches: Vec<RecordBatch>,
+        log: &ProcessingLog,
+    ) -> Result<Vec<RecordBatch>> {
         let ctx = OperatorContext {
             query_id: &self.query_id,
             log,
         };
-        let mut current = vec![batch];
-        for op in &mut self.operators {
+        let mut current = batches;
+        for op in self.operators.iter_mut().skip(first) {
+            if current.is_empty() {
+                break;
+            }
             let mut next = Vec::with_capacity(current.len());
             for b in current {
                 op.process(b, &ctx, &mut next)?;
             }
             current = next;
-            if current.is_empty() {
-                break;
-            }
         }
         Ok(current)
     }

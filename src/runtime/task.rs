@@ -25,6 +25,10 @@ pub struct TaskSettings {
     pub poll_wait: Duration,
     /// How often offsets are committed (after a flush of the sink).
     pub commit_interval: Duration,
+    /// Record caching off (`cache.max.bytes.buffering` = 0): stateful
+    /// operators emit every update instead of one per key and window per
+    /// commit interval.
+    pub emit_every_update: bool,
 }
 
 impl Default for TaskSettings {
@@ -33,6 +37,7 @@ impl Default for TaskSettings {
             max_batch: 4096,
             poll_wait: Duration::from_millis(50),
             commit_interval: Duration::from_millis(500),
+            emit_every_update: false,
         }
     }
 }
@@ -259,19 +264,12 @@ impl QueryTask {
             self.status
                 .records_in
                 .fetch_add(batch.len() as u64, Ordering::Relaxed);
-            let outputs = self.pipeline.process(&batch, &self.log)?;
-            if let Some(changelogs) = self.sink.changelogs() {
-                for c in changelogs.iter_mut() {
-                    if let Some(changes) = self
-                        .pipeline
-                        .operators
-                        .get_mut(c.operator)
-                        .and_then(|op| op.take_changelog())
-                    {
-                        c.write(&changes)?;
-                    }
-                }
-            }
+            let outputs = if self.settings.emit_every_update {
+                self.pipeline.process_each(&batch, &self.log)?
+            } else {
+                self.pipeline.process(&batch, &self.log)?
+            };
+            self.write_changelogs()?;
             let (state, written) = self.sink.write(outputs).await?;
             self.status
                 .records_out
@@ -292,7 +290,34 @@ impl QueryTask {
         Ok(())
     }
 
+    /// Writes the state changes the stateful operators collected.
+    fn write_changelogs(&mut self) -> Result<()> {
+        if let Some(changelogs) = self.sink.changelogs() {
+            for c in changelogs.iter_mut() {
+                if let Some(changes) = self
+                    .pipeline
+                    .operators
+                    .get_mut(c.operator)
+                    .and_then(|op| op.take_changelog())
+                {
+                    c.write(&changes)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     async fn commit(&mut self) -> Result<()> {
+        // Updates held back by stateful operators go out before the commit
+        // that covers the records they came from.
+        let held = self.pipeline.flush(&self.log)?;
+        self.write_changelogs()?;
+        if !held.is_empty() {
+            let (_, written) = self.sink.write(held).await?;
+            self.status
+                .records_out
+                .fetch_add(written, Ordering::Relaxed);
+        }
         self.sink
             .flush()
             .await

@@ -44,6 +44,8 @@ pub fn test_config() -> Config {
         task: TaskSettings {
             max_batch: 1,
             poll_wait: Duration::from_millis(5),
+            // As ksqlDB's test driver: record caching off.
+            emit_every_update: true,
             ..TaskSettings::default()
         },
         ..Config::default()

@@ -417,6 +417,10 @@ pub struct Aggregate {
     queued: Vec<u64>,
     generation: u64,
     scratch: Vec<u8>,
+    /// Emissions held until the next flush.
+    pending: Vec<Emission>,
+    /// Slots to free at the next flush, after the emissions that use them.
+    pending_free: Vec<u32>,
     /// Whether state changes are collected for a changelog topic.
     changelog: bool,
     /// Per slot: the batch generation that last logged it as changed.
@@ -453,8 +457,11 @@ impl Aggregate {
             contributed: None,
             late,
             queued: Vec::new(),
-            generation: 0,
+            // Starts above the initial `queued`/`logged` marks (0).
+            generation: 1,
             scratch: Vec::new(),
+            pending: Vec::new(),
+            pending_free: Vec::new(),
             changelog: false,
             logged: Vec::new(),
             changed: Vec::new(),
@@ -704,6 +711,7 @@ impl Aggregate {
                 });
             }
         }
+        emissions.retain(|e| !matches!(e, Emission::Value(v) if existing[1..].contains(v)));
         for &s in &existing[1..] {
             for agg in &mut self.aggregators {
                 agg.merge(target, s)?;
@@ -1079,9 +1087,9 @@ impl Operator for Aggregate {
         ctx: &OperatorContext<'_>,
         out: &mut Vec<RecordBatch>,
     ) -> Result<()> {
-        self.generation += 1;
-        let mut emissions = Vec::new();
-        let mut pending_free = Vec::new();
+        // Updates are coalesced (one per group) until the next flush.
+        let mut emissions = std::mem::take(&mut self.pending);
+        let mut pending_free = std::mem::take(&mut self.pending_free);
         if let Some(table_key) = self.spec.table_key.clone() {
             self.process_table(&batch, &table_key, &mut emissions)?;
         } else {
@@ -1092,6 +1100,14 @@ impl Operator for Aggregate {
             self.update_all(batch.columns(), &pairs, false)?;
         }
         self.close_windows(&mut emissions, &mut pending_free);
+        self.pending = emissions;
+        self.pending_free = pending_free;
+        let _ = out;
+        Ok(())
+    }
+
+    fn flush(&mut self, _ctx: &OperatorContext<'_>, out: &mut Vec<RecordBatch>) -> Result<()> {
+        let emissions = std::mem::take(&mut self.pending);
         let emitted = self.emit(&emissions)?;
         if self.changelog {
             if let Some(changes) = self.build_changelog()? {
@@ -1103,12 +1119,13 @@ impl Operator for Aggregate {
                 });
             }
         }
-        for slot in pending_free {
+        for slot in std::mem::take(&mut self.pending_free) {
             for agg in &mut self.aggregators {
                 agg.reset(slot);
             }
             self.free.push(slot);
         }
+        self.generation += 1;
         if let Some(b) = emitted {
             out.push(b);
         }

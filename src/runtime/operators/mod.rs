@@ -35,6 +35,13 @@ pub trait Operator: Send {
     /// One line describing this operator, for EXPLAIN.
     fn describe(&self) -> String;
 
+    /// Emits what the operator held back: a stateful operator coalesces
+    /// its updates (one per key and window) until the task flushes, before
+    /// each commit, or after every record when record caching is off.
+    fn flush(&mut self, _ctx: &OperatorContext<'_>, _out: &mut Vec<RecordBatch>) -> Result<()> {
+        Ok(())
+    }
+
     /// Asks a stateful operator to collect the changes to its state for a
     /// changelog topic; returns the topic's name after the query's prefix
     /// (`…-<name>-changelog`), or `None` for an operator without state.
