@@ -89,7 +89,7 @@ check_conformance "ksqlDB REST-level conformance (RQTT cases in ../shared/qtt/re
 echo "== Nexmark: generator and benchmark with a tiny N (debug build: proves they run; figures are not representative)"
 ./target/debug/sluice nexmark generate --events 20000
 ./target/debug/sluice bench nexmark --query q0,q1,q2,w1 --events 20000
-./target/debug/sluice bench nexmark --query q0,q1,q2,q7,w1,w2,g1 --events 20000 --source memory
+./target/debug/sluice bench nexmark --query q0,q1,q2,q7,q17,w1,w2,g1 --events 20000 --source memory
 
 echo "== client compatibility: the Python ksqlDB client 'ksqldb' against sluice server"
 ./scripts/client-compat.sh

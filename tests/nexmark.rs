@@ -180,19 +180,34 @@ fn tiny(queries: &[&str]) -> BenchOptions {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bench_runs_from_the_in_memory_log() {
     let mut out = Vec::new();
-    let report = bench::run(&tiny(&["q0", "q2", "q5"]), BenchSource::Memory, &mut out)
-        .await
-        .expect("bench");
+    let report = bench::run(
+        &tiny(&["q0", "q2", "w1", "q5"]),
+        BenchSource::Memory,
+        &mut out,
+    )
+    .await
+    .expect("bench");
     let text = String::from_utf8_lossy(&out);
     println!("{text}");
-    assert_eq!(report.queries.len(), 2);
+    assert_eq!(report.queries.len(), 3);
     for q in &report.queries {
         assert_eq!(q.sluice.records, 4_600);
-        assert_eq!(q.sluice_rows_out, q.compute_rows_out);
+        assert_eq!(q.mismatch(), None, "{}", q.name);
     }
     assert_eq!(report.queries[0].sluice_rows_out, 4_600);
+    assert_eq!(
+        report.queries[0].sluice_rows_out,
+        report.queries[0].compute_rows_out
+    );
+    // The aggregation was checked group by group against DataFusion's.
+    let w1 = report.queries[2]
+        .groups
+        .as_ref()
+        .expect("w1 is checked by group");
+    assert!(w1.datafusion_groups > 0);
+    assert_eq!(w1.sluice_groups, w1.datafusion_groups);
     assert!(
-        text.contains("q5: not yet supported by sluice: needs"),
+        text.contains("q5: not run by the bench yet: needs"),
         "{text}"
     );
 }
@@ -213,13 +228,13 @@ async fn bench_runs_through_the_embedded_broker() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unsupported_query_says_what_it_needs() {
     let mut out = Vec::new();
-    let err = bench::run(&tiny(&["q7"]), BenchSource::Memory, &mut out)
+    let err = bench::run(&tiny(&["q8"]), BenchSource::Memory, &mut out)
         .await
         .expect_err("an error");
     assert!(err.is_user());
     assert!(
         err.to_string()
-            .contains("q7 is not yet supported by sluice: needs windowed"),
+            .contains("q8 is not run by the bench yet: needs stream-stream joins"),
         "{err}"
     );
 }

@@ -149,7 +149,7 @@ pub async fn run(
     let io = |e: std::io::Error| Error::internal(format!("cannot print the figures: {e}"));
     writeln!(out, "{}", report::machine()).map_err(io)?;
     for (name, needs) in &unsupported {
-        writeln!(out, "{name}: not yet supported by sluice: needs {needs}").map_err(io)?;
+        writeln!(out, "{name}: not run by the bench yet: needs {needs}").map_err(io)?;
     }
     if runnable.is_empty() {
         return Ok(BenchReport {
@@ -335,7 +335,7 @@ fn select_queries(names: &[String]) -> Result<Selection> {
     }
     if let ([], [(name, needs)]) = (runnable.as_slice(), unsupported.as_slice()) {
         return Err(Error::user(format!(
-            "Nexmark {name} is not yet supported by sluice: needs {needs}"
+            "Nexmark {name} is not run by the bench yet: needs {needs}"
         )));
     }
     Ok((runnable, unsupported))
@@ -417,12 +417,15 @@ impl Env<'_> {
         for run in 0..runs {
             // A stateless query writes to the topic every query shares; an
             // aggregation to a fresh topic per run, read back for the check.
-            let (kind, topic) = match output {
-                Output::Stream => ("STREAM", self.topic("sluice")),
-                Output::Table { .. } => ("TABLE", table_topic(q.name, run, self.suffix)),
+            let (kind, topic, with) = match output {
+                Output::Stream => ("STREAM", self.topic("sluice"), ""),
+                Output::Table { with, .. } => {
+                    ("TABLE", table_topic(q.name, run, self.suffix), with)
+                }
             };
             let run_statement = format!(
-                "CREATE {kind} {name} WITH (KAFKA_TOPIC='{topic}', PARTITIONS={}) AS {select};",
+                "CREATE {kind} {name} WITH (KAFKA_TOPIC='{topic}', PARTITIONS={}{with}) AS \
+                 {select};",
                 self.bid.partitions
             );
             let (usage, rows) = self.sluice_phase(&run_statement).await?;
@@ -452,7 +455,10 @@ impl Env<'_> {
                     baseline::compute(self.decode, self.raw, sql, Aggregates::DataFusion).await?
                 }
             };
-            if let Output::Table { groups: columns } = output {
+            if let Output::Table {
+                groups: columns, ..
+            } = output
+            {
                 let found = check::compare(&written, &c.output, columns)?;
                 if groups.as_ref().is_none_or(|g| g.mismatch.is_none()) {
                     groups = Some(found);

@@ -181,6 +181,9 @@ pub fn compare(
     })
 }
 
+/// Group key bytes → the bytes of its latest values, in row format.
+type Latest = HashMap<Box<[u8]>, Box<[u8]>>;
+
 fn sort_fields(columns: &[(&str, DataType)]) -> Vec<SortField> {
     columns
         .iter()
@@ -195,10 +198,10 @@ fn latest(
     actual: &[RecordBatch],
     key_columns: &[(&str, DataType)],
     value_columns: &[(&str, DataType)],
-) -> Result<HashMap<Box<[u8]>, Box<[u8]>>> {
+) -> Result<Latest> {
     let keys = RowConverter::new(sort_fields(key_columns))?;
     let values = RowConverter::new(sort_fields(value_columns))?;
-    let mut out: HashMap<Box<[u8]>, Box<[u8]>> = HashMap::new();
+    let mut out = Latest::new();
     for batch in actual {
         let schema = batch.schema();
         let mut picked: Vec<ArrayRef> = Vec::with_capacity(key_columns.len() + value_columns.len());

@@ -112,10 +112,10 @@ pub enum SourceArg {
 /// Flags of `sluice bench nexmark`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// Queries: q0, q1, q2, q7, q14, q21, q22 and the aggregations w1
+    /// Queries: q0, q1, q2, q7, q14, q17, q21, q22 and the aggregations w1
     /// (tumbling COUNT/SUM per auction), w2 (hopping COUNT per auction) and
     /// g1 (COUNT/SUM per auction, no window) run today; others are reported
-    /// as not yet supported. A comma-separated list, or `all`.
+    /// with what they need. A comma-separated list, or `all`.
     #[arg(long, value_delimiter = ',', default_value = "q0")]
     pub query: Vec<String>,
     /// Events to pre-load (all kinds; 46 in 50 are bids, which the queries
