@@ -495,8 +495,9 @@ impl Engine {
             topic: input_topic,
             group_id: Some(input_group),
             start: input_start,
-            // Headers are copied to the records the query writes.
-            with_headers: true,
+            // Headers are copied to the records the query writes (the
+            // re-keyed rows of a repartition topic carry none).
+            with_headers: upstream.is_none(),
         })?;
         let writer = self.broker.writer(&sink.topic)?;
         // A TABLE sink is materialized for pull queries; a table whose
@@ -750,6 +751,23 @@ impl Engine {
         })
     }
 
+    /// Deletes a stopped query's internal topics (repartition, changelog),
+    /// as ksqlDB does when a query is terminated.
+    async fn delete_internal_topics(&self, query_id: &str) -> Result<()> {
+        let prefix = format!("{}-", self.config.query_group(query_id));
+        let admin = self.broker.admin();
+        for topic in admin.list_topics().await? {
+            if topic.name.starts_with(&prefix) {
+                // Best effort: the query is gone either way (the embedded
+                // broker, for one, cannot delete topics).
+                if let Err(e) = admin.delete_topic(&topic.name).await {
+                    tracing::warn!(topic = %topic.name, "internal topic kept: {e}");
+                }
+            }
+        }
+        Ok(())
+    }
+
     pub(super) async fn terminate(&self, t: &Terminate) -> Result<Outcome> {
         let mut state = self.state.lock().await;
         let ids: Vec<String> = match t {
@@ -778,6 +796,9 @@ impl Engine {
         drop(state);
         for h in handles {
             let _ = h.await;
+        }
+        for id in &ids {
+            self.delete_internal_topics(id).await?;
         }
         Ok(Outcome::Message {
             message: match t {
@@ -851,6 +872,9 @@ impl Engine {
         drop(state);
         if let Some(h) = handle {
             let _ = h.await;
+        }
+        if let Some(q) = &source.created_by {
+            self.delete_internal_topics(q).await?;
         }
         if d.delete_topic {
             self.broker.admin().delete_topic(&source.topic).await?;
