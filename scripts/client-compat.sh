@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Client compatibility: a ksqlDB client library nobody here wrote, the
-# Python package `ksqldb` (installed from PyPI into a venv), drives the
-# debug `sluice server` on the embedded broker: list streams, create a
-# stream, insert rows, stream push queries (scripts/client_compat.py).
+# Client compatibility: ksqlDB client libraries nobody here wrote drive the
+# debug `sluice server` on the embedded broker. The Python package `ksqldb`
+# (from PyPI, in a venv): list streams, create a stream, insert rows,
+# stream push queries (scripts/client_compat.py). The npm package
+# `ksqldb-client`: the same, plus a pull query on an aggregation
+# (scripts/client_compat_npm.js).
 #
 # Why `ksqldb` and not `ksql` (ksql-python 0.10.2): `ksql` cannot even be
 # imported on Python >= 3.10, because its dependency `hyper` imports
@@ -12,6 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 KSQLDB_VERSION=1.0.1
+NPM_CLIENT_VERSION=1.0.5
 venv=target/client-compat-venv
 bin=target/debug/sluice
 
@@ -69,6 +72,27 @@ fi
 echo "== running the ksqldb client against sluice server"
 if ! timeout 120 "$venv/bin/python" scripts/client_compat.py "$url"; then
   echo "client-compat: FAILED; the server's log:" >&2
+  cat "$scratch/server.log" >&2
+  exit 1
+fi
+
+# The npm client `ksqldb-client`, installed from the registry.
+if ! command -v npm >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then
+  echo "client-compat: FAILED: node and npm are needed for the npm client ksqldb-client" >&2
+  exit 1
+fi
+npm_dir=target/client-compat-npm
+if [ ! -d "$npm_dir/node_modules/ksqldb-client" ]; then
+  echo "== installing the npm ksqlDB client: ksqldb-client@$NPM_CLIENT_VERSION"
+  mkdir -p "$npm_dir"
+  if ! (cd "$npm_dir" && npm install --silent --no-audit --no-fund "ksqldb-client@$NPM_CLIENT_VERSION" >/dev/null); then
+    echo "client-compat: FAILED: npm could not install ksqldb-client@$NPM_CLIENT_VERSION" >&2
+    exit 1
+  fi
+fi
+echo "== running the npm client ksqldb-client against sluice server"
+if ! NODE_PATH="$npm_dir/node_modules" timeout 120 node scripts/client_compat_npm.js "$port"; then
+  echo "client-compat: FAILED (npm client); the server's log:" >&2
   cat "$scratch/server.log" >&2
   exit 1
 fi

@@ -194,6 +194,10 @@ struct PushBody {
     /// (`/query` only, as ksqlDB does).
     keepalive: Option<Interval>,
     finished: bool,
+    /// Rows of a batch not yet sent: the delimited format sends each row as
+    /// its own chunk, as ksqlDB does (clients such as the npm
+    /// `ksqldb-client` parse every chunk as one JSON document).
+    queued: std::collections::VecDeque<String>,
     _registration: Registration,
 }
 
@@ -222,6 +226,7 @@ pub fn push_body(
         shutdown,
         keepalive,
         finished: false,
+        queued: std::collections::VecDeque::new(),
         _registration: registration,
     };
     Body::from_stream(futures::stream::unfold(state, |mut state| async move {
@@ -235,6 +240,9 @@ impl PushBody {
         if let Some(header) = self.header.take() {
             return Some(header);
         }
+        if let Some(row) = self.queued.pop_front() {
+            return Some(row);
+        }
         if self.finished {
             return None;
         }
@@ -245,6 +253,7 @@ impl PushBody {
             close,
             shutdown,
             keepalive,
+            queued,
             ..
         } = &mut *self;
         let end = loop {
@@ -254,13 +263,14 @@ impl PushBody {
                 _ = close.cancelled() => break End::Completed,
                 batch = push.rows.recv() => match batch {
                     Some(batch) => match rows_text(*format, &batch, push.columns.len()) {
-                        Ok((text, n)) => {
+                        Ok((chunks, n)) => {
                             *sent += n;
                             if let Some(k) = keepalive.as_mut() {
                                 k.reset();
                             }
-                            if !text.is_empty() {
-                                return Some(text);
+                            queued.extend(chunks.into_iter().filter(|c| !c.is_empty()));
+                            if let Some(first) = queued.pop_front() {
+                                return Some(first);
                             }
                         }
                         Err(e) => break End::Failed(e),
@@ -287,17 +297,29 @@ impl PushBody {
     }
 }
 
-/// The rows of one batch as one chunk, and how many there were.
+/// The rows of one batch as chunks to send (one per row in the delimited
+/// format, one for the batch otherwise), and how many rows there were.
 fn rows_text(
     format: StreamFormat,
     batch: &RecordBatch,
     columns: usize,
-) -> Result<(String, u64), Error> {
+) -> Result<(Vec<String>, u64), Error> {
     let rows = batch_rows(batch, columns)?;
     let n = rows.len() as u64;
+    if format == StreamFormat::Delimited {
+        let chunks = rows
+            .into_iter()
+            .map(|row| {
+                let mut text = String::new();
+                format.rows(vec![row], &mut text);
+                text
+            })
+            .collect();
+        return Ok((chunks, n));
+    }
     let mut text = String::new();
     format.rows(rows, &mut text);
-    Ok((text, n))
+    Ok((vec![text], n))
 }
 
 async fn tick(interval: &mut Option<Interval>) {
