@@ -4,9 +4,11 @@
 //! then every aggregate's argument columns, the event time and the null-row
 //! flag (and, over a table, the table's own key). Each group — a key, and a
 //! window when windowed — owns a slot; each aggregate keeps one state per
-//! slot ([`GroupAggregator`]). After a batch, every group it touched is
-//! emitted once (`EMIT CHANGES`), or, with `EMIT FINAL`, each window is
-//! emitted once when stream time passes its end plus the grace period.
+//! slot ([`GroupAggregator`]). Updates are held until the task flushes the
+//! pipeline — before each commit, or after every record when record caching
+//! is off — and every group touched since is then emitted once (`EMIT
+//! CHANGES`); with `EMIT FINAL`, each window is emitted once, when stream
+//! time passes its end plus the grace period.
 //!
 //! Over a table the input is a changelog: a row replaces the previous row
 //! of the same table key, so the previous row's contribution is retracted
@@ -1085,7 +1087,7 @@ impl Operator for Aggregate {
         &mut self,
         batch: RecordBatch,
         ctx: &OperatorContext<'_>,
-        out: &mut Vec<RecordBatch>,
+        _out: &mut Vec<RecordBatch>,
     ) -> Result<()> {
         // Updates are coalesced (one per group) until the next flush.
         let mut emissions = std::mem::take(&mut self.pending);
@@ -1102,7 +1104,6 @@ impl Operator for Aggregate {
         self.close_windows(&mut emissions, &mut pending_free);
         self.pending = emissions;
         self.pending_free = pending_free;
-        let _ = out;
         Ok(())
     }
 
