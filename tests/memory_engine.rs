@@ -282,3 +282,35 @@ async fn aggregation_coalesces_updates_unless_caching_is_off() {
     );
     engine.shutdown().await;
 }
+
+/// Each input partition keeps its own stream time: a partition read ahead
+/// in event time does not close the windows of another, as in Kafka Streams.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn windows_close_with_their_own_partitions_stream_time() {
+    let (log, engine) = setup().await;
+    let mut s = Session::default();
+    // With two partitions, 'a' goes to partition 0 and 'd' to partition 1
+    // (murmur2, as Kafka's default partitioner).
+    exec(
+        &engine,
+        &mut s,
+        "CREATE STREAM taps (card STRING KEY, amount INT)
+           WITH (kafka_topic='taps2', value_format='json', partitions=2);
+         INSERT INTO taps (card, amount, ROWTIME) VALUES ('a', 1, 100000);
+         INSERT INTO taps (card, amount, ROWTIME) VALUES ('a', 1, 200000);
+         INSERT INTO taps (card, amount, ROWTIME) VALUES ('d', 1, 1000);
+         INSERT INTO taps (card, amount, ROWTIME) VALUES ('d', 1, 2000);
+         INSERT INTO taps (card, amount, ROWTIME) VALUES ('d', 1, 15000);
+         CREATE TABLE per_10s AS SELECT card, COUNT(*) AS n FROM taps
+           WINDOW TUMBLING (SIZE 10 SECONDS, GRACE PERIOD 0 SECONDS) GROUP BY card EMIT FINAL;",
+    )
+    .await;
+    assert!(engine.wait_idle(Duration::from_secs(20)).await);
+    let mut out = values(&log, "PER_10S");
+    out.sort();
+    // 'a': [100000, 110000) closed by 'a' at 200000. 'd': [0, 10000) with
+    // both early records, closed by 'd' at 15000 — not dropped as late
+    // because partition 0 had reached 200000.
+    assert_eq!(out, vec![r#"{"N":1}"#, r#"{"N":2}"#]);
+    engine.shutdown().await;
+}

@@ -50,6 +50,7 @@ use crate::types::SqlType;
 pub const DEFAULT_GRACE_MS: u64 = 24 * 60 * 60 * 1000;
 
 const KEEP: &str = "$KEEP";
+const PARTITION: &str = "$PARTITION";
 
 fn key_col(i: usize) -> String {
     format!("$K{i}")
@@ -306,6 +307,10 @@ pub(super) fn plan_aggregate(input: AggregateInput<'_>) -> Result<PlannedSelect>
     let null_row_column = pre.len();
     pre.push(deleted.alias(NULL_ROW));
     pre_fields.push(Field::new(NULL_ROW, DataType::Boolean, true));
+    // Each input partition keeps its own stream time.
+    let partition_column = pre.len();
+    pre.push(hidden(&qualifier, "ROWPARTITION").alias(PARTITION));
+    pre_fields.push(Field::new(PARTITION, DataType::Int32, true));
     let table_key = if over_table {
         let mut cols = Vec::new();
         for (i, c) in source.key_columns().enumerate() {
@@ -347,6 +352,8 @@ pub(super) fn plan_aggregate(input: AggregateInput<'_>) -> Result<PlannedSelect>
         let mut keep: Vec<usize> = (0..time_column).collect();
         keep.push(rows.index_of(RECORD_TIME)?);
         keep.push(rows.index_of(NULL_ROW)?);
+        // After re-keying, the partitions of the repartition topic.
+        keep.push(rows.index_of("ROWPARTITION")?);
         let stage_ops = std::mem::replace(
             &mut operators,
             vec![
@@ -431,6 +438,7 @@ pub(super) fn plan_aggregate(input: AggregateInput<'_>) -> Result<PlannedSelect>
             time_column,
             null_row_column,
             table_key,
+            partition_column: Some(partition_column),
             window,
             output_schema: Arc::clone(&agg_schema),
         },

@@ -103,6 +103,9 @@ pub struct AggregateSpec {
     pub null_row_column: usize,
     /// Over a table: the input columns holding the table's key.
     pub table_key: Option<Vec<usize>>,
+    /// The input column with the record's partition (INT), for stream time
+    /// per partition; without it, one stream time for all.
+    pub partition_column: Option<usize>,
     /// The window, if any.
     pub window: Option<WindowConfig>,
     /// The output: key columns, `WINDOWSTART`/`WINDOWEND` when windowed,
@@ -381,6 +384,8 @@ struct Slot {
     end: i64,
     time: i64,
     live: bool,
+    /// The input partition whose stream time closes it.
+    partition: usize,
 }
 
 /// What one batch emits, in order.
@@ -408,8 +413,12 @@ pub struct Aggregate {
     slots: Vec<Slot>,
     free: Vec<u32>,
     /// Open windows by end.
-    open: BTreeSet<(i64, u32)>,
-    stream_time: i64,
+    open: Vec<BTreeSet<(i64, u32)>>,
+    /// Stream time per input partition: as in Kafka Streams, each
+    /// partition's windows close with its own stream time.
+    stream_times: Vec<i64>,
+    /// The partition of the row being assigned.
+    current: usize,
     /// Over a table: the table key → the row it last contributed.
     previous: HashMap<Box<[u8]>, OwnedRow, RandomState>,
     table_keys: Option<RowConverter>,
@@ -452,8 +461,9 @@ impl Aggregate {
             sessions: HashMap::default(),
             slots: Vec::new(),
             free: Vec::new(),
-            open: BTreeSet::new(),
-            stream_time: i64::MIN,
+            open: Vec::new(),
+            stream_times: Vec::new(),
+            current: 0,
             previous: HashMap::default(),
             table_keys: None,
             contributed: None,
@@ -477,6 +487,24 @@ impl Aggregate {
         self.spec.window.is_some()
     }
 
+    /// The open windows of a partition.
+    fn open_in(&mut self, partition: usize) -> &mut BTreeSet<(i64, u32)> {
+        if self.open.len() <= partition {
+            self.open.resize_with(partition + 1, BTreeSet::new);
+        }
+        &mut self.open[partition]
+    }
+
+    /// Moves the current partition's stream time to `time`; returns it.
+    fn advance(&mut self, time: i64) -> i64 {
+        let p = self.current;
+        if self.stream_times.len() <= p {
+            self.stream_times.resize(p + 1, i64::MIN);
+        }
+        self.stream_times[p] = self.stream_times[p].max(time);
+        self.stream_times[p]
+    }
+
     fn allocate(&mut self, key: OwnedRow, start: i64, end: i64) -> u32 {
         let slot = Slot {
             key,
@@ -484,6 +512,7 @@ impl Aggregate {
             end,
             time: i64::MIN,
             live: true,
+            partition: self.current,
         };
         match self.free.pop() {
             Some(i) => {
@@ -514,7 +543,8 @@ impl Aggregate {
         let slot = self.allocate(key.row(row).owned(), start, end);
         self.groups.insert(map_key, slot);
         if self.windowed() {
-            self.open.insert((end, slot));
+            let p = self.current;
+            self.open_in(p).insert((end, slot));
         }
         slot
     }
@@ -537,6 +567,12 @@ impl Aggregate {
     ) -> Result<Vec<(u32, u32)>> {
         let times = time_column(batch, self.spec.time_column)?;
         let null_rows = flag_column(batch, self.spec.null_row_column)?;
+        let partitions = self.spec.partition_column.and_then(|i| {
+            batch
+                .columns()
+                .get(i)
+                .and_then(|c| c.as_any().downcast_ref::<arrow::array::Int32Array>())
+        });
         let key_cols = &batch.columns()[..self.spec.key_columns];
         let mut pairs = Vec::with_capacity(batch.num_rows());
         for row in 0..batch.num_rows() {
@@ -559,8 +595,10 @@ impl Aggregate {
                 self.queue(slot, emissions);
                 continue;
             };
-            self.stream_time = self.stream_time.max(time);
-            let close = self.stream_time.saturating_sub(window.grace);
+            self.current = partitions
+                .map(|p| usize::try_from(p.value(row)).unwrap_or(0))
+                .unwrap_or(0);
+            let close = self.advance(time).saturating_sub(window.grace);
             match window.windowing {
                 Windowing::Tumbling { size } => {
                     let start = time - time.rem_euclid(size);
@@ -639,7 +677,7 @@ impl Aggregate {
                 query = ctx.query_id,
                 window_start = start,
                 window_end = end,
-                stream_time = self.stream_time,
+                stream_time = self.stream_times.get(self.current).copied().unwrap_or(0),
                 dropped = n,
                 "record dropped: its window closed (window end + grace period <= stream time)"
             );
@@ -692,7 +730,8 @@ impl Aggregate {
                 .entry(key.as_ref().into())
                 .or_default()
                 .push(slot);
-            self.open.insert((end, slot));
+            let p = self.current;
+            self.open_in(p).insert((end, slot));
             self.touch(slot, time);
             pairs.push((slot, row as u32));
             if !emit_final {
@@ -722,12 +761,15 @@ impl Aggregate {
             self.touch(target, t);
             self.release(s, pending_free);
         }
-        let old_end = self.slots[target as usize].end;
-        self.open.remove(&(old_end, target));
+        let (old_end, p) = {
+            let w = &self.slots[target as usize];
+            (w.end, w.partition)
+        };
+        self.open_in(p).remove(&(old_end, target));
         let w = &mut self.slots[target as usize];
         w.start = start;
         w.end = end;
-        self.open.insert((end, target));
+        self.open_in(p).insert((end, target));
         self.touch(target, time);
         pairs.push((target, row as u32));
         if !emit_final {
@@ -746,11 +788,11 @@ impl Aggregate {
             return;
         }
         w.live = false;
-        let (start, end) = (w.start, w.end);
+        let (start, end, partition) = (w.start, w.end, w.partition);
         if self.changelog {
             self.deleted.push((w.key.clone(), start, end));
         }
-        self.open.remove(&(end, slot));
+        self.open_in(partition).remove(&(end, slot));
         if matches!(
             self.spec.window.map(|w| w.windowing),
             Some(Windowing::Session { .. })
@@ -784,21 +826,26 @@ impl Aggregate {
         if let Windowing::Session { gap } = window.windowing {
             grace = grace.saturating_add(gap);
         }
-        let close = self.stream_time.saturating_sub(grace);
-        while let Some(&(end, slot)) = self.open.iter().next() {
-            // Time windows close at end + grace (end exclusive); sessions
-            // at end + gap + grace.
-            let closed = match window.windowing {
-                Windowing::Session { .. } => end < close,
-                _ => end <= close,
+        for partition in 0..self.open.len() {
+            let Some(&time) = self.stream_times.get(partition) else {
+                continue;
             };
-            if !closed {
-                break;
+            let close = time.saturating_sub(grace);
+            while let Some(&(end, slot)) = self.open[partition].iter().next() {
+                // Time windows close at end + grace (end exclusive);
+                // sessions at end + gap + grace.
+                let closed = match window.windowing {
+                    Windowing::Session { .. } => end < close,
+                    _ => end <= close,
+                };
+                if !closed {
+                    break;
+                }
+                if window.emit_final {
+                    emissions.push(Emission::Value(slot));
+                }
+                self.release(slot, pending_free);
             }
-            if window.emit_final {
-                emissions.push(Emission::Value(slot));
-            }
-            self.release(slot, pending_free);
         }
     }
 

@@ -117,6 +117,15 @@ impl Operator for FilterProject {
 
     fn describe(&self) -> String {
         let mut parts = Vec::new();
+        if self.input_columns.is_some() && self.projection.is_none() {
+            let names: Vec<&str> = self
+                .schema
+                .fields()
+                .iter()
+                .map(|f| f.name().as_str())
+                .collect();
+            parts.push(format!("keep: {}", names.join(", ")));
+        }
         if let Some(p) = &self.predicate {
             parts.push(format!("filter: {p}"));
         }
