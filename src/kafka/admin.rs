@@ -116,30 +116,7 @@ impl TopicAdmin for KafkaAdmin {
         replicas: i32,
     ) -> BoxFuture<'_, Result<()>> {
         let name = name.to_string();
-        async move {
-            if self.embedded.is_some() {
-                return self.create(&name, partitions, replicas, false).await;
-            }
-            let topic = NewTopic::new(&name, partitions, TopicReplication::Fixed(replicas));
-            let results = self
-                .admin
-                .create_topics(
-                    [&topic],
-                    &AdminOptions::new().operation_timeout(Some(TIMEOUT)),
-                )
-                .await?;
-            for r in results {
-                if let Err((t, code)) = r {
-                    if code != rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists {
-                        return Err(Error::external(format!(
-                            "Kafka could not create topic '{t}': {code}"
-                        )));
-                    }
-                }
-            }
-            Ok(())
-        }
-        .boxed()
+        async move { self.create(&name, partitions, replicas, false).await }.boxed()
     }
 
     fn describe_topic(&self, name: &str) -> BoxFuture<'_, Result<Option<TopicInfo>>> {

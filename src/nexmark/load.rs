@@ -316,6 +316,63 @@ impl<'a> Router<'a> {
     }
 }
 
+/// One generated event, routed: where it goes and what it holds.
+struct Routed<'a> {
+    topic: &'a str,
+    partition: i32,
+    key: Option<&'a [u8]>,
+    payload: &'a [u8],
+    timestamp: i64,
+}
+
+/// Generates every event, routes it to its topic and partition and hands it
+/// to `write`; `every_4096` runs after each 4096 events (before pacing),
+/// `finish` after the last, inside the measured time. One buffer for all
+/// events: no allocation per event.
+fn generate_all(
+    opts: &LoadOptions,
+    generator: &Generator,
+    plans: &[TopicPlan],
+    mut write: impl FnMut(Routed<'_>) -> Result<()>,
+    mut every_4096: impl FnMut(),
+    finish: impl FnOnce() -> Result<()>,
+) -> Result<LoadReport> {
+    let mut router = Router::new(&opts.layout, plans)?;
+    let single = opts.layout.single();
+    let mut per_kind = [0u64; 3];
+    let mut bytes = [0u64; 3];
+    let mut buf = Vec::with_capacity(1024);
+    let mut key = [0u8; 8];
+    let meter = Meter::start();
+    let start = Instant::now();
+    for n in 0..opts.events {
+        buf.clear();
+        let info = generator.write_event(n, single, &mut buf);
+        let (t, partition, keyed) = router.route(info.kind, info.id, &mut key);
+        per_kind[info.kind.index()] += 1;
+        bytes[info.kind.index()] += buf.len() as u64;
+        write(Routed {
+            topic: plans[t].name.as_str(),
+            partition,
+            key: keyed.then_some(&key[..]),
+            payload: &buf,
+            timestamp: info.timestamp,
+        })?;
+        if n % 4096 == 4095 {
+            every_4096();
+            pace(start, n + 1, opts.rate);
+        }
+    }
+    finish()?;
+    Ok(LoadReport {
+        events: opts.events,
+        per_kind,
+        bytes,
+        topics: plans.to_vec(),
+        usage: meter.stop(),
+    })
+}
+
 /// Generates and produces every event to Kafka (blocking; run it on a
 /// blocking thread). `base` holds the connection settings.
 pub fn produce_to_kafka(
@@ -327,44 +384,30 @@ pub fn produce_to_kafka(
     let acks = AckContext::default();
     let producer: BaseProducer<AckContext> =
         generator_producer_config(base).create_with_context(acks.clone())?;
-    let mut router = Router::new(&opts.layout, plans)?;
-    let single = opts.layout.single();
-    let mut per_kind = [0u64; 3];
-    let mut bytes = [0u64; 3];
-    let mut buf = Vec::with_capacity(1024);
-    let mut key = [0u8; 8];
-    let meter = Meter::start();
-    let start = Instant::now();
-    for n in 0..opts.events {
-        buf.clear();
-        let info = generator.write_event(n, single, &mut buf);
-        let (t, partition, keyed) = router.route(info.kind, info.id, &mut key);
-        per_kind[info.kind.index()] += 1;
-        bytes[info.kind.index()] += buf.len() as u64;
-        let mut record = BaseRecord::to(plans[t].name.as_str())
-            .partition(partition)
-            .payload(&buf[..])
-            .timestamp(info.timestamp);
-        if keyed {
-            record = record.key(&key[..]);
-        }
-        send(&producer, record)?;
-        if n % 4096 == 4095 {
+    generate_all(
+        opts,
+        generator,
+        plans,
+        |e| {
+            let mut record = BaseRecord::to(e.topic)
+                .partition(e.partition)
+                .payload(e.payload)
+                .timestamp(e.timestamp);
+            if let Some(key) = e.key {
+                record = record.key(key);
+            }
+            send(&producer, record)
+        },
+        || {
             producer.poll(Duration::ZERO);
-            pace(start, n + 1, opts.rate);
-        }
-    }
-    producer
-        .flush(Duration::from_secs(300))
-        .map_err(|e| Error::external(format!("the generator's records were not written: {e}")))?;
-    acks.0.check("the Nexmark topics")?;
-    Ok(LoadReport {
-        events: opts.events,
-        per_kind,
-        bytes,
-        topics: plans.to_vec(),
-        usage: meter.stop(),
-    })
+        },
+        || {
+            producer.flush(Duration::from_secs(300)).map_err(|e| {
+                Error::external(format!("the generator's records were not written: {e}"))
+            })?;
+            acks.0.check("the Nexmark topics")
+        },
+    )
 }
 
 /// Generates every event into the in-memory log.
@@ -374,39 +417,23 @@ pub fn append_to_memory(
     generator: &Generator,
     plans: &[TopicPlan],
 ) -> Result<LoadReport> {
-    let mut router = Router::new(&opts.layout, plans)?;
-    let single = opts.layout.single();
-    let mut per_kind = [0u64; 3];
-    let mut bytes = [0u64; 3];
-    let mut buf = Vec::with_capacity(1024);
-    let mut key = [0u8; 8];
-    let meter = Meter::start();
-    let start = Instant::now();
-    for n in 0..opts.events {
-        buf.clear();
-        let info = generator.write_event(n, single, &mut buf);
-        let (t, partition, keyed) = router.route(info.kind, info.id, &mut key);
-        per_kind[info.kind.index()] += 1;
-        bytes[info.kind.index()] += buf.len() as u64;
-        log.append(
-            &plans[t].name,
-            Some(partition),
-            keyed.then_some(&key[..]),
-            Some(&buf),
-            info.timestamp,
-            Vec::new(),
-        )?;
-        if n % 4096 == 4095 {
-            pace(start, n + 1, opts.rate);
-        }
-    }
-    Ok(LoadReport {
-        events: opts.events,
-        per_kind,
-        bytes,
-        topics: plans.to_vec(),
-        usage: meter.stop(),
-    })
+    generate_all(
+        opts,
+        generator,
+        plans,
+        |e| {
+            log.append(
+                e.topic,
+                Some(e.partition),
+                e.key,
+                Some(e.payload),
+                e.timestamp,
+                Vec::new(),
+            )
+        },
+        || {},
+        || Ok(()),
+    )
 }
 
 #[cfg(test)]

@@ -38,7 +38,7 @@ use super::select::{
 use crate::catalog::{Source, NULL_ROW, RECORD_HEADERS, RECORD_TIME, WINDOW_END, WINDOW_START};
 use crate::error::{Error, Result};
 use crate::runtime::operators::aggregate::{
-    Aggregate, AggregateCall, AggregateSpec, WindowConfig, Windowing,
+    Aggregate, AggregateCall, AggregateSpec, Columnar, WindowConfig, Windowing,
 };
 use crate::runtime::operators::table_filter::TableFilter;
 use crate::runtime::operators::Operator;
@@ -282,11 +282,18 @@ pub(super) fn plan_aggregate(input: AggregateInput<'_>) -> Result<PlannedSelect>
         if over_table && !factory()?.supports_retract_batch() {
             not_retractable.push(call.func.name().to_uppercase());
         }
+        // ksqlDB's COUNT and SUM keep one number per group: columnar.
+        let columnar = match call.func.name() {
+            "count" => Some(Columnar::Count),
+            "sum" => Some(Columnar::Sum),
+            _ => None,
+        };
         agg_calls.push(AggregateCall {
             name: call.func.name().to_uppercase(),
             args,
             data_type,
             factory,
+            columnar,
         });
     }
     if !not_retractable.is_empty() {
@@ -533,19 +540,8 @@ pub(super) fn plan_aggregate(input: AggregateInput<'_>) -> Result<PlannedSelect>
     }
 
     // Push queries show the SELECT's columns, without deletes.
-    let mut fields: Vec<Field> = columns
-        .iter()
-        .map(|c| Field::new(&c.name, c.sql_type.to_arrow(), true))
-        .collect();
-    if persistent {
-        fields.push(Field::new(ROWTIME_OUT, DataType::Int64, true));
-        fields.push(Field::new(NULL_ROW, DataType::Boolean, true));
-        fields.push(Field::new(RECORD_HEADERS, headers_type, true));
-        if windowed {
-            fields.push(Field::new(WINDOW_START_OUT, DataType::Int64, true));
-            fields.push(Field::new(WINDOW_END_OUT, DataType::Int64, true));
-        }
-    } else {
+    let fields = super::select::output_fields(&columns, persistent, windowed);
+    if !persistent {
         let kept: Vec<Field> = (0..n + 3).map(|i| post_schema.field(i).clone()).collect();
         let kept_schema = Arc::new(Schema::new(kept));
         let push = LogicalPlanBuilder::scan(

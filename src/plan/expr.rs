@@ -428,7 +428,8 @@ fn call(name: &str, args: Vec<Expr>) -> Expr {
     })
 }
 
-fn is_comparison(op: &BinaryOperator) -> bool {
+/// True for `=`, `<>`, `<`, `<=`, `>`, `>=`.
+pub fn is_comparison(op: &BinaryOperator) -> bool {
     matches!(
         op,
         BinaryOperator::Eq

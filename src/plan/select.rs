@@ -401,23 +401,7 @@ pub fn plan_select(
         )?));
     }
 
-    let mut fields: Vec<Field> = columns
-        .iter()
-        .map(|c| Field::new(&c.name, c.sql_type.to_arrow(), true))
-        .collect();
-    if persistent {
-        fields.push(Field::new(ROWTIME_OUT, DataType::Int64, true));
-        fields.push(Field::new(NULL_ROW, DataType::Boolean, true));
-        fields.push(Field::new(
-            RECORD_HEADERS,
-            crate::catalog::source_headers_type().to_arrow(),
-            true,
-        ));
-        if inherited_window.is_some() {
-            fields.push(Field::new(WINDOW_START_OUT, DataType::Int64, true));
-            fields.push(Field::new(WINDOW_END_OUT, DataType::Int64, true));
-        }
-    }
+    let fields = output_fields(&columns, persistent, inherited_window.is_some());
     let output_schema = Arc::new(Schema::new(fields));
     let decode = decode_stage(state, &source, query_id)?;
     let columns_len = columns.len();
@@ -439,6 +423,35 @@ pub fn plan_select(
         repartition: None,
         late_records: None,
     })
+}
+
+/// The fields of a query's output batches: its columns, then for a
+/// persistent query the record time, the null-row flag, the headers and, for
+/// a windowed result, the window bounds (the layout [`PlannedSelect`]
+/// documents).
+pub(super) fn output_fields(
+    columns: &[OutputColumn],
+    persistent: bool,
+    windowed: bool,
+) -> Vec<Field> {
+    let mut fields: Vec<Field> = columns
+        .iter()
+        .map(|c| Field::new(&c.name, c.sql_type.to_arrow(), true))
+        .collect();
+    if persistent {
+        fields.push(Field::new(ROWTIME_OUT, DataType::Int64, true));
+        fields.push(Field::new(NULL_ROW, DataType::Boolean, true));
+        fields.push(Field::new(
+            RECORD_HEADERS,
+            crate::catalog::source_headers_type().to_arrow(),
+            true,
+        ));
+        if windowed {
+            fields.push(Field::new(WINDOW_START_OUT, DataType::Int64, true));
+            fields.push(Field::new(WINDOW_END_OUT, DataType::Int64, true));
+        }
+    }
+    fields
 }
 
 /// True for rows of a table whose key is set: ksqlDB ignores table records

@@ -307,7 +307,7 @@ fn key_use<'a>(conjunct: &'a Expr, keys: &[&Column]) -> Option<KeyUse<'a>> {
     };
     match conjunct {
         Expr::Nested(inner) => key_use(inner, keys),
-        Expr::BinaryOp { left, op, right } if is_comparison(op) => {
+        Expr::BinaryOp { left, op, right } if crate::plan::expr::is_comparison(op) => {
             match (key_index(left), key_index(right)) {
                 (Some(k), _) if !has_columns(right) => Some(key_comparison(k, op.clone(), right)),
                 (_, Some(k)) if !has_columns(left) => Some(key_comparison(k, flip(op), left)),
@@ -347,18 +347,6 @@ fn key_comparison(key: usize, op: BinaryOperator, value: &Expr) -> KeyUse<'_> {
         }
         _ => KeyUse::Bad(Problem::Unsupported),
     }
-}
-
-fn is_comparison(op: &BinaryOperator) -> bool {
-    matches!(
-        op,
-        BinaryOperator::Eq
-            | BinaryOperator::NotEq
-            | BinaryOperator::Lt
-            | BinaryOperator::LtEq
-            | BinaryOperator::Gt
-            | BinaryOperator::GtEq
-    )
 }
 
 /// `a op b` as `b op' a`.
@@ -470,7 +458,7 @@ fn check_one(e: &Expr, source: &Source) -> Result<()> {
             }
             Ok(())
         }
-        Expr::BinaryOp { left, op, right } if is_comparison(op) => {
+        Expr::BinaryOp { left, op, right } if crate::plan::expr::is_comparison(op) => {
             compare(left, op, right, source, "Error in WHERE expression: ", true)
         }
         Expr::Between {

@@ -89,6 +89,18 @@ pub struct AggregateCall {
     pub data_type: DataType,
     /// Creates its per-group state.
     pub factory: AccumulatorFactory,
+    /// Whether its state can be kept in columnar form instead of one
+    /// accumulator per group (decided by the planner).
+    pub columnar: Option<Columnar>,
+}
+
+/// Aggregates whose per-group state is one number, kept in a vector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Columnar {
+    /// COUNT of the non-null values of its one argument.
+    Count,
+    /// SUM of INT, BIGINT or DOUBLE, in the input's type.
+    Sum,
 }
 
 /// The shape of an aggregation's input and output.
@@ -348,24 +360,24 @@ impl<T: ArrowPrimitiveType> GroupAggregator for SumGroups<T> {
     }
 }
 
-/// The per-group state of a call: COUNT and SUM of numbers in columnar
-/// form, every other aggregate through its DataFusion accumulator.
+/// The per-group state of a call: columnar when the planner allows it,
+/// otherwise through its DataFusion accumulator.
 fn group_aggregator(call: &AggregateCall) -> Box<dyn GroupAggregator> {
-    match (call.name.as_str(), &call.data_type) {
-        ("COUNT", DataType::Int64) if call.args.len() == 1 => {
+    match (call.columnar, &call.data_type) {
+        (Some(Columnar::Count), DataType::Int64) if call.args.len() == 1 => {
             Box::new(CountGroups { counts: Vec::new() })
         }
-        ("SUM", DataType::Int32) => Box::new(SumGroups::<Int32Type> {
+        (Some(Columnar::Sum), DataType::Int32) => Box::new(SumGroups::<Int32Type> {
             sums: Vec::new(),
             add: i32::wrapping_add,
             sub: i32::wrapping_sub,
         }),
-        ("SUM", DataType::Int64) => Box::new(SumGroups::<Int64Type> {
+        (Some(Columnar::Sum), DataType::Int64) => Box::new(SumGroups::<Int64Type> {
             sums: Vec::new(),
             add: i64::wrapping_add,
             sub: i64::wrapping_sub,
         }),
-        ("SUM", DataType::Float64) => Box::new(SumGroups::<Float64Type> {
+        (Some(Columnar::Sum), DataType::Float64) => Box::new(SumGroups::<Float64Type> {
             sums: Vec::new(),
             add: |a, b| a + b,
             sub: |a, b| a - b,
