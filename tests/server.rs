@@ -44,11 +44,17 @@ impl TopicReader for CountedReader {
     ) -> BoxFuture<'_, sluice::error::Result<RawBatch>> {
         self.inner.poll(max, wait)
     }
-    fn commit(&mut self) -> BoxFuture<'_, sluice::error::Result<()>> {
-        self.inner.commit()
+    fn commit<'a>(
+        &'a mut self,
+        offsets: &'a [(i32, i64)],
+    ) -> BoxFuture<'a, sluice::error::Result<()>> {
+        self.inner.commit(offsets)
     }
     fn caught_up(&self) -> bool {
         self.inner.caught_up()
+    }
+    fn assignment(&mut self) -> Option<Vec<i32>> {
+        self.inner.assignment()
     }
 }
 
@@ -63,6 +69,13 @@ impl Broker for CountingBroker {
     }
     fn writer(&self, topic: &str) -> sluice::error::Result<Box<dyn TopicWriter>> {
         self.log.writer(topic)
+    }
+    fn read_partition(
+        &self,
+        topic: &str,
+        partition: i32,
+    ) -> sluice::error::Result<Box<dyn sluice::runtime::io::PartitionReader>> {
+        self.log.read_partition(topic, partition)
     }
     fn admin(&self) -> &dyn TopicAdmin {
         self.log.admin()

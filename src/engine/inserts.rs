@@ -108,7 +108,7 @@ impl JsonInserter {
     /// name first, then upper-cased; missing columns are null, a `ROWTIME`
     /// member sets the record timestamp). A row that does not match the
     /// stream's columns is a user error naming the member and the problem.
-    pub fn write(&mut self, row: &[u8]) -> Result<()> {
+    pub async fn write(&mut self, row: &[u8]) -> Result<()> {
         let decoded = self.decoder.decode(&[Some(row)])?;
         if let Some(e) = decoded.errors.first() {
             return Err(Error::user(format!(
@@ -140,12 +140,15 @@ impl JsonInserter {
             },
         };
         let value_payload = self.value.encode(&values)?;
-        self.writer.write(&OutBatch {
-            keys: key_payload,
-            values: value_payload,
-            timestamps: vec![rowtime.unwrap_or_else(|| chrono::Utc::now().timestamp_millis())],
-            headers: None,
-        })
+        self.writer
+            .write(&OutBatch {
+                keys: key_payload,
+                values: value_payload,
+                timestamps: vec![rowtime.unwrap_or_else(|| chrono::Utc::now().timestamp_millis())],
+                headers: None,
+                partition: None,
+            })
+            .await
     }
 
     /// Waits until every queued row is acknowledged by the broker.

@@ -396,10 +396,11 @@ async fn write_processing_log(
             },
             timestamps: vec![now],
             headers: None,
+            partition: None,
         };
         let mut batch = batch;
         batch.values.offsets = vec![0, batch.values.data.len()];
-        if let Err(e) = w.write(&batch) {
+        if let Err(e) = w.write(&batch).await {
             tracing::warn!("cannot write the processing log: {e}");
         } else if let Err(e) = w.flush().await {
             tracing::warn!("cannot write the processing log: {e}");

@@ -135,6 +135,7 @@ impl Engine {
             log: ProcessingLog::new(None),
             settings: self.config.task,
             status: Arc::clone(&status),
+            state: None,
         };
         let cancel = CancellationToken::new();
         let handle = tokio::spawn(task.run(cancel.clone()));

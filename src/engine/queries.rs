@@ -19,7 +19,7 @@ use crate::plan::ddl::{self, FormatDefaults};
 use crate::plan::select::{plan_select, OutputColumn, PlannedSelect, Purpose, ROWTIME_OUT};
 use crate::runtime::io::{OutBatch, ReaderSpec, StartFrom};
 use crate::runtime::pipeline::{EncodeStage, Pipeline};
-use crate::runtime::task::{QuerySink, QueryStatus, QueryTask};
+use crate::runtime::task::{QuerySink, QueryStatus, QueryTask, StateSpec};
 use crate::sql::ast::{
     CreateAsSelect, CreateSource, Drop, InsertSelect, InsertValues, Print, Query, SourceKind,
     Terminate,
@@ -152,6 +152,27 @@ impl Engine {
                      WITH clause to have sluice create it."
                 ))),
             },
+        }
+    }
+
+    /// Creates the compacted changelog topic of a query with state, with
+    /// as many partitions as its input topic, when missing; an existing one
+    /// must have that many.
+    async fn ensure_changelog(&self, topic: &str, input: &str) -> Result<()> {
+        let admin = self.broker.admin();
+        let partitions = admin
+            .describe_topic(input)
+            .await?
+            .map(|t| t.partitions)
+            .unwrap_or(1);
+        match admin.describe_topic(topic).await? {
+            None => admin.create_compacted_topic(topic, partitions, 1).await,
+            Some(t) if t.partitions == partitions => Ok(()),
+            Some(t) => Err(Error::external(format!(
+                "the state changelog '{topic}' has {} partitions but the query's input '{input}' \
+                 has {partitions}: each input partition needs its own changelog partition",
+                t.partitions
+            ))),
         }
     }
 
@@ -450,6 +471,7 @@ impl Engine {
                 log: self.log.clone(),
                 settings: self.task_settings(session),
                 status: Arc::clone(&status),
+                state: None,
             };
             plan_prefix = task.pipeline.describe();
             plan_prefix.push(format!(
@@ -519,35 +541,29 @@ impl Engine {
         pipeline.query_id = query_id.to_string();
         let status = Arc::new(QueryStatus::default());
         let mut sink_stage = QuerySink::Topic { encode, writer };
-        // Stateful operators write their state changes to changelog topics.
-        let mut changelogs = Vec::new();
-        for (operator, op) in pipeline.operators.iter_mut().enumerate() {
-            if let Some(name) = op.enable_changelog() {
+        // A query with state runs a task per input partition, each backed
+        // by its partition of the query's changelog topic.
+        let state = match pipeline.state_fingerprint(materialized.as_ref().map(|m| m.layout())) {
+            None => None,
+            Some(fingerprint) => {
+                let name = pipeline
+                    .operators
+                    .iter()
+                    .find_map(|op| op.changelog_name())
+                    .unwrap_or("Materialize");
                 let topic = format!("{}-{name}-changelog", self.config.query_group(query_id));
-                let partitions = self
-                    .broker
-                    .admin()
-                    .describe_topic(&input_topic_name)
-                    .await?
-                    .map(|t| t.partitions);
-                let admin = self.broker.admin();
-                if admin.describe_topic(&topic).await?.is_none() {
-                    admin
-                        .create_compacted_topic(&topic, partitions.unwrap_or(1), 1)
-                        .await?;
-                }
-                changelogs.push(crate::runtime::changelog::ChangelogSink {
-                    operator,
+                self.ensure_changelog(&topic, &input_topic_name).await?;
+                plan.push(format!(
+                    "State: per input partition, in changelog topic {topic}"
+                ));
+                Some(StateSpec {
+                    broker: Arc::clone(&self.broker),
                     writer: self.broker.writer(&topic)?,
-                });
+                    topic,
+                    fingerprint,
+                })
             }
-        }
-        if !changelogs.is_empty() {
-            sink_stage = QuerySink::Changelog {
-                changelogs,
-                then: Box::new(sink_stage),
-            };
-        }
+        };
         if let Some(store) = &materialized {
             sink_stage = QuerySink::Materialize {
                 store: Arc::clone(store),
@@ -561,6 +577,7 @@ impl Engine {
             log: self.log.clone(),
             settings: self.task_settings(session),
             status: Arc::clone(&status),
+            state,
         };
         let handle = tokio::spawn(task.run(cancel.clone()));
         let (handle, upstream_status) = match upstream {
@@ -630,6 +647,7 @@ impl Engine {
             log: self.log.clone(),
             settings: self.task_settings(session),
             status: Arc::new(QueryStatus::default()),
+            state: None,
         };
         let cancel = CancellationToken::new();
         let done = tokio::spawn(task.run(cancel.clone()));
@@ -739,12 +757,15 @@ impl Engine {
                 .encode(&vals)?;
         let ts = rowtime.unwrap_or_else(|| chrono::Utc::now().timestamp_millis());
         let mut writer = self.broker.writer(&source.topic)?;
-        writer.write(&OutBatch {
-            keys: key_payload,
-            values: value_payload,
-            timestamps: vec![ts],
-            headers: None,
-        })?;
+        writer
+            .write(&OutBatch {
+                keys: key_payload,
+                values: value_payload,
+                timestamps: vec![ts],
+                headers: None,
+                partition: None,
+            })
+            .await?;
         writer.flush().await?;
         Ok(Outcome::Message {
             message: String::new(),

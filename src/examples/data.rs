@@ -45,7 +45,7 @@ pub async fn write(broker: &dyn Broker, topic: &str, events: &[Event], rate: u64
             continue;
         }
         for chunk in events[next..due].chunks(BATCH) {
-            writer.write(&batch(chunk)?)?;
+            writer.write(&batch(chunk)?).await?;
         }
         if rate > 0 {
             writer.flush().await?;
@@ -73,6 +73,7 @@ fn batch(events: &[Event]) -> Result<OutBatch> {
         values,
         timestamps,
         headers: None,
+        partition: None,
     })
 }
 

@@ -3,6 +3,7 @@
 
 mod admin;
 pub mod embedded;
+mod partition;
 mod reader;
 mod writer;
 
@@ -13,7 +14,9 @@ use rdkafka::config::ClientConfig;
 pub use embedded::EmbeddedBroker;
 
 use crate::error::Result;
-use crate::runtime::io::{Broker, ReaderSpec, TopicAdmin, TopicReader, TopicWriter};
+use crate::runtime::io::{
+    Broker, PartitionReader, ReaderSpec, TopicAdmin, TopicReader, TopicWriter,
+};
 
 /// A Kafka cluster reached over the Kafka protocol.
 pub struct KafkaBroker {
@@ -69,6 +72,14 @@ impl Broker for KafkaBroker {
         Ok(Box::new(writer::KafkaWriter::new(
             self.client_config(),
             topic,
+        )?))
+    }
+
+    fn read_partition(&self, topic: &str, partition: i32) -> Result<Box<dyn PartitionReader>> {
+        Ok(Box::new(partition::KafkaPartitionReader::start(
+            self.client_config(),
+            topic,
+            partition,
         )?))
     }
 

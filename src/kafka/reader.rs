@@ -2,23 +2,53 @@
 //! record, then the queue is drained without waiting, so a batch costs one
 //! wake-up, not one per record. Records are copied into the batch's
 //! contiguous buffers (no per-record allocation).
+//!
+//! Errors the consumer reports while the broker is away (transport
+//! failures, all brokers down) are logged and ridden out: librdkafka
+//! reconnects by itself, and the query resumes when the broker is back.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
 use rdkafka::message::{BorrowedMessage, Headers, Message};
-use rdkafka::Offset;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use crate::error::{Error, Result};
 use crate::format::Encoded;
 use crate::runtime::io::{OffsetGap, RawBatch, ReaderSpec, StartFrom, TopicReader};
 
+/// Counts the consumer group's rebalances, so that the reader asks for its
+/// assignment only after one.
+#[derive(Clone, Default)]
+pub(super) struct Rebalances(Arc<AtomicU64>);
+
+impl ClientContext for Rebalances {}
+
+impl ConsumerContext for Rebalances {
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Error(e) = rebalance {
+            tracing::warn!("consumer group rebalance failed: {e}");
+        }
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+type Inner = StreamConsumer<Rebalances>;
+
 pub(super) struct KafkaReader {
-    consumer: Arc<StreamConsumer>,
+    consumer: Arc<Inner>,
+    rebalances: Rebalances,
+    /// The rebalance count when the assignment was last read, and it.
+    assignment: (u64, Option<Vec<i32>>),
+    /// Consumer errors in a row (while the broker is away).
+    errors: u32,
     topic: Arc<str>,
     with_headers: bool,
     commits: bool,
@@ -50,10 +80,14 @@ impl KafkaReader {
                     StartFrom::Latest => "latest",
                 },
             );
-        let consumer: StreamConsumer = config.create()?;
+        let rebalances = Rebalances::default();
+        let consumer: Inner = config.create_with_context(rebalances.clone())?;
         consumer.subscribe(&[spec.topic.as_str()])?;
         Ok(KafkaReader {
             consumer: Arc::new(consumer),
+            rebalances,
+            assignment: (0, None),
+            errors: 0,
             topic: Arc::from(spec.topic.as_str()),
             with_headers: spec.with_headers,
             commits: spec.group_id.is_some(),
@@ -243,7 +277,16 @@ impl TopicReader for KafkaReader {
                     self.caught_up = self.check_caught_up().await;
                     return Ok(batch);
                 }
-                Ok(Err(e)) => return Err(Error::external(format!("Kafka consumer: {e}"))),
+                Ok(Err(e)) => {
+                    // The broker is away or the topic is missing: librdkafka
+                    // retries on its own; report, and poll again.
+                    self.errors += 1;
+                    if self.errors == 1 || self.errors.is_multiple_of(100) {
+                        tracing::warn!(topic = %self.topic, errors = self.errors, "Kafka consumer: {e}");
+                    }
+                    tokio::time::sleep(wait.min(Duration::from_millis(100))).await;
+                    return Ok(batch);
+                }
                 Ok(Ok(m)) => suspects.extend(append(
                     &mut batch,
                     &m,
@@ -266,6 +309,7 @@ impl TopicReader for KafkaReader {
                     None => break,
                 }
             }
+            self.errors = 0;
             self.caught_up = false;
             self.last_catch_up_check = None;
             batch.gaps = self.confirm_losses(suspects).await;
@@ -274,21 +318,19 @@ impl TopicReader for KafkaReader {
         .boxed()
     }
 
-    fn commit(&mut self) -> BoxFuture<'_, Result<()>> {
+    fn commit<'a>(&'a mut self, offsets: &'a [(i32, i64)]) -> BoxFuture<'a, Result<()>> {
         async move {
-            if !self.commits {
+            if !self.commits || offsets.is_empty() {
                 return Ok(());
             }
+            let mut tpl = TopicPartitionList::new();
+            for &(p, next) in offsets {
+                tpl.add_partition_offset(&self.topic, p, Offset::Offset(next))?;
+            }
             let consumer = Arc::clone(&self.consumer);
-            tokio::task::spawn_blocking(move || {
-                match consumer.commit_consumer_state(CommitMode::Sync) {
-                    Ok(()) => Ok(()),
-                    // Nothing consumed since the last commit.
-                    Err(rdkafka::error::KafkaError::ConsumerCommit(
-                        rdkafka::types::RDKafkaErrorCode::NoOffset,
-                    )) => Ok(()),
-                    Err(e) => Err(Error::external(format!("Kafka commit: {e}"))),
-                }
+            tokio::task::spawn_blocking(move || match consumer.commit(&tpl, CommitMode::Sync) {
+                Ok(()) => Ok(()),
+                Err(e) => Err(Error::external(format!("Kafka commit: {e}"))),
             })
             .await
             .map_err(|e| Error::internal(format!("commit task failed: {e}")))?
@@ -298,5 +340,20 @@ impl TopicReader for KafkaReader {
 
     fn caught_up(&self) -> bool {
         self.caught_up
+    }
+
+    fn assignment(&mut self) -> Option<Vec<i32>> {
+        let seen = self.rebalances.0.load(Ordering::SeqCst);
+        if seen != self.assignment.0 || self.assignment.1.is_none() {
+            // A local call: librdkafka keeps the assignment in memory.
+            let current = self.consumer.assignment().ok().map(|tpl| {
+                tpl.elements_for_topic(&self.topic)
+                    .iter()
+                    .map(|e| e.partition())
+                    .collect::<Vec<_>>()
+            });
+            self.assignment = (seen, current.filter(|_| seen > 0));
+        }
+        self.assignment.1.clone()
     }
 }

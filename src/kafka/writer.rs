@@ -1,6 +1,10 @@
 //! A topic writer on rdkafka's ThreadedProducer: records are handed to
 //! librdkafka without per-record futures; a delivery callback counts
 //! acknowledgements and failures, and `flush` waits for all of them.
+//!
+//! The producer is idempotent: librdkafka's retries (while a broker is
+//! away, or a leader moves) neither duplicate nor reorder records within a
+//! partition, which the changelog's commit markers rely on.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -57,6 +61,7 @@ impl KafkaWriter {
             .set("partitioner", "murmur2_random")
             .set("linger.ms", "5")
             .set("acks", "all")
+            .set("enable.idempotence", "true")
             .set("queue.buffering.max.messages", "1000000");
         let deliveries = Deliveries::default();
         let producer: Inner = config.create_with_context(deliveries.clone())?;
@@ -69,10 +74,23 @@ impl KafkaWriter {
 }
 
 impl TopicWriter for KafkaWriter {
-    fn write(&mut self, batch: &OutBatch) -> Result<()> {
+    fn write<'a>(&'a mut self, batch: &'a OutBatch) -> BoxFuture<'a, Result<()>> {
+        async move { self.write_all(batch).await }.boxed()
+    }
+
+    fn flush(&mut self) -> BoxFuture<'_, Result<()>> {
+        async move { self.flush_all().await }.boxed()
+    }
+}
+
+impl KafkaWriter {
+    async fn write_all(&mut self, batch: &OutBatch) -> Result<()> {
         for i in 0..batch.len() {
             let mut record: BaseRecord<'_, [u8], [u8], ()> =
                 BaseRecord::to(&self.topic).timestamp(batch.timestamps[i]);
+            if let Some(p) = batch.partition {
+                record = record.partition(p);
+            }
             if let Some(k) = batch.keys.get(i) {
                 record = record.key(k);
             }
@@ -94,8 +112,9 @@ impl TopicWriter for KafkaWriter {
                     Ok(()) => break,
                     Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
                         record = r;
-                        // The background thread drains the queue; wait a little.
-                        std::thread::sleep(Duration::from_millis(1));
+                        // The background thread drains the queue; wait a
+                        // little without holding the async worker.
+                        tokio::time::sleep(Duration::from_millis(1)).await;
                     }
                     Err((e, _)) => {
                         return Err(Error::external(format!(
@@ -109,8 +128,8 @@ impl TopicWriter for KafkaWriter {
         Ok(())
     }
 
-    fn flush(&mut self) -> BoxFuture<'_, Result<()>> {
-        async move {
+    async fn flush_all(&mut self) -> Result<()> {
+        {
             let producer = Arc::clone(&self.producer);
             tokio::task::spawn_blocking(move || producer.flush(Duration::from_secs(30)))
                 .await
@@ -134,6 +153,5 @@ impl TopicWriter for KafkaWriter {
             }
             Ok(())
         }
-        .boxed()
     }
 }

@@ -135,6 +135,7 @@ pub async fn ports_copy(
     let mut writer = broker.writer(out_topic)?;
     let start = Instant::now();
     let mut copied = 0u64;
+    let mut offsets: std::collections::BTreeMap<i32, i64> = std::collections::BTreeMap::new();
     while copied < expected {
         if start.elapsed() > deadline {
             return Err(Error::external(format!(
@@ -147,15 +148,23 @@ pub async fn ports_copy(
         if raw.is_empty() {
             continue;
         }
-        writer.write(&OutBatch {
-            keys: raw.keys,
-            values: raw.values,
-            timestamps: raw.timestamps,
-            headers: None,
-        })?;
+        for (&p, &o) in raw.partitions.iter().zip(&raw.offsets) {
+            let next = offsets.entry(p).or_insert(o + 1);
+            *next = (*next).max(o + 1);
+        }
+        writer
+            .write(&OutBatch {
+                keys: raw.keys,
+                values: raw.values,
+                timestamps: raw.timestamps,
+                headers: None,
+                partition: None,
+            })
+            .await?;
     }
     writer.flush().await?;
-    reader.commit().await?;
+    let offsets: Vec<(i32, i64)> = offsets.into_iter().collect();
+    reader.commit(&offsets).await?;
     Ok(meter.stop())
 }
 

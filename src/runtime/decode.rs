@@ -74,6 +74,7 @@ impl KeyWindow {
     }
 }
 
+#[derive(Clone)]
 /// Decodes raw records into batches of a source's row schema.
 pub struct DecodeStage {
     /// The query, for processing-log entries.

@@ -76,6 +76,9 @@ pub struct OutBatch {
     pub timestamps: Vec<i64>,
     /// Headers per record, when any are written.
     pub headers: Option<Vec<Vec<Header>>>,
+    /// The partition every record goes to; `None` lets Kafka's default
+    /// partitioner (murmur2 of the key) choose per record.
+    pub partition: Option<i32>,
 }
 
 impl OutBatch {
@@ -119,19 +122,34 @@ pub trait TopicReader: Send {
     /// (possibly none).
     fn poll(&mut self, max: usize, wait: Duration) -> BoxFuture<'_, Result<RawBatch>>;
 
-    /// Commits the position after every record returned so far. Call only
-    /// once everything derived from them is acknowledged downstream.
-    fn commit(&mut self) -> BoxFuture<'_, Result<()>>;
+    /// Commits, for each `(partition, next offset)`, the position of the
+    /// next record to process. Call only once everything derived from the
+    /// records before it is acknowledged downstream.
+    fn commit<'a>(&'a mut self, offsets: &'a [(i32, i64)]) -> BoxFuture<'a, Result<()>>;
 
     /// True when the last poll found every partition read to its end.
     fn caught_up(&self) -> bool;
+
+    /// The partitions currently assigned to this reader, once known. It
+    /// changes when the consumer group rebalances.
+    fn assignment(&mut self) -> Option<Vec<i32>>;
+}
+
+/// Reads one partition from its first record to the end offset it had
+/// when the reader was made: manually assigned, in no consumer group. For
+/// restoring state from a changelog and replaying the command topic.
+pub trait PartitionReader: Send {
+    /// The next batch of records; `None` once the end is reached.
+    fn next(&mut self) -> BoxFuture<'_, Result<Option<RawBatch>>>;
 }
 
 /// Writes records to one topic.
 pub trait TopicWriter: Send {
-    /// Queues a batch for writing; records go to the partition Kafka's
-    /// default partitioner (murmur2 of the key) picks.
-    fn write(&mut self, batch: &OutBatch) -> Result<()>;
+    /// Queues a batch for writing: to `batch.partition`, or where Kafka's
+    /// default partitioner (murmur2 of the key) puts each record. Waits
+    /// (without blocking the thread) only while the producer's queue is
+    /// full.
+    fn write<'a>(&'a mut self, batch: &'a OutBatch) -> BoxFuture<'a, Result<()>>;
 
     /// Waits until every queued record is acknowledged; an error if any
     /// was not.
@@ -178,6 +196,8 @@ pub trait Broker: Send + Sync {
     fn reader(&self, spec: &ReaderSpec) -> Result<Box<dyn TopicReader>>;
     /// A writer of one topic.
     fn writer(&self, topic: &str) -> Result<Box<dyn TopicWriter>>;
+    /// A reader of one partition, from its start to its current end.
+    fn read_partition(&self, topic: &str, partition: i32) -> Result<Box<dyn PartitionReader>>;
     /// Topic administration.
     fn admin(&self) -> &dyn TopicAdmin;
     /// Where clients connect, for messages (e.g. `127.0.0.1:9092`).

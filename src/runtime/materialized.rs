@@ -32,6 +32,7 @@ use arrow::record_batch::RecordBatch;
 use arrow::row::{RowConverter, Rows, SortField};
 
 use crate::error::{Error, Result};
+use crate::runtime::state::{take_i64, StateWriter};
 
 /// The column of a [`Materialized::read`] batch with the window start.
 pub const WINDOW_START_COLUMN: &str = "$WINDOWSTART";
@@ -253,6 +254,18 @@ impl Materialized {
     /// Applies one output batch of the materializing query: each row
     /// upserts its key, or deletes it when flagged as a null row.
     pub fn apply(&self, batch: &RecordBatch) -> Result<()> {
+        self.apply_logged(batch, None)
+    }
+
+    /// Applies one output batch, writing each change to `log` as a
+    /// changelog record too (key: the stored key bytes; value: the window
+    /// time, 8 bytes, then the stored value bytes), so that a restore can
+    /// put the rows back.
+    pub fn apply_logged(
+        &self,
+        batch: &RecordBatch,
+        mut log: Option<&mut StateWriter>,
+    ) -> Result<()> {
         let n = batch.num_rows();
         if n == 0 {
             return Ok(());
@@ -331,12 +344,18 @@ impl Materialized {
             let key: Box<[u8]> = keys.row(i).data().into();
             if deletes.is_valid(i) && deletes.value(i) {
                 state.rows.remove(&key);
+                if let Some(log) = log.as_deref_mut() {
+                    log.delete(&[&key]);
+                }
                 continue;
             }
             let window_time =
                 window_times
                     .as_ref()
                     .map_or(0, |t| if t.is_valid(i) { t.value(i) } else { 0 });
+            if let Some(log) = log.as_deref_mut() {
+                log.put(&[&key], &[&window_time.to_be_bytes(), values.row(i).data()]);
+            }
             state.rows.insert(
                 key,
                 Entry {
@@ -357,6 +376,32 @@ impl Materialized {
                 // moved on by a fraction of the retention.
                 state.next_purge = state.stream_time.saturating_add((retention / 16).max(1));
             }
+        }
+        Ok(())
+    }
+
+    /// What the stored rows look like, for the changelog's fingerprint.
+    pub fn layout(&self) -> String {
+        format!(
+            "store/1 keys {:?} values {:?}",
+            self.stored_types.0, self.stored_types.1
+        )
+    }
+
+    /// Puts back rows from changelog records written by
+    /// [`Materialized::apply_logged`].
+    pub fn restore(&self, records: &[(&[u8], &[u8])]) -> Result<()> {
+        let mut state = self.write_lock()?;
+        for &(key, value) in records {
+            let (window_time, value) = take_i64(value)?;
+            state.stream_time = state.stream_time.max(window_time);
+            state.rows.insert(
+                key.into(),
+                Entry {
+                    value: value.into(),
+                    window_time,
+                },
+            );
         }
         Ok(())
     }

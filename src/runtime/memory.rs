@@ -13,8 +13,8 @@ use futures::FutureExt;
 use tokio::sync::Notify;
 
 use super::io::{
-    partition_for_key, Broker, Header, OutBatch, RawBatch, ReaderSpec, StartFrom, TopicAdmin,
-    TopicInfo, TopicReader, TopicWriter,
+    partition_for_key, Broker, Header, OutBatch, PartitionReader, RawBatch, ReaderSpec, StartFrom,
+    TopicAdmin, TopicInfo, TopicReader, TopicWriter,
 };
 use crate::error::{Error, Result};
 
@@ -166,7 +166,6 @@ impl Broker for Arc<MemoryBroker> {
             broker: Arc::clone(self),
             spec: spec.clone(),
             positions: None,
-            returned: Vec::new(),
             caught_up: false,
             topic: Arc::from(spec.topic.as_str()),
         }))
@@ -176,6 +175,22 @@ impl Broker for Arc<MemoryBroker> {
         Ok(Box::new(MemoryWriter {
             broker: Arc::clone(self),
             topic: topic.to_string(),
+        }))
+    }
+
+    fn read_partition(&self, topic: &str, partition: i32) -> Result<Box<dyn PartitionReader>> {
+        let end = self
+            .lock()?
+            .topics
+            .get(topic)
+            .and_then(|t| t.partitions.get(partition.max(0) as usize))
+            .map_or(0, Vec::len);
+        Ok(Box::new(MemoryPartitionReader {
+            broker: Arc::clone(self),
+            topic: Arc::from(topic),
+            partition: partition.max(0) as usize,
+            next: 0,
+            end,
         }))
     }
 
@@ -238,8 +253,6 @@ struct MemoryReader {
     topic: Arc<str>,
     /// Next index per partition; `None` until the topic exists.
     positions: Option<Vec<usize>>,
-    /// Positions after the records returned so far (to commit).
-    returned: Vec<usize>,
     caught_up: bool,
 }
 
@@ -300,7 +313,6 @@ impl MemoryReader {
             .iter()
             .enumerate()
             .all(|(p, &i)| topic.partitions.get(p).is_none_or(|recs| i >= recs.len()));
-        self.returned = positions.clone();
         Ok(batch)
     }
 }
@@ -331,16 +343,17 @@ impl TopicReader for MemoryReader {
         .boxed()
     }
 
-    fn commit(&mut self) -> BoxFuture<'_, Result<()>> {
+    fn commit<'a>(&'a mut self, offsets: &'a [(i32, i64)]) -> BoxFuture<'a, Result<()>> {
         let r = (|| {
             let Some(group) = &self.spec.group_id else {
                 return Ok(());
             };
             let mut state = self.broker.lock()?;
-            for (p, &pos) in self.returned.iter().enumerate() {
-                state
-                    .committed
-                    .insert((group.clone(), self.spec.topic.clone(), p), pos);
+            for &(p, next) in offsets {
+                state.committed.insert(
+                    (group.clone(), self.spec.topic.clone(), p.max(0) as usize),
+                    next.max(0) as usize,
+                );
             }
             Ok(())
         })();
@@ -350,6 +363,56 @@ impl TopicReader for MemoryReader {
     fn caught_up(&self) -> bool {
         self.caught_up
     }
+
+    fn assignment(&mut self) -> Option<Vec<i32>> {
+        // One reader per group: every partition of the topic, once it exists.
+        let state = self.broker.lock().ok()?;
+        let topic = state.topics.get(&self.spec.topic)?;
+        Some((0..topic.partitions.len() as i32).collect())
+    }
+}
+
+/// Reads one partition of the in-memory log up to its end at creation.
+struct MemoryPartitionReader {
+    broker: Arc<MemoryBroker>,
+    topic: Arc<str>,
+    partition: usize,
+    next: usize,
+    end: usize,
+}
+
+impl PartitionReader for MemoryPartitionReader {
+    fn next(&mut self) -> BoxFuture<'_, Result<Option<RawBatch>>> {
+        let r = (|| {
+            if self.next >= self.end {
+                return Ok(None);
+            }
+            let state = self.broker.lock()?;
+            let records = state
+                .topics
+                .get(self.topic.as_ref())
+                .and_then(|t| t.partitions.get(self.partition))
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            let mut batch = RawBatch {
+                topic: Arc::clone(&self.topic),
+                ..RawBatch::default()
+            };
+            batch.keys.offsets.push(0);
+            batch.values.offsets.push(0);
+            let until = self.end.min(self.next + 4096).min(records.len());
+            for (i, r) in records.iter().enumerate().take(until).skip(self.next) {
+                push_payload(&mut batch.keys, r.key.as_deref());
+                push_payload(&mut batch.values, r.value.as_deref());
+                batch.timestamps.push(r.timestamp);
+                batch.partitions.push(self.partition as i32);
+                batch.offsets.push(i as i64);
+            }
+            self.next = until.max(self.next + 1);
+            Ok(Some(batch))
+        })();
+        async move { r }.boxed()
+    }
 }
 
 struct MemoryWriter {
@@ -358,7 +421,18 @@ struct MemoryWriter {
 }
 
 impl TopicWriter for MemoryWriter {
-    fn write(&mut self, batch: &OutBatch) -> Result<()> {
+    fn write<'a>(&'a mut self, batch: &'a OutBatch) -> BoxFuture<'a, Result<()>> {
+        let r = self.append_all(batch);
+        async move { r }.boxed()
+    }
+
+    fn flush(&mut self) -> BoxFuture<'_, Result<()>> {
+        async { Ok(()) }.boxed()
+    }
+}
+
+impl MemoryWriter {
+    fn append_all(&mut self, batch: &OutBatch) -> Result<()> {
         for i in 0..batch.len() {
             let headers = batch
                 .headers
@@ -367,7 +441,7 @@ impl TopicWriter for MemoryWriter {
                 .unwrap_or_default();
             self.broker.append(
                 &self.topic,
-                None,
+                batch.partition,
                 batch.keys.get(i),
                 batch.values.get(i),
                 batch.timestamps[i],
@@ -375,10 +449,6 @@ impl TopicWriter for MemoryWriter {
             )?;
         }
         Ok(())
-    }
-
-    fn flush(&mut self) -> BoxFuture<'_, Result<()>> {
-        async { Ok(()) }.boxed()
     }
 }
 
@@ -407,7 +477,7 @@ mod tests {
         assert_eq!(b.values.get(0), Some(&b"a"[..]));
         assert_eq!(b.values.get(1), Some(&b"b"[..]));
         assert!(!r.caught_up());
-        r.commit().await.unwrap();
+        r.commit(&[(0, 1), (1, 1)]).await.unwrap();
         let mut r2 = log.reader(&spec).unwrap();
         let b = r2.poll(10, Duration::ZERO).await.unwrap();
         assert_eq!(b.len(), 1);

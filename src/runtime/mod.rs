@@ -1,7 +1,6 @@
 //! The runtime: pipelines of streaming operators over Arrow batches, run as
 //! tokio tasks between the I/O ports.
 
-pub mod changelog;
 pub mod decode;
 pub mod io;
 pub mod materialized;
@@ -9,4 +8,5 @@ pub mod memory;
 pub mod operators;
 pub mod pipeline;
 pub mod processing_log;
+pub mod state;
 pub mod task;

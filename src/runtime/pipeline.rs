@@ -31,6 +31,35 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
+    /// A new instance with the same plan and empty state (every operator
+    /// forked), for another input partition.
+    pub fn fork(&self) -> Result<Pipeline> {
+        Ok(Pipeline {
+            query_id: self.query_id.clone(),
+            decode: self.decode.clone(),
+            operators: self
+                .operators
+                .iter()
+                .map(|op| op.fork())
+                .collect::<Result<_>>()?,
+            output_schema: Arc::clone(&self.output_schema),
+        })
+    }
+
+    /// The fingerprint of the state layout of the stateful operators (and
+    /// of a materialized store's `store_layout`), `None` when nothing
+    /// keeps state.
+    pub fn state_fingerprint(&self, store_layout: Option<String>) -> Option<u64> {
+        let mut parts: Vec<String> = self
+            .operators
+            .iter()
+            .enumerate()
+            .filter_map(|(i, op)| op.state_layout().map(|l| format!("{i}: {l}")))
+            .collect();
+        parts.extend(store_layout);
+        (!parts.is_empty()).then(|| super::state::fingerprint(&parts.join("; ")))
+    }
+
     /// Runs one raw batch through the pipeline. Stateful operators hold
     /// their updates back until [`Pipeline::flush`].
     pub fn process(&mut self, raw: &RawBatch, log: &ProcessingLog) -> Result<Vec<RecordBatch>> {
@@ -217,6 +246,7 @@ impl EncodeStage {
             values,
             timestamps,
             headers,
+            partition: None,
         })
     }
 }

@@ -1,7 +1,18 @@
 //! Runs a pipeline as a tokio task: reader → pipeline → sink, committing
 //! source offsets only after the sink acknowledged everything derived from
 //! them (at-least-once).
+//!
+//! A query without state runs one pipeline for all its input partitions. A
+//! query with state (aggregations, table filters, a materialized table)
+//! runs one *task* per input partition, each with its own instances of the
+//! operators: before a task processes input, it restores its state from
+//! its partition of the query's changelog, and it resumes input where the
+//! changelog's last commit marker says (see `runtime::state`). A commit
+//! then goes: emit held updates, write each task's state changes and a
+//! marker with its next input offset, flush output and changelog, and only
+//! then commit the input offsets.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -10,10 +21,11 @@ use arrow::record_batch::RecordBatch;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::io::{TopicReader, TopicWriter};
+use super::io::{Broker, RawBatch, TopicReader, TopicWriter};
 use super::materialized::Materialized;
 use super::pipeline::{EncodeStage, Pipeline};
-use super::processing_log::ProcessingLog;
+use super::processing_log::{LogEntry, ProcessingLog, RecordOrigin};
+use super::state::{self, StateWriter, STORE};
 use crate::error::{Error, Result};
 
 /// How a query task batches and commits.
@@ -49,18 +61,28 @@ pub struct QueryStatus {
     pub records_in: AtomicU64,
     /// Rows written.
     pub records_out: AtomicU64,
+    /// Changelog records read to restore state.
+    pub restored_records: AtomicU64,
     /// True when the last poll found nothing new and every partition read.
     pub idle: AtomicBool,
-    /// Set when the task stopped on an error.
+    /// Set while the query is not processing because of an error: the
+    /// error, and whether it is retried.
     pub error: Mutex<Option<String>>,
     /// Set when the task has ended.
     pub finished: AtomicBool,
 }
 
 impl QueryStatus {
-    /// The error that stopped the query, if any.
+    /// The error that stopped (or is holding up) the query, if any.
     pub fn error(&self) -> Option<String> {
         self.error.lock().ok().and_then(|e| e.clone())
+    }
+
+    /// Sets or clears the error.
+    pub fn set_error(&self, error: Option<String>) {
+        if let Ok(mut slot) = self.error.lock() {
+            *slot = error;
+        }
     }
 }
 
@@ -82,14 +104,6 @@ pub enum QuerySink {
         /// Where the rows go next.
         then: Option<Box<QuerySink>>,
     },
-    /// Stateful operators' changelogs written beside `then`, flushed with
-    /// it, so state and output commit together.
-    Changelog {
-        /// One per stateful operator.
-        changelogs: Vec<super::changelog::ChangelogSink>,
-        /// Where the rows go.
-        then: Box<QuerySink>,
-    },
     /// Sent to a caller (push queries), at most `limit` rows.
     Channel {
         /// The caller's end.
@@ -107,35 +121,38 @@ enum SinkState {
 }
 
 impl QuerySink {
-    /// The changelog writers in this chain of sinks, if any.
-    fn changelogs(&mut self) -> Option<&mut Vec<super::changelog::ChangelogSink>> {
+    /// The materialized store in this chain of sinks, if any.
+    pub fn store(&self) -> Option<&Arc<Materialized>> {
         match self {
-            QuerySink::Changelog { changelogs, .. } => Some(changelogs),
-            QuerySink::Materialize {
-                then: Some(next), ..
-            } => next.changelogs(),
+            QuerySink::Materialize { store, .. } => Some(store),
             _ => None,
         }
     }
 
-    async fn write(&mut self, batches: Vec<RecordBatch>) -> Result<(SinkState, u64)> {
+    /// Writes output rows; changes to a materialized store are recorded in
+    /// `state` when given.
+    async fn write(
+        &mut self,
+        batches: Vec<RecordBatch>,
+        state: Option<&mut StateWriter>,
+    ) -> Result<(SinkState, u64)> {
         let mut written = 0u64;
         match self {
             QuerySink::Topic { encode, writer } => {
                 for b in batches {
                     let out = encode.encode(&b)?;
-                    writer.write(&out)?;
+                    writer.write(&out).await?;
                     written += out.len() as u64;
                 }
                 Ok((SinkState::Open, written))
             }
-            QuerySink::Changelog { then, .. } => Box::pin(then.write(batches)).await,
             QuerySink::Materialize { store, then } => {
+                let mut state = state;
                 for b in &batches {
-                    store.apply(b)?;
+                    store.apply_logged(b, state.as_deref_mut().map(|w| w.component(STORE)))?;
                 }
                 match then {
-                    Some(next) => Box::pin(next.write(batches)).await,
+                    Some(next) => Box::pin(next.write(batches, None)).await,
                     None => {
                         let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
                         Ok((SinkState::Open, rows))
@@ -172,12 +189,6 @@ impl QuerySink {
         match self {
             QuerySink::Topic { writer, .. } => writer.flush().await,
             QuerySink::Channel { .. } => Ok(()),
-            QuerySink::Changelog { changelogs, then } => {
-                for c in changelogs.iter_mut() {
-                    c.writer.flush().await?;
-                }
-                Box::pin(then.flush()).await
-            }
             QuerySink::Materialize { then, .. } => match then {
                 Some(next) => Box::pin(next.flush()).await,
                 None => Ok(()),
@@ -186,11 +197,38 @@ impl QuerySink {
     }
 }
 
+/// Where a query with state keeps it.
+pub struct StateSpec {
+    /// The broker the changelog is read from at restore.
+    pub broker: Arc<dyn Broker>,
+    /// The changelog topic; partition N holds the state of input
+    /// partition N.
+    pub topic: String,
+    /// Writes the changelog.
+    pub writer: Box<dyn TopicWriter>,
+    /// The fingerprint of the query's state layout.
+    pub fingerprint: u64,
+}
+
+/// One input partition of a query with state.
+struct PartitionTask {
+    pipeline: Pipeline,
+    /// Changes to its state since the last commit.
+    records: StateWriter,
+    /// The offset after the last record processed.
+    next_offset: Option<i64>,
+    /// The offset in the last marker written.
+    sealed_offset: Option<i64>,
+    /// Records below this offset are already in the restored state.
+    skip_below: i64,
+}
+
 /// A query ready to run.
 pub struct QueryTask {
     /// Where input comes from.
     pub reader: Box<dyn TopicReader>,
-    /// The compute.
+    /// The compute: for a query with state, the plan each partition's task
+    /// gets its own instance of.
     pub pipeline: Pipeline,
     /// Where output goes.
     pub sink: QuerySink,
@@ -200,85 +238,86 @@ pub struct QueryTask {
     pub settings: TaskSettings,
     /// Shared counters.
     pub status: Arc<QueryStatus>,
+    /// For a query with state: its changelog.
+    pub state: Option<StateSpec>,
+}
+
+/// The running form of a [`QueryTask`].
+struct Runner {
+    task: QueryTask,
+    /// Per input partition, for a query with state.
+    partitions: BTreeMap<i32, PartitionTask>,
+    /// The offset after the last record processed, per input partition.
+    offsets: BTreeMap<i32, i64>,
 }
 
 impl QueryTask {
     /// Runs until cancelled, until the sink wants no more rows, or until an
-    /// error. Always flushes and commits what was processed before returning.
-    pub async fn run(mut self, cancel: CancellationToken) -> Result<()> {
-        let result = self.run_loop(&cancel).await;
+    /// error. Flushes and commits what was processed before returning
+    /// normally; after an error nothing more is committed.
+    pub async fn run(self, cancel: CancellationToken) -> Result<()> {
         let status = Arc::clone(&self.status);
+        let query = self.pipeline.query_id.clone();
+        let mut runner = Runner {
+            task: self,
+            partitions: BTreeMap::new(),
+            offsets: BTreeMap::new(),
+        };
+        let result = runner.run_loop(&cancel).await;
         if let Err(e) = &result {
-            tracing::error!(query = %self.pipeline.query_id, "query stopped: {e}");
-            if let Ok(mut slot) = status.error.lock() {
-                *slot = Some(e.to_string());
-            }
+            tracing::error!(query = %query, "query stopped: {e}");
+            status.set_error(Some(e.to_string()));
         }
         status.finished.store(true, Ordering::SeqCst);
         result
     }
+}
 
+impl Runner {
     async fn run_loop(&mut self, cancel: &CancellationToken) -> Result<()> {
         let mut last_commit = Instant::now();
         let mut uncommitted = false;
         loop {
             let batch = tokio::select! {
                 _ = cancel.cancelled() => break,
-                b = self.reader.poll(self.settings.max_batch, self.settings.poll_wait) => b?,
+                b = self.task.reader.poll(self.task.settings.max_batch, self.task.settings.poll_wait) => b?,
             };
+            if self.task.state.is_some() {
+                self.sync_assignment().await?;
+            }
             if batch.is_empty() {
-                self.status
-                    .idle
-                    .store(self.reader.caught_up() && !uncommitted, Ordering::SeqCst);
+                self.task.status.idle.store(
+                    self.task.reader.caught_up() && !uncommitted,
+                    Ordering::SeqCst,
+                );
                 if uncommitted {
                     self.commit().await?;
                     uncommitted = false;
                     last_commit = Instant::now();
                 }
-                if let QuerySink::Channel { sender, .. } = &self.sink {
+                if let QuerySink::Channel { sender, .. } = &self.task.sink {
                     if sender.is_closed() {
                         break;
                     }
                 }
                 continue;
             }
-            for gap in &batch.gaps {
-                self.log.record(crate::runtime::processing_log::LogEntry {
-                    query_id: self.pipeline.query_id.clone(),
-                    kind: "data-loss",
-                    origin: Some(crate::runtime::processing_log::RecordOrigin {
-                        topic: batch.topic.to_string(),
-                        partition: gap.partition,
-                        offset: gap.from,
-                    }),
-                    target: None,
-                    message: format!(
-                        "Records at offsets {}..={} of partition {} of topic '{}' were deleted \
-                         by the broker (retention) before this query read them",
-                        gap.from, gap.to, gap.partition, batch.topic
-                    ),
-                    record: None,
-                });
-            }
-            self.status.idle.store(false, Ordering::SeqCst);
-            self.status
+            self.report_gaps(&batch);
+            self.task.status.idle.store(false, Ordering::SeqCst);
+            self.task
+                .status
                 .records_in
                 .fetch_add(batch.len() as u64, Ordering::Relaxed);
-            let outputs = if self.settings.emit_every_update {
-                self.pipeline.process_each(&batch, &self.log)?
+            let state = if self.task.state.is_some() {
+                self.process_by_partition(batch).await?
             } else {
-                self.pipeline.process(&batch, &self.log)?
+                self.process_shared(&batch).await?
             };
-            self.write_changelogs()?;
-            let (state, written) = self.sink.write(outputs).await?;
-            self.status
-                .records_out
-                .fetch_add(written, Ordering::Relaxed);
             uncommitted = true;
             if matches!(state, SinkState::Done) {
                 break;
             }
-            if last_commit.elapsed() >= self.settings.commit_interval {
+            if last_commit.elapsed() >= self.task.settings.commit_interval {
                 self.commit().await?;
                 uncommitted = false;
                 last_commit = Instant::now();
@@ -290,41 +329,345 @@ impl QueryTask {
         Ok(())
     }
 
-    /// Writes the state changes the stateful operators collected.
-    fn write_changelogs(&mut self) -> Result<()> {
-        if let Some(changelogs) = self.sink.changelogs() {
-            for c in changelogs.iter_mut() {
-                if let Some(changes) = self
-                    .pipeline
-                    .operators
-                    .get_mut(c.operator)
-                    .and_then(|op| op.take_changelog())
-                {
-                    c.write(&changes)?;
-                }
+    fn report_gaps(&self, batch: &RawBatch) {
+        for gap in &batch.gaps {
+            self.task.log.record(LogEntry {
+                query_id: self.task.pipeline.query_id.clone(),
+                kind: "data-loss",
+                origin: Some(RecordOrigin {
+                    topic: batch.topic.to_string(),
+                    partition: gap.partition,
+                    offset: gap.from,
+                }),
+                target: None,
+                message: format!(
+                    "Records at offsets {}..={} of partition {} of topic '{}' were deleted \
+                     by the broker (retention) before this query read them",
+                    gap.from, gap.to, gap.partition, batch.topic
+                ),
+                record: None,
+            });
+        }
+    }
+
+    /// One pipeline for every partition (a query without state).
+    async fn process_shared(&mut self, batch: &RawBatch) -> Result<SinkState> {
+        let outputs = if self.task.settings.emit_every_update {
+            self.task.pipeline.process_each(batch, &self.task.log)?
+        } else {
+            self.task.pipeline.process(batch, &self.task.log)?
+        };
+        for (&p, &o) in batch.partitions.iter().zip(&batch.offsets) {
+            let next = self.offsets.entry(p).or_insert(o + 1);
+            *next = (*next).max(o + 1);
+        }
+        let (state, written) = self.task.sink.write(outputs, None).await?;
+        self.task
+            .status
+            .records_out
+            .fetch_add(written, Ordering::Relaxed);
+        Ok(state)
+    }
+
+    /// Each partition's records through its own task.
+    async fn process_by_partition(&mut self, batch: RawBatch) -> Result<SinkState> {
+        let mut state = SinkState::Open;
+        for (p, part) in split_by_partition(batch) {
+            if !self.partitions.contains_key(&p) {
+                self.start_partition(p).await?;
+            }
+            let Some(task) = self.partitions.get_mut(&p) else {
+                continue;
+            };
+            let part = skip_below(part, task.skip_below);
+            let Some(&last) = part.offsets.last() else {
+                continue;
+            };
+            let outputs = if self.task.settings.emit_every_update {
+                task.pipeline.process_each(&part, &self.task.log)?
+            } else {
+                task.pipeline.process(&part, &self.task.log)?
+            };
+            task.next_offset = Some(task.next_offset.unwrap_or(0).max(last + 1));
+            let (s, written) = self
+                .task
+                .sink
+                .write(outputs, Some(&mut task.records))
+                .await?;
+            self.task
+                .status
+                .records_out
+                .fetch_add(written, Ordering::Relaxed);
+            if matches!(s, SinkState::Done) {
+                state = SinkState::Done;
             }
         }
+        Ok(state)
+    }
+
+    /// Starts tasks for newly assigned partitions (restoring their state)
+    /// and drops those of partitions assigned elsewhere.
+    async fn sync_assignment(&mut self) -> Result<()> {
+        let Some(assigned) = self.task.reader.assignment() else {
+            return Ok(());
+        };
+        let revoked: Vec<i32> = self
+            .partitions
+            .keys()
+            .filter(|p| !assigned.contains(p))
+            .copied()
+            .collect();
+        for p in revoked {
+            // Its uncommitted work is redone by whoever gets it, from the
+            // changelog's last marker.
+            self.partitions.remove(&p);
+        }
+        for p in assigned {
+            if !self.partitions.contains_key(&p) {
+                self.start_partition(p).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates the task of partition `p` and restores its state.
+    async fn start_partition(&mut self, p: i32) -> Result<()> {
+        let Some(spec) = &mut self.task.state else {
+            return Ok(());
+        };
+        let mut pipeline = self.task.pipeline.fork()?;
+        for op in &mut pipeline.operators {
+            op.enable_changelog();
+        }
+        let restored =
+            state::read_changelog(spec.broker.as_ref(), &spec.topic, p, spec.fingerprint).await?;
+        let by_component = restored.by_component()?;
+        for (i, op) in pipeline.operators.iter_mut().enumerate() {
+            if let Some(records) = u8::try_from(i).ok().and_then(|c| by_component.get(&c)) {
+                op.restore(p, records).map_err(|e| {
+                    e.context(format!("restoring partition {p} of '{}'", spec.topic))
+                })?;
+            }
+        }
+        if let (Some(store), Some(records)) = (self.task.sink.store(), by_component.get(&STORE)) {
+            store.restore(records)?;
+        }
+        drop(by_component);
+        let mut records = StateWriter::new();
+        let marker = restored.marker;
+        if !restored.corrections.is_empty() {
+            // What an interval cut short wrote is overwritten with the
+            // sealed state, and sealed again.
+            for (k, v) in &restored.corrections {
+                records.put_raw(k, v.as_deref());
+            }
+            if let Some(m) = marker {
+                records.marker(m.next_offset, spec.fingerprint);
+            }
+            state::write(spec.writer.as_mut(), &mut records, p).await?;
+        }
+        let stats = restored.stats;
+        self.task
+            .status
+            .restored_records
+            .fetch_add(stats.records, Ordering::Relaxed);
+        if stats.records > 0 {
+            tracing::info!(
+                query = %self.task.pipeline.query_id,
+                partition = p,
+                records = stats.records,
+                keys = restored.records.len(),
+                seconds = stats.elapsed.as_secs_f64(),
+                resume_at = marker.map(|m| m.next_offset),
+                "state restored from changelog '{}'", spec.topic
+            );
+        }
+        let next = marker.map(|m| m.next_offset);
+        if let Some(n) = next {
+            self.offsets.insert(p, n);
+        }
+        self.partitions.insert(
+            p,
+            PartitionTask {
+                pipeline,
+                records,
+                next_offset: next,
+                sealed_offset: next,
+                skip_below: next.unwrap_or(i64::MIN),
+            },
+        );
         Ok(())
     }
 
     async fn commit(&mut self) -> Result<()> {
         // Updates held back by stateful operators go out before the commit
         // that covers the records they came from.
-        let held = self.pipeline.flush(&self.log)?;
-        self.write_changelogs()?;
-        if !held.is_empty() {
-            let (_, written) = self.sink.write(held).await?;
-            self.status
-                .records_out
-                .fetch_add(written, Ordering::Relaxed);
+        if self.task.state.is_none() {
+            let held = self.task.pipeline.flush(&self.task.log)?;
+            if !held.is_empty() {
+                let (_, written) = self.task.sink.write(held, None).await?;
+                self.task
+                    .status
+                    .records_out
+                    .fetch_add(written, Ordering::Relaxed);
+            }
         }
-        self.sink
+        let mut commits: Vec<(i32, i64)> = Vec::new();
+        if let Some(spec) = &mut self.task.state {
+            for (&p, task) in self.partitions.iter_mut() {
+                let held = task.pipeline.flush(&self.task.log)?;
+                if !held.is_empty() {
+                    let (_, written) = self.task.sink.write(held, Some(&mut task.records)).await?;
+                    self.task
+                        .status
+                        .records_out
+                        .fetch_add(written, Ordering::Relaxed);
+                }
+                for (i, op) in task.pipeline.operators.iter_mut().enumerate() {
+                    let c = u8::try_from(i)
+                        .map_err(|_| Error::internal("a pipeline has over 250 operators"))?;
+                    op.checkpoint(task.records.component(c))?;
+                }
+                if let Some(next) = task.next_offset {
+                    if task.sealed_offset != Some(next) || !task.records.is_empty() {
+                        task.records.marker(next, spec.fingerprint);
+                        task.sealed_offset = Some(next);
+                    }
+                    commits.push((p, next));
+                }
+                state::write(spec.writer.as_mut(), &mut task.records, p).await?;
+            }
+            spec.writer
+                .flush()
+                .await
+                .map_err(|e| e.context("writing the query's state changelog failed"))?;
+        } else {
+            commits.extend(self.offsets.iter().map(|(&p, &o)| (p, o)));
+        }
+        self.task
+            .sink
             .flush()
             .await
             .map_err(|e| e.context("writing the query's output failed"))?;
-        self.reader.commit().await.map_err(|e| match e {
-            Error::External(m) => Error::External(format!("committing offsets failed: {m}")),
-            other => other,
+        self.task
+            .reader
+            .commit(&commits)
+            .await
+            .map_err(|e| match e {
+                Error::External(m) => Error::External(format!("committing offsets failed: {m}")),
+                other => other,
+            })
+    }
+}
+
+/// The records of each partition of a batch, in order, each partition's
+/// records as one batch (a fetch usually holds one run per partition).
+fn split_by_partition(batch: RawBatch) -> Vec<(i32, RawBatch)> {
+    let n = batch.len();
+    if n == 0 {
+        return Vec::new();
+    }
+    let first = batch.partitions[0];
+    if batch.partitions.iter().all(|&p| p == first) {
+        return vec![(first, batch)];
+    }
+    let mut parts: BTreeMap<i32, Vec<usize>> = BTreeMap::new();
+    for (i, &p) in batch.partitions.iter().enumerate() {
+        parts.entry(p).or_default().push(i);
+    }
+    parts
+        .into_iter()
+        .map(|(p, rows)| (p, select_rows(&batch, &rows)))
+        .collect()
+}
+
+/// The records of `batch` at `rows`, in that order.
+fn select_rows(batch: &RawBatch, rows: &[usize]) -> RawBatch {
+    let mut out = RawBatch {
+        topic: Arc::clone(&batch.topic),
+        ..RawBatch::default()
+    };
+    out.keys.offsets.push(0);
+    out.values.offsets.push(0);
+    for &i in rows {
+        push_payload(&mut out.keys, batch.keys.get(i));
+        push_payload(&mut out.values, batch.values.get(i));
+        out.timestamps.push(batch.timestamps[i]);
+        out.partitions.push(batch.partitions[i]);
+        out.offsets.push(batch.offsets[i]);
+        if let Some(h) = batch.headers.get(i) {
+            out.headers.push(h.clone());
+        }
+    }
+    out.gaps = batch
+        .gaps
+        .iter()
+        .filter(|g| {
+            rows.first()
+                .is_some_and(|&r| batch.partitions[r] == g.partition)
         })
+        .copied()
+        .collect();
+    out
+}
+
+/// Drops the records below `offset` (already part of the restored state).
+fn skip_below(batch: RawBatch, offset: i64) -> RawBatch {
+    match batch.offsets.iter().position(|&o| o >= offset) {
+        Some(0) => batch,
+        None => select_rows(&batch, &[]),
+        Some(_) => {
+            let rows: Vec<usize> = (0..batch.len())
+                .filter(|&i| batch.offsets[i] >= offset)
+                .collect();
+            select_rows(&batch, &rows)
+        }
+    }
+}
+
+fn push_payload(p: &mut crate::format::Encoded, payload: Option<&[u8]>) {
+    if let Some(b) = payload {
+        p.data.extend_from_slice(b);
+    }
+    p.nulls.push(payload.is_none());
+    p.offsets.push(p.data.len());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(parts: &[(i32, i64)]) -> RawBatch {
+        let mut b = RawBatch::default();
+        b.keys.offsets.push(0);
+        b.values.offsets.push(0);
+        for &(p, o) in parts {
+            push_payload(&mut b.keys, Some(&o.to_be_bytes()));
+            push_payload(&mut b.values, None);
+            b.timestamps.push(o);
+            b.partitions.push(p);
+            b.offsets.push(o);
+        }
+        b
+    }
+
+    #[test]
+    fn batches_split_by_partition_in_order() {
+        let parts = split_by_partition(raw(&[(1, 5), (0, 7), (1, 6), (0, 8)]));
+        assert_eq!(parts.len(), 2);
+        assert_eq!(parts[0].0, 0);
+        assert_eq!(parts[0].1.offsets, vec![7, 8]);
+        assert_eq!(parts[1].1.offsets, vec![5, 6]);
+        assert_eq!(parts[1].1.keys.get(1), Some(&6i64.to_be_bytes()[..]));
+        assert!(parts[1].1.values.get(0).is_none());
+    }
+
+    #[test]
+    fn records_below_the_restored_offset_are_skipped() {
+        let b = skip_below(raw(&[(0, 3), (0, 4), (0, 5)]), 5);
+        assert_eq!(b.offsets, vec![5]);
+        assert_eq!(b.keys.get(0), Some(&5i64.to_be_bytes()[..]));
+        assert!(skip_below(raw(&[(0, 3)]), 9).is_empty());
+        assert_eq!(skip_below(raw(&[(0, 3)]), 0).offsets, vec![3]);
     }
 }

@@ -164,7 +164,7 @@ impl Inserts {
                     "The row is longer than {MAX_LINE} bytes"
                 )))
             } else {
-                self.inserter.write(&line)
+                self.inserter.write(&line).await
             };
             match result {
                 Ok(()) => {

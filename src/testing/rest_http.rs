@@ -226,6 +226,13 @@ impl Broker for WatchedBroker {
     fn writer(&self, topic: &str) -> crate::error::Result<Box<dyn TopicWriter>> {
         self.log.writer(topic)
     }
+    fn read_partition(
+        &self,
+        topic: &str,
+        partition: i32,
+    ) -> crate::error::Result<Box<dyn crate::runtime::io::PartitionReader>> {
+        self.log.read_partition(topic, partition)
+    }
     fn admin(&self) -> &dyn TopicAdmin {
         self.log.admin()
     }
@@ -267,11 +274,17 @@ impl TopicReader for WatchedReader {
         }
         .boxed()
     }
-    fn commit(&mut self) -> BoxFuture<'_, crate::error::Result<()>> {
-        self.inner.commit()
+    fn commit<'a>(
+        &'a mut self,
+        offsets: &'a [(i32, i64)],
+    ) -> BoxFuture<'a, crate::error::Result<()>> {
+        self.inner.commit(offsets)
     }
     fn caught_up(&self) -> bool {
         self.inner.caught_up()
+    }
+    fn assignment(&mut self) -> Option<Vec<i32>> {
+        self.inner.assignment()
     }
 }
 

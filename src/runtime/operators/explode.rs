@@ -17,6 +17,7 @@ use super::{Operator, OperatorContext};
 use crate::error::{Error, Result};
 
 /// Replaces list columns by their elements, one output row per element.
+#[derive(Clone)]
 pub struct Explode {
     /// The input columns holding the lists; each becomes its element column
     /// at the same position.
@@ -87,6 +88,10 @@ impl Explode {
 impl Operator for Explode {
     fn name(&self) -> &'static str {
         "Explode"
+    }
+
+    fn fork(&self) -> Result<Box<dyn Operator>> {
+        Ok(Box::new(self.clone()))
     }
 
     fn process(

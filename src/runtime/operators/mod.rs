@@ -9,6 +9,7 @@ pub mod table_filter;
 use arrow::record_batch::RecordBatch;
 
 use super::processing_log::ProcessingLog;
+use super::state::StateWriter;
 use crate::error::Result;
 
 /// What an operator may use while processing a batch.
@@ -42,15 +43,35 @@ pub trait Operator: Send {
         Ok(())
     }
 
-    /// Asks a stateful operator to collect the changes to its state for a
-    /// changelog topic; returns the topic's name after the query's prefix
-    /// (`…-<name>-changelog`), or `None` for an operator without state.
-    fn enable_changelog(&mut self) -> Option<&'static str> {
+    /// A new instance with the same plan and empty state: a query with
+    /// state runs one instance per input partition.
+    fn fork(&self) -> Result<Box<dyn Operator>>;
+
+    /// For an operator with state, what that state looks like (its keys,
+    /// windows, aggregate state types): part of the changelog's
+    /// fingerprint. `None` for a stateless operator.
+    fn state_layout(&self) -> Option<String> {
         None
     }
 
-    /// The state changes of the last batch processed, once enabled.
-    fn take_changelog(&mut self) -> Option<RecordBatch> {
+    /// The name of the query's changelog topic after the query's prefix
+    /// (`…-<name>-changelog`) when this operator's state is the main one.
+    fn changelog_name(&self) -> Option<&'static str> {
         None
+    }
+
+    /// Starts collecting the changes to its state for the changelog.
+    fn enable_changelog(&mut self) {}
+
+    /// Writes the changes to its state since the last call as changelog
+    /// records (see `runtime::state`).
+    fn checkpoint(&mut self, _out: &mut StateWriter) -> Result<()> {
+        Ok(())
+    }
+
+    /// Rebuilds the state of input partition `partition` from the latest
+    /// record of each key its checkpoints wrote.
+    fn restore(&mut self, _partition: i32, _records: &[(&[u8], &[u8])]) -> Result<()> {
+        Ok(())
     }
 }

@@ -18,6 +18,7 @@ use crate::error::{Error, Result};
 use crate::runtime::processing_log::LogEntry;
 
 /// `WHERE predicate` then `SELECT exprs`.
+#[derive(Clone)]
 pub struct FilterProject {
     /// Columns of the input kept before anything else (a projected scan).
     pub input_columns: Option<Vec<usize>>,
@@ -82,6 +83,10 @@ impl FilterProject {
 impl Operator for FilterProject {
     fn name(&self) -> &'static str {
         "FilterProject"
+    }
+
+    fn fork(&self) -> Result<Box<dyn Operator>> {
+        Ok(Box::new(self.clone()))
     }
 
     fn process(

@@ -3,7 +3,9 @@
 //! A row that passes is an upsert. A row that fails — or is itself a
 //! delete — removes its key from the filtered table: a tombstone is emitted
 //! when the key was present downstream, and nothing otherwise, as ksqlDB's
-//! materialized table filter does. State: the set of keys present.
+//! materialized table filter does. State: the set of keys present, in the
+//! changelog as one record per present key (key `K` + the key's row format,
+//! an empty value), a tombstone when it leaves.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -17,10 +19,12 @@ use arrow::row::{RowConverter, SortField};
 
 use super::{Operator, OperatorContext};
 use crate::error::{Error, Result};
+use crate::runtime::state::StateWriter;
 
 /// Keeps the rows whose `keep` column is true; turns the others into
 /// tombstones for the keys it had passed.
 pub struct TableFilter {
+    input: SchemaRef,
     key_columns: Vec<usize>,
     keep_column: usize,
     null_row_column: usize,
@@ -29,6 +33,9 @@ pub struct TableFilter {
     schema: SchemaRef,
     converter: RowConverter,
     present: HashSet<Box<[u8]>, RandomState>,
+    /// Keys that entered or left since the last checkpoint, when the
+    /// changelog is on.
+    changed: Option<HashSet<Box<[u8]>, RandomState>>,
 }
 
 impl TableFilter {
@@ -52,6 +59,7 @@ impl TableFilter {
             .collect();
         let schema = Arc::new(input.project(&output_columns)?);
         Ok(Self {
+            input: Arc::clone(input),
             key_columns,
             keep_column,
             null_row_column,
@@ -59,6 +67,7 @@ impl TableFilter {
             schema,
             converter,
             present: HashSet::default(),
+            changed: None,
         })
     }
 
@@ -104,10 +113,16 @@ impl Operator for TableFilter {
             if passes {
                 if !self.present.contains(key.as_ref()) {
                     self.present.insert(key.as_ref().into());
+                    if let Some(changed) = &mut self.changed {
+                        changed.insert(key.as_ref().into());
+                    }
                 }
                 indices.push(row as u32);
                 tombstones.push(false);
             } else if self.present.remove(key.as_ref()) {
+                if let Some(changed) = &mut self.changed {
+                    changed.insert(key.as_ref().into());
+                }
                 indices.push(row as u32);
                 tombstones.push(true);
             }
@@ -125,6 +140,62 @@ impl Operator for TableFilter {
             }
         }
         out.push(RecordBatch::try_new(Arc::clone(&self.schema), columns)?);
+        Ok(())
+    }
+
+    fn fork(&self) -> Result<Box<dyn Operator>> {
+        Ok(Box::new(TableFilter::new(
+            &self.input,
+            self.key_columns.clone(),
+            self.keep_column,
+            self.null_row_column,
+        )?))
+    }
+
+    fn state_layout(&self) -> Option<String> {
+        let keys: Vec<String> = self
+            .key_columns
+            .iter()
+            .map(|&i| self.input.field(i).data_type().to_string())
+            .collect();
+        Some(format!("table-filter/1 keys [{}]", keys.join(", ")))
+    }
+
+    fn changelog_name(&self) -> Option<&'static str> {
+        Some("Filter-Materialize")
+    }
+
+    fn enable_changelog(&mut self) {
+        self.changed.get_or_insert_with(HashSet::default);
+    }
+
+    fn checkpoint(&mut self, out: &mut StateWriter) -> Result<()> {
+        let Some(changed) = &mut self.changed else {
+            return Ok(());
+        };
+        for key in changed.drain() {
+            if self.present.contains(&key) {
+                out.put(&[b"K", &key], &[]);
+            } else {
+                out.delete(&[b"K", &key]);
+            }
+        }
+        Ok(())
+    }
+
+    fn restore(&mut self, _partition: i32, records: &[(&[u8], &[u8])]) -> Result<()> {
+        for (key, _) in records {
+            match key.split_first() {
+                Some((b'K', key)) => {
+                    self.present.insert((*key).into());
+                }
+                _ => {
+                    return Err(Error::external(
+                        "the table filter's changelog has a record of unknown kind",
+                    ))
+                }
+            }
+        }
         Ok(())
     }
 

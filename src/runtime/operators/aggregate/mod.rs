@@ -21,26 +21,27 @@
 //! a closed window's state is freed, so state grows with live keys and open
 //! windows, never with the number of records.
 
-use std::collections::{BTreeSet, HashMap};
+mod changelog;
+mod groups;
+
+pub use groups::{Accumulators, GroupAggregator};
+
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use ahash::RandomState;
-use arrow::array::PrimitiveArray;
-use arrow::array::{
-    new_null_array, Array, ArrayRef, BooleanArray, BooleanBuilder, Int64Array, UInt32Array,
-};
-use arrow::compute::{interleave, take};
-use arrow::datatypes::{
-    ArrowPrimitiveType, DataType, Float64Type, Int32Type, Int64Type, SchemaRef,
-};
+use arrow::array::{new_null_array, Array, ArrayRef, BooleanArray, BooleanBuilder, Int64Array};
+use arrow::compute::interleave;
+use arrow::datatypes::{DataType, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use arrow::row::{OwnedRow, RowConverter, Rows, SortField};
-use datafusion::common::ScalarValue;
 use datafusion::logical_expr::Accumulator;
 
 use super::{Operator, OperatorContext};
 use crate::error::{Error, Result};
+use crate::runtime::state::StateWriter;
+use groups::group_aggregator;
 
 /// Creates an aggregate's state for one group.
 pub type AccumulatorFactory =
@@ -80,6 +81,7 @@ pub struct WindowConfig {
 }
 
 /// One aggregate call.
+#[derive(Clone)]
 pub struct AggregateCall {
     /// The function name, for EXPLAIN and errors.
     pub name: String,
@@ -104,6 +106,7 @@ pub enum Columnar {
 }
 
 /// The shape of an aggregation's input and output.
+#[derive(Clone)]
 pub struct AggregateSpec {
     /// Input columns `0..key_columns` are the grouping key.
     pub key_columns: usize,
@@ -123,270 +126,6 @@ pub struct AggregateSpec {
     /// The output: key columns, `WINDOWSTART`/`WINDOWEND` when windowed,
     /// the aggregates, the record time and the null-row flag.
     pub output_schema: SchemaRef,
-}
-
-/// The per-group states of one aggregate.
-pub trait GroupAggregator: Send {
-    /// Adds (or retracts) rows: `(slot, row)` pairs, rows in input order.
-    fn update(&mut self, args: &[ArrayRef], rows: &[(u32, u32)], retract: bool) -> Result<()>;
-    /// The current values of `slots`, without resetting them.
-    fn evaluate(&mut self, slots: &[u32]) -> Result<ArrayRef>;
-    /// Drops the state of a freed slot.
-    fn reset(&mut self, slot: u32);
-    /// Merges the state of `from` into `into` (sessions merging).
-    fn merge(&mut self, into: u32, from: u32) -> Result<()>;
-    /// The intermediate states of `slots`, one array per state field, for
-    /// the changelog.
-    fn state(&mut self, slots: &[u32]) -> Result<Vec<ArrayRef>> {
-        Ok(vec![self.evaluate(slots)?])
-    }
-}
-
-/// A [`GroupAggregator`] over DataFusion [`Accumulator`]s, one per group.
-pub struct Accumulators {
-    factory: AccumulatorFactory,
-    data_type: DataType,
-    states: Vec<Option<Box<dyn Accumulator>>>,
-}
-
-impl Accumulators {
-    /// States created by `factory`, evaluating to `data_type`.
-    pub fn new(factory: AccumulatorFactory, data_type: DataType) -> Self {
-        Self {
-            factory,
-            data_type,
-            states: Vec::new(),
-        }
-    }
-
-    fn group(&mut self, slot: u32) -> Result<&mut Box<dyn Accumulator>> {
-        let i = slot as usize;
-        if self.states.len() <= i {
-            self.states.resize_with(i + 1, || None);
-        }
-        let cell = &mut self.states[i];
-        if cell.is_none() {
-            *cell = Some((self.factory)()?);
-        }
-        cell.as_mut()
-            .ok_or_else(|| Error::internal("aggregate state vanished"))
-    }
-}
-
-impl GroupAggregator for Accumulators {
-    fn update(&mut self, args: &[ArrayRef], rows: &[(u32, u32)], retract: bool) -> Result<()> {
-        if rows.is_empty() {
-            return Ok(());
-        }
-        // One `take` per argument for the whole batch, rows sorted by slot
-        // (stable, so each group sees its rows in input order); each group
-        // then updates from a zero-copy slice.
-        let mut sorted = rows.to_vec();
-        sorted.sort_by_key(|&(slot, row)| (slot, row));
-        let indices = UInt32Array::from_iter_values(sorted.iter().map(|&(_, row)| row));
-        let taken: Vec<ArrayRef> = args
-            .iter()
-            .map(|a| take(a.as_ref(), &indices, None))
-            .collect::<std::result::Result<_, _>>()?;
-        let mut start = 0;
-        while start < sorted.len() {
-            let slot = sorted[start].0;
-            let mut end = start + 1;
-            while end < sorted.len() && sorted[end].0 == slot {
-                end += 1;
-            }
-            let slice: Vec<ArrayRef> = taken.iter().map(|a| a.slice(start, end - start)).collect();
-            let state = self.group(slot)?;
-            if retract {
-                state.retract_batch(&slice)?;
-            } else {
-                state.update_batch(&slice)?;
-            }
-            start = end;
-        }
-        Ok(())
-    }
-
-    fn evaluate(&mut self, slots: &[u32]) -> Result<ArrayRef> {
-        let mut values = Vec::with_capacity(slots.len());
-        for &slot in slots {
-            values.push(self.group(slot)?.evaluate()?);
-        }
-        if values.is_empty() {
-            return Ok(new_null_array(&self.data_type, 0));
-        }
-        let array = ScalarValue::iter_to_array(values)?;
-        if array.data_type() != &self.data_type {
-            return Ok(arrow::compute::cast(&array, &self.data_type)?);
-        }
-        Ok(array)
-    }
-
-    fn reset(&mut self, slot: u32) {
-        if let Some(cell) = self.states.get_mut(slot as usize) {
-            *cell = None;
-        }
-    }
-
-    fn state(&mut self, slots: &[u32]) -> Result<Vec<ArrayRef>> {
-        let mut rows: Vec<Vec<ScalarValue>> = Vec::with_capacity(slots.len());
-        for &slot in slots {
-            rows.push(self.group(slot)?.state()?);
-        }
-        let fields = rows.first().map(Vec::len).unwrap_or(0);
-        let mut columns = Vec::with_capacity(fields);
-        for f in 0..fields {
-            columns.push(ScalarValue::iter_to_array(
-                rows.iter().map(|r| r[f].clone()),
-            )?);
-        }
-        Ok(columns)
-    }
-
-    fn merge(&mut self, into: u32, from: u32) -> Result<()> {
-        let states = self.group(from)?.state()?;
-        let arrays: Vec<ArrayRef> = states
-            .into_iter()
-            .map(|s| s.to_array())
-            .collect::<datafusion::error::Result<_>>()?;
-        self.group(into)?.merge_batch(&arrays)?;
-        Ok(())
-    }
-}
-
-/// COUNT as one counter per group: no per-group object, updated in place.
-struct CountGroups {
-    counts: Vec<i64>,
-}
-
-impl GroupAggregator for CountGroups {
-    fn update(&mut self, args: &[ArrayRef], rows: &[(u32, u32)], retract: bool) -> Result<()> {
-        let nulls = args.first().and_then(|a| a.logical_nulls());
-        let step = if retract { -1 } else { 1 };
-        for &(slot, row) in rows {
-            if nulls.as_ref().is_none_or(|n| n.is_valid(row as usize)) {
-                let i = slot as usize;
-                if self.counts.len() <= i {
-                    self.counts.resize(i + 1, 0);
-                }
-                self.counts[i] += step;
-            }
-        }
-        Ok(())
-    }
-
-    fn evaluate(&mut self, slots: &[u32]) -> Result<ArrayRef> {
-        Ok(Arc::new(Int64Array::from_iter_values(slots.iter().map(
-            |&s| self.counts.get(s as usize).copied().unwrap_or(0),
-        ))))
-    }
-
-    fn reset(&mut self, slot: u32) {
-        if let Some(c) = self.counts.get_mut(slot as usize) {
-            *c = 0;
-        }
-    }
-
-    fn merge(&mut self, into: u32, from: u32) -> Result<()> {
-        let moved = self.counts.get(from as usize).copied().unwrap_or(0);
-        let i = into as usize;
-        if self.counts.len() <= i {
-            self.counts.resize(i + 1, 0);
-        }
-        self.counts[i] += moved;
-        Ok(())
-    }
-}
-
-/// SUM of INT, BIGINT or DOUBLE as one running total per group, as
-/// ksqlDB's: integers wrap as Java's do, nulls are skipped, an empty sum
-/// is 0.
-struct SumGroups<T: ArrowPrimitiveType> {
-    sums: Vec<T::Native>,
-    add: fn(T::Native, T::Native) -> T::Native,
-    sub: fn(T::Native, T::Native) -> T::Native,
-}
-
-impl<T: ArrowPrimitiveType> SumGroups<T> {
-    fn slot(&mut self, slot: u32) -> &mut T::Native {
-        let i = slot as usize;
-        if self.sums.len() <= i {
-            self.sums.resize(i + 1, T::Native::default());
-        }
-        &mut self.sums[i]
-    }
-}
-
-impl<T: ArrowPrimitiveType> GroupAggregator for SumGroups<T> {
-    fn update(&mut self, args: &[ArrayRef], rows: &[(u32, u32)], retract: bool) -> Result<()> {
-        let Some(values) = args
-            .first()
-            .and_then(|a| a.as_any().downcast_ref::<PrimitiveArray<T>>())
-        else {
-            return Err(Error::internal("SUM argument has an unexpected type"));
-        };
-        let op = if retract { self.sub } else { self.add };
-        for &(slot, row) in rows {
-            let row = row as usize;
-            if values.is_valid(row) {
-                let v = values.value(row);
-                let total = self.slot(slot);
-                *total = op(*total, v);
-            }
-        }
-        Ok(())
-    }
-
-    fn evaluate(&mut self, slots: &[u32]) -> Result<ArrayRef> {
-        Ok(Arc::new(PrimitiveArray::<T>::from_iter_values(
-            slots
-                .iter()
-                .map(|&s| self.sums.get(s as usize).copied().unwrap_or_default()),
-        )))
-    }
-
-    fn reset(&mut self, slot: u32) {
-        if let Some(v) = self.sums.get_mut(slot as usize) {
-            *v = T::Native::default();
-        }
-    }
-
-    fn merge(&mut self, into: u32, from: u32) -> Result<()> {
-        let moved = self.sums.get(from as usize).copied().unwrap_or_default();
-        let add = self.add;
-        let total = self.slot(into);
-        *total = add(*total, moved);
-        Ok(())
-    }
-}
-
-/// The per-group state of a call: columnar when the planner allows it,
-/// otherwise through its DataFusion accumulator.
-fn group_aggregator(call: &AggregateCall) -> Box<dyn GroupAggregator> {
-    match (call.columnar, &call.data_type) {
-        (Some(Columnar::Count), DataType::Int64) if call.args.len() == 1 => {
-            Box::new(CountGroups { counts: Vec::new() })
-        }
-        (Some(Columnar::Sum), DataType::Int32) => Box::new(SumGroups::<Int32Type> {
-            sums: Vec::new(),
-            add: i32::wrapping_add,
-            sub: i32::wrapping_sub,
-        }),
-        (Some(Columnar::Sum), DataType::Int64) => Box::new(SumGroups::<Int64Type> {
-            sums: Vec::new(),
-            add: i64::wrapping_add,
-            sub: i64::wrapping_sub,
-        }),
-        (Some(Columnar::Sum), DataType::Float64) => Box::new(SumGroups::<Float64Type> {
-            sums: Vec::new(),
-            add: |a, b| a + b,
-            sub: |a, b| a - b,
-        }),
-        _ => Box::new(Accumulators::new(
-            Arc::clone(&call.factory),
-            call.data_type.clone(),
-        )),
-    }
 }
 
 /// A group: its key, window and latest record time.
@@ -431,8 +170,9 @@ pub struct Aggregate {
     stream_times: Vec<i64>,
     /// The partition of the row being assigned.
     current: usize,
-    /// Over a table: the table key → the row it last contributed.
-    previous: HashMap<Box<[u8]>, OwnedRow, RandomState>,
+    /// Over a table: the table key → the row it last contributed (in the
+    /// row format of `contributed`).
+    previous: HashMap<Box<[u8]>, Box<[u8]>, RandomState>,
     table_keys: Option<RowConverter>,
     contributed: Option<RowConverter>,
     late: Arc<AtomicU64>,
@@ -446,15 +186,23 @@ pub struct Aggregate {
     pending_free: Vec<u32>,
     /// Whether state changes are collected for a changelog topic.
     changelog: bool,
-    /// Per slot: the batch generation that last logged it as changed.
+    /// Per slot: the checkpoint generation that last logged it as changed.
     logged: Vec<u64>,
+    /// Incremented at each checkpoint.
+    checkpoint_generation: u64,
+    /// Slots changed since the last checkpoint.
     changed: Vec<u32>,
+    /// Groups deleted since the last checkpoint: key, window start, end.
     deleted: Vec<(OwnedRow, i64, i64)>,
-    pending_changelog: Option<RecordBatch>,
+    /// Table keys whose contributed row changed since the last checkpoint.
+    previous_changed: HashSet<Box<[u8]>, RandomState>,
+    /// Whether a stream time moved since the last checkpoint.
+    stream_time_changed: bool,
+    /// The types of the aggregates' state fields, in order, and their row
+    /// format for the changelog.
+    state_types: Vec<DataType>,
+    state_rows: Option<RowConverter>,
 }
-
-/// Version of the changelog records' layout.
-pub const CHANGELOG_VERSION: i64 = 1;
 
 impl Aggregate {
     /// An aggregation with empty state. `late` counts records dropped
@@ -465,7 +213,22 @@ impl Aggregate {
             .iter()
             .map(|f| SortField::new(f.data_type().clone()))
             .collect();
-        let aggregators = spec.calls.iter().map(group_aggregator).collect();
+        let aggregators: Vec<Box<dyn GroupAggregator>> =
+            spec.calls.iter().map(group_aggregator).collect();
+        let mut state_types = Vec::new();
+        for a in &aggregators {
+            state_types.extend(a.state_types()?);
+        }
+        let state_rows = if state_types.is_empty() {
+            None
+        } else {
+            Some(RowConverter::new(
+                state_types
+                    .iter()
+                    .map(|t| SortField::new(t.clone()))
+                    .collect(),
+            )?)
+        };
         Ok(Self {
             keys: RowConverter::new(key_fields)?,
             aggregators,
@@ -488,9 +251,13 @@ impl Aggregate {
             pending_free: Vec::new(),
             changelog: false,
             logged: Vec::new(),
+            checkpoint_generation: 1,
             changed: Vec::new(),
             deleted: Vec::new(),
-            pending_changelog: None,
+            previous_changed: HashSet::default(),
+            stream_time_changed: false,
+            state_types,
+            state_rows,
             spec,
         })
     }
@@ -513,7 +280,10 @@ impl Aggregate {
         if self.stream_times.len() <= p {
             self.stream_times.resize(p + 1, i64::MIN);
         }
-        self.stream_times[p] = self.stream_times[p].max(time);
+        if time > self.stream_times[p] {
+            self.stream_times[p] = time;
+            self.stream_time_changed = true;
+        }
         self.stream_times[p]
     }
 
@@ -778,6 +548,11 @@ impl Aggregate {
             (w.end, w.partition)
         };
         self.open_in(p).remove(&(old_end, target));
+        if self.changelog && self.slots[target as usize].start != start {
+            // The session's changelog key (its start) changes.
+            let w = &self.slots[target as usize];
+            self.deleted.push((w.key.clone(), w.start, w.end));
+        }
         let w = &mut self.slots[target as usize];
         w.start = start;
         w.end = end;
@@ -917,7 +692,7 @@ impl Aggregate {
 
         // Previous rows to retract, with the row replacing them: an update
         // of a table aggregate carries the time of the change.
-        let mut retract: Vec<(OwnedRow, usize)> = Vec::new();
+        let mut retract: Vec<(Box<[u8]>, usize)> = Vec::new();
         let mut add: Vec<usize> = Vec::new();
         for &row in &rows {
             let tk = tk_rows.row(row);
@@ -926,7 +701,7 @@ impl Aggregate {
                 self.previous.remove(tk.as_ref())
             } else {
                 self.previous
-                    .insert(tk.as_ref().into(), in_rows.row(row).owned())
+                    .insert(tk.as_ref().into(), in_rows.row(row).as_ref().into())
             };
             if let Some(old) = old {
                 retract.push((old, row));
@@ -939,10 +714,14 @@ impl Aggregate {
             } else if !deleted && key_null {
                 self.previous.remove(tk.as_ref());
             }
+            if self.changelog {
+                self.previous_changed.insert(tk.as_ref().into());
+            }
         }
         let times = time_column(batch, self.spec.time_column)?;
         if !retract.is_empty() {
-            let columns = contributed.convert_rows(retract.iter().map(|(r, _)| r.row()))?;
+            let parser = contributed.parser();
+            let columns = contributed.convert_rows(retract.iter().map(|(r, _)| parser.parse(r)))?;
             let keys = self
                 .keys
                 .convert_columns(&columns[..self.spec.key_columns])?;
@@ -985,8 +764,8 @@ impl Aggregate {
     ) -> Result<()> {
         if self.changelog {
             for &(slot, _) in pairs {
-                if self.logged[slot as usize] != self.generation {
-                    self.logged[slot as usize] = self.generation;
+                if self.logged[slot as usize] != self.checkpoint_generation {
+                    self.logged[slot as usize] = self.checkpoint_generation;
                     self.changed.push(slot);
                 }
             }
@@ -996,79 +775,6 @@ impl Aggregate {
             agg.update(&args, pairs, retract)?;
         }
         Ok(())
-    }
-
-    /// The state of the groups this batch changed, and tombstones for the
-    /// groups it deleted: key columns, window bounds, record time, layout
-    /// version, a deleted flag, then each aggregate's state fields.
-    fn build_changelog(&mut self) -> Result<Option<RecordBatch>> {
-        let changed: Vec<u32> = std::mem::take(&mut self.changed)
-            .into_iter()
-            .filter(|&s| self.slots[s as usize].live)
-            .collect();
-        let deleted = std::mem::take(&mut self.deleted);
-        if changed.is_empty() && deleted.is_empty() {
-            return Ok(None);
-        }
-        let n = changed.len() + deleted.len();
-        let key_rows = changed
-            .iter()
-            .map(|&s| self.slots[s as usize].key.row())
-            .chain(deleted.iter().map(|d| d.0.row()));
-        let mut columns = self.keys.convert_rows(key_rows)?;
-        let mut fields: Vec<arrow::datatypes::Field> = self.spec.output_schema.fields()
-            [..self.spec.key_columns]
-            .iter()
-            .map(|f| f.as_ref().clone())
-            .collect();
-        let int64 = |name: &str| arrow::datatypes::Field::new(name, DataType::Int64, true);
-        if self.windowed() {
-            let starts = changed
-                .iter()
-                .map(|&s| self.slots[s as usize].start)
-                .chain(deleted.iter().map(|d| d.1));
-            columns.push(Arc::new(Int64Array::from_iter_values(starts)));
-            let ends = changed
-                .iter()
-                .map(|&s| self.slots[s as usize].end)
-                .chain(deleted.iter().map(|d| d.2));
-            columns.push(Arc::new(Int64Array::from_iter_values(ends)));
-            fields.push(int64("WINDOWSTART"));
-            fields.push(int64("WINDOWEND"));
-        }
-        let times = changed
-            .iter()
-            .map(|&s| Some(self.slots[s as usize].time))
-            .chain(deleted.iter().map(|_| None));
-        columns.push(Arc::new(Int64Array::from_iter(times)));
-        fields.push(int64("$TIME"));
-        columns.push(Arc::new(Int64Array::from_value(CHANGELOG_VERSION, n)));
-        fields.push(int64("$VERSION"));
-        let flags = (0..n).map(|i| Some(i >= changed.len()));
-        columns.push(Arc::new(BooleanArray::from_iter(flags)));
-        fields.push(arrow::datatypes::Field::new(
-            "$DELETED",
-            DataType::Boolean,
-            false,
-        ));
-        for (j, agg) in self.aggregators.iter_mut().enumerate() {
-            for (k, state) in agg.state(&changed)?.into_iter().enumerate() {
-                let state = if deleted.is_empty() {
-                    state
-                } else {
-                    let nulls = new_null_array(state.data_type(), deleted.len());
-                    arrow::compute::concat(&[state.as_ref(), nulls.as_ref()])?
-                };
-                fields.push(arrow::datatypes::Field::new(
-                    format!("$S{j}_{k}"),
-                    state.data_type().clone(),
-                    true,
-                ));
-                columns.push(state);
-            }
-        }
-        let schema = Arc::new(arrow::datatypes::Schema::new(fields));
-        Ok(Some(RecordBatch::try_new(schema, columns)?))
     }
 
     fn emit(&mut self, emissions: &[Emission]) -> Result<Option<RecordBatch>> {
@@ -1169,16 +875,6 @@ impl Operator for Aggregate {
     fn flush(&mut self, _ctx: &OperatorContext<'_>, out: &mut Vec<RecordBatch>) -> Result<()> {
         let emissions = std::mem::take(&mut self.pending);
         let emitted = self.emit(&emissions)?;
-        if self.changelog {
-            if let Some(changes) = self.build_changelog()? {
-                self.pending_changelog = Some(match self.pending_changelog.take() {
-                    None => changes,
-                    Some(earlier) => {
-                        arrow::compute::concat_batches(&earlier.schema(), [&earlier, &changes])?
-                    }
-                });
-            }
-        }
         for slot in std::mem::take(&mut self.pending_free) {
             for agg in &mut self.aggregators {
                 agg.reset(slot);
@@ -1192,13 +888,31 @@ impl Operator for Aggregate {
         Ok(())
     }
 
-    fn enable_changelog(&mut self) -> Option<&'static str> {
-        self.changelog = true;
+    fn fork(&self) -> Result<Box<dyn Operator>> {
+        Ok(Box::new(Aggregate::new(
+            self.spec.clone(),
+            Arc::clone(&self.late),
+        )?))
+    }
+
+    fn state_layout(&self) -> Option<String> {
+        Some(self.layout())
+    }
+
+    fn changelog_name(&self) -> Option<&'static str> {
         Some("Aggregate-Aggregate-Materialize")
     }
 
-    fn take_changelog(&mut self) -> Option<RecordBatch> {
-        self.pending_changelog.take()
+    fn enable_changelog(&mut self) {
+        self.changelog = true;
+    }
+
+    fn checkpoint(&mut self, out: &mut StateWriter) -> Result<()> {
+        self.write_changes(out)
+    }
+
+    fn restore(&mut self, partition: i32, records: &[(&[u8], &[u8])]) -> Result<()> {
+        self.restore_records(partition, records)
     }
 
     fn describe(&self) -> String {

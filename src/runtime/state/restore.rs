@@ -1,0 +1,214 @@
+//! Reading a task's state back from its changelog partition.
+//!
+//! The partition is read from its start to the end offset it had when the
+//! restore began, with a manually assigned reader (no consumer group). The
+//! latest record of each key wins; records count only once a commit marker
+//! follows them ("sealed"). What follows the last marker was written by an
+//! interval that never committed: it is left out, and the keys it touched
+//! are returned as corrections to write back.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use ahash::RandomState;
+
+use super::{Marker, MARKER, STATE_VERSION};
+use crate::error::{Error, Result};
+use crate::runtime::io::Broker;
+
+/// A changelog record's key and value (`None`: a tombstone).
+pub type Record = (Box<[u8]>, Option<Box<[u8]>>);
+
+/// Each component's records: key and value bytes after their first byte.
+pub type ByComponent<'a> = HashMap<u8, Vec<(&'a [u8], &'a [u8])>>;
+
+/// How much a restore read, and how fast.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RestoreStats {
+    /// Changelog records read.
+    pub records: u64,
+    /// Bytes of keys and values read.
+    pub bytes: u64,
+    /// Time spent reading.
+    pub elapsed: Duration,
+}
+
+/// The state of one task as its changelog holds it.
+#[derive(Debug, Default)]
+pub struct RestoredState {
+    /// The latest sealed value of every live key: keys with their component
+    /// byte, values with their version byte.
+    pub records: HashMap<Box<[u8]>, Box<[u8]>, RandomState>,
+    /// The last commit marker, if any.
+    pub marker: Option<Marker>,
+    /// Keys written after the last marker, each with its sealed value
+    /// (`None`: deleted), to be written back before anything else.
+    pub corrections: Vec<Record>,
+    /// What was read.
+    pub stats: RestoreStats,
+}
+
+impl RestoredState {
+    /// The records of each component: key bytes after the component byte,
+    /// value bytes after the version byte. An error for a value of another
+    /// layout version.
+    pub fn by_component(&self) -> Result<ByComponent<'_>> {
+        let mut out = ByComponent::new();
+        for (k, v) in &self.records {
+            let (Some((&component, key)), Some((&version, value))) =
+                (k.split_first(), v.split_first())
+            else {
+                continue;
+            };
+            if version != STATE_VERSION {
+                return Err(Error::external(format!(
+                    "a changelog record has state layout version {version}; this sluice \
+                     reads version {STATE_VERSION}"
+                )));
+            }
+            out.entry(component).or_default().push((key, value));
+        }
+        Ok(out)
+    }
+}
+
+type Tail = HashMap<Box<[u8]>, Option<Box<[u8]>>, RandomState>;
+
+/// Reads partition `partition` of the changelog `topic`. `fingerprint` is
+/// the query's state layout: a marker written with another layout is an
+/// error, never a silent misreading.
+pub async fn read_changelog(
+    broker: &dyn Broker,
+    topic: &str,
+    partition: i32,
+    fingerprint: u64,
+) -> Result<RestoredState> {
+    let started = Instant::now();
+    let mut reader = broker.read_partition(topic, partition)?;
+    let mut sealed: HashMap<Box<[u8]>, Box<[u8]>, RandomState> = HashMap::default();
+    let mut tail: Tail = HashMap::default();
+    let mut marker = None;
+    let mut stats = RestoreStats::default();
+    while let Some(batch) = reader.next().await? {
+        stats.records += batch.len() as u64;
+        stats.bytes += (batch.keys.data.len() + batch.values.data.len()) as u64;
+        for i in 0..batch.len() {
+            let Some(key) = batch.keys.get(i) else {
+                continue;
+            };
+            let value = batch.values.get(i);
+            if key == [MARKER] {
+                let m = Marker::parse(value.unwrap_or_default()).map_err(|e| {
+                    e.context(format!(
+                        "restoring partition {partition} of changelog '{topic}'"
+                    ))
+                })?;
+                if m.fingerprint != fingerprint {
+                    return Err(Error::external(format!(
+                        "partition {partition} of changelog '{topic}' holds state of another \
+                         layout (fingerprint {:016x}, the query's is {fingerprint:016x}): the \
+                         query's aggregation changed since the state was written; drop and \
+                         recreate the query to start from empty state",
+                        m.fingerprint
+                    )));
+                }
+                for (k, v) in tail.drain() {
+                    match v {
+                        Some(v) => {
+                            sealed.insert(k, v);
+                        }
+                        None => {
+                            sealed.remove(&k);
+                        }
+                    }
+                }
+                marker = Some(m);
+            } else {
+                tail.insert(key.into(), value.map(Into::into));
+            }
+        }
+    }
+    let corrections = tail
+        .into_keys()
+        .map(|k| {
+            let v = sealed.get(&k).cloned();
+            (k, v)
+        })
+        .collect();
+    stats.elapsed = started.elapsed();
+    Ok(RestoredState {
+        records: sealed,
+        marker,
+        corrections,
+        stats,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::runtime::memory::MemoryBroker;
+    use crate::runtime::state::StateWriter;
+
+    async fn write(broker: &Arc<MemoryBroker>, w: &mut StateWriter) {
+        let mut writer = broker.writer("cl").unwrap();
+        writer.write(&w.take_batch(1, 0)).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn only_records_before_the_last_marker_count() {
+        let broker = MemoryBroker::new();
+        broker.ensure_topic("cl", 2).unwrap();
+        let mut w = StateWriter::new();
+        w.component(0).put(&[b"a"], &[b"1"]);
+        w.component(0).put(&[b"b"], &[b"1"]);
+        w.marker(10, 9);
+        w.component(0).put(&[b"a"], &[b"2"]);
+        w.component(0).delete(&[b"b"]);
+        w.marker(20, 9);
+        // An interval cut short by a crash: no marker follows.
+        w.component(0).put(&[b"a"], &[b"3"]);
+        w.component(0).delete(&[b"c"]);
+        w.component(0).put(&[b"d"], &[b"3"]);
+        write(&broker, &mut w).await;
+
+        let state = read_changelog(&broker, "cl", 1, 9).await.unwrap();
+        assert_eq!(state.marker.map(|m| m.next_offset), Some(20));
+        let by = state.by_component().unwrap();
+        let mut zero = by[&0].clone();
+        zero.sort();
+        assert_eq!(zero, vec![(&b"a"[..], &b"2"[..])]);
+        let mut corrections: Vec<_> = state
+            .corrections
+            .iter()
+            .map(|(k, v)| (k.to_vec(), v.as_ref().map(|v| v.to_vec())))
+            .collect();
+        corrections.sort();
+        assert_eq!(
+            corrections,
+            vec![
+                (vec![0, b'a'], Some(vec![STATE_VERSION, b'2'])),
+                (vec![0, b'c'], None),
+                (vec![0, b'd'], None),
+            ]
+        );
+        assert_eq!(state.stats.records, 9);
+
+        // Partition 0 is empty.
+        let empty = read_changelog(&broker, "cl", 0, 9).await.unwrap();
+        assert!(empty.marker.is_none() && empty.records.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_marker_of_another_layout_is_an_error() {
+        let broker = MemoryBroker::new();
+        broker.ensure_topic("cl", 2).unwrap();
+        let mut w = StateWriter::new();
+        w.marker(1, 5);
+        write(&broker, &mut w).await;
+        let err = read_changelog(&broker, "cl", 1, 6).await.unwrap_err();
+        assert!(err.to_string().contains("another layout"), "{err}");
+    }
+}
