@@ -19,6 +19,10 @@ pub struct Config {
     pub properties: BTreeMap<String, String>,
     /// Register the `KSQL_PROCESSING_LOG` stream at start.
     pub processing_log_stream: bool,
+    /// Keep the catalog and persistent queries in the command topic and
+    /// replay it at start (servers and shells; the test runner keeps
+    /// nothing).
+    pub command_topic: bool,
 }
 
 impl Default for Config {
@@ -29,6 +33,7 @@ impl Default for Config {
             task: TaskSettings::default(),
             properties: BTreeMap::new(),
             processing_log_stream: true,
+            command_topic: false,
         }
     }
 }
@@ -45,6 +50,31 @@ impl Config {
     }
 }
 
+/// Checks a property a session sets: a setting sluice would not honour is
+/// refused with the reason, never accepted and ignored.
+pub fn check_property(name: &str, value: &str) -> crate::error::Result<()> {
+    let key = name.strip_prefix("ksql.streams.").unwrap_or(name);
+    if key == "processing.guarantee" {
+        let v = value.trim().to_ascii_lowercase();
+        if v == "at_least_once" {
+            return Ok(());
+        }
+        if v.starts_with("exactly_once") {
+            return Err(crate::error::Error::user(format!(
+                "'{name}'='{value}' is not supported yet: sluice processes at-least-once (outputs \
+                 may repeat after a failure; aggregates are never counted twice, as state is \
+                 restored to the committed input). Leave the property unset or set it to \
+                 'at_least_once'."
+            )));
+        }
+        return Err(crate::error::Error::user(format!(
+            "Invalid value '{value}' for property '{name}': expected 'at_least_once' (or \
+             'exactly_once_v2', which sluice does not support yet)"
+        )));
+    }
+    Ok(())
+}
+
 /// Per-session settings: `SET` properties and `DEFINE` variables.
 #[derive(Debug, Clone, Default)]
 pub struct Session {
@@ -52,9 +82,31 @@ pub struct Session {
     pub properties: BTreeMap<String, String>,
     /// Variables defined with `DEFINE name = 'value'` (upper-cased names).
     pub variables: std::collections::HashMap<String, String>,
+    /// Set while the engine replays a command of the command topic.
+    pub replay: Option<Replay>,
+}
+
+/// How a command of the command topic is replayed.
+#[derive(Debug, Clone, Default)]
+pub struct Replay {
+    /// The query id the command gave its query.
+    pub query_id: Option<String>,
+    /// Whether its query runs (false when a later command replaced or
+    /// stopped it).
+    pub start: bool,
+    /// What the statement resolved to when it first ran.
+    pub pin: Option<crate::engine::commands::Pin>,
 }
 
 impl Session {
+    /// Checks every property set in the session ([`check_property`]).
+    pub fn check_properties(&self) -> crate::error::Result<()> {
+        for (name, value) in &self.properties {
+            check_property(name, value)?;
+        }
+        Ok(())
+    }
+
     /// A property set in the session, else from the server config.
     pub fn property<'a>(&'a self, config: &'a Config, name: &str) -> Option<&'a str> {
         self.properties

@@ -27,6 +27,16 @@ struct Cli {
     #[arg(long, global = true, default_value = "latest")]
     offset_reset: String,
 
+    /// `ksql.service.id`: names the command topic, consumer groups and
+    /// internal topics. Servers with the same id share their queries.
+    #[arg(
+        long,
+        global = true,
+        env = "SLUICE_SERVICE_ID",
+        default_value = "default_"
+    )]
+    service_id: String,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -148,13 +158,19 @@ async fn run(cli: Cli) -> sluice::error::Result<()> {
             let b = KafkaBroker::embedded()?;
             eprintln!(
                 "Started the embedded Kafka broker at {} (data is kept in memory only; it keeps \
-                 the newest 5 MiB per partition). Use --bootstrap-servers to use a real cluster.",
+                 the newest 5 MiB per partition). Streams, tables, queries and their state last \
+                 as long as this process. Use --bootstrap-servers to use a real cluster, where \
+                 they survive restarts.",
                 b.address()
             );
             Arc::new(b)
         }
     };
-    let mut config = Config::default();
+    let mut config = Config {
+        service_id: cli.service_id.clone(),
+        command_topic: true,
+        ..Config::default()
+    };
     if cli.offset_reset.eq_ignore_ascii_case("earliest") {
         config.default_start = sluice::runtime::io::StartFrom::Earliest;
     }

@@ -145,6 +145,14 @@ impl Catalog {
         }
     }
 
+    /// Notes a query id given elsewhere (the command topic): the ids
+    /// allocated next are numbered after it.
+    pub fn observe_query_id(&mut self, id: &str) {
+        if let Some(n) = id.rsplit('_').next().and_then(|n| n.parse::<u64>().ok()) {
+            self.next_query = self.next_query.max(n + 1);
+        }
+    }
+
     /// A custom type from `CREATE TYPE`.
     pub fn custom_type(&self, name: &str) -> Option<&SqlType> {
         self.types.get(name)

@@ -2,12 +2,14 @@
 //! call. `execute(sql)` parses, plans and runs statements against the
 //! catalog and the broker, and returns one [`Outcome`] per statement.
 
+pub mod commands;
 mod inserts;
 mod inspect;
 mod listing;
 pub mod outcome;
 mod pull;
 mod queries;
+mod replay;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -44,6 +46,8 @@ pub(crate) struct RunningQuery {
     /// The materialized state of the TABLE the query writes, which pull
     /// queries read; dropped with the query.
     pub(crate) materialized: Option<Arc<crate::runtime::materialized::Materialized>>,
+    /// What the query resolved to when created (command topic).
+    pub(crate) pin: Option<commands::Pin>,
 }
 
 impl RunningQuery {
@@ -67,6 +71,14 @@ pub struct Engine {
     pub(crate) state: Mutex<EngineState>,
     pub(crate) log: ProcessingLog,
     log_writer: Option<tokio::task::JoinHandle<()>>,
+    /// The command topic, when the catalog is kept there.
+    commands: Option<commands::CommandLog>,
+    /// Statements that change the catalog run one at a time, in the order
+    /// they are recorded; other statements do not wait for them.
+    ddl: Mutex<()>,
+    /// Set when the command topic holds a command this server cannot
+    /// apply: it then refuses catalog changes.
+    degraded: std::sync::Mutex<Option<String>>,
 }
 
 impl Engine {
@@ -79,6 +91,12 @@ impl Engine {
             config.processing_log_topic(),
             rx,
         )));
+        let (commands, stored) = if config.command_topic {
+            let (log, stored) = commands::CommandLog::open(&broker, &config.service_id).await?;
+            (Some(log), stored)
+        } else {
+            (None, Vec::new())
+        };
         let engine = Arc::new(Engine {
             broker,
             session_state: crate::plan::session_state()?,
@@ -90,9 +108,15 @@ impl Engine {
             }),
             log: ProcessingLog::new(Some(tx)),
             log_writer,
+            commands,
+            ddl: Mutex::new(()),
+            degraded: std::sync::Mutex::new(None),
         });
         if engine.config.processing_log_stream {
             engine.register_processing_log().await?;
+        }
+        if let Some(log) = &engine.commands {
+            engine.replay(log, stored).await;
         }
         Ok(engine)
     }
@@ -111,7 +135,11 @@ impl Engine {
              TOPIC STRING, `PARTITION` INT, `OFFSET` BIGINT, RECORDB64 STRING>) \
              WITH (KAFKA_TOPIC='{topic}', VALUE_FORMAT='JSON');"
         );
-        let mut session = Session::default();
+        // Built in, not a command: every start registers it.
+        let mut session = Session {
+            replay: Some(crate::config::Replay::default()),
+            ..Session::default()
+        };
         self.execute(&mut session, &sql).await?;
         Ok(())
     }
@@ -175,6 +203,19 @@ impl Engine {
         session: &mut Session,
         stmt: &ParsedStatement,
     ) -> Result<Outcome> {
+        // Catalog changes run one at a time (they are recorded in order);
+        // reads, queries and inserts never wait for them.
+        let _ddl = if changes_catalog(&stmt.statement) {
+            Some(self.ddl.lock().await)
+        } else {
+            None
+        };
+        if matches!(
+            stmt.statement,
+            Statement::CreateAsSelect(_) | Statement::InsertSelect(_) | Statement::Query(_)
+        ) {
+            session.check_properties()?;
+        }
         match &stmt.statement {
             Statement::CreateSource(c) => self.create_source(session, c, &stmt.text).await,
             Statement::CreateAsSelect(c) => self.create_as_select(session, c, &stmt.text).await,
@@ -184,10 +225,11 @@ impl Engine {
             Statement::Show(s) => self.show(session, s).await,
             Statement::Describe(d) => self.describe(d).await,
             Statement::Explain(e) => self.explain(session, e).await,
-            Statement::Terminate(t) => self.terminate(t).await,
-            Statement::Drop(d) => self.drop_source(d).await,
+            Statement::Terminate(t) => self.terminate(session, t, &stmt.text).await,
+            Statement::Drop(d) => self.drop_source(session, d, &stmt.text).await,
             Statement::Print(p) => self.print(session, p).await,
             Statement::SetProperty { name, value } => {
+                crate::config::check_property(name, value)?;
                 session.properties.insert(name.clone(), value.clone());
                 Ok(Outcome::Message {
                     message: format!("Successfully changed local property '{name}' to '{value}'."),
@@ -221,7 +263,7 @@ impl Engine {
                 if_not_exists,
                 data_type,
             } => {
-                let mut state = self.state.lock().await;
+                let state = self.state.lock().await;
                 if state.catalog.custom_type(name).is_some() {
                     if *if_not_exists {
                         return Ok(Outcome::Message {
@@ -238,6 +280,14 @@ impl Engine {
                             .unwrap_or_default()
                     )));
                 }
+                drop(state);
+                let pin = commands::Pin {
+                    source: Some(format!("TYPE {name} {data_type}")),
+                    ..commands::Pin::default()
+                };
+                self.record(session, &stmt.text, None, Vec::new(), pin)
+                    .await?;
+                let mut state = self.state.lock().await;
                 state.catalog.put_type(name.clone(), data_type.clone());
                 Ok(Outcome::Message {
                     message: format!(
@@ -246,6 +296,16 @@ impl Engine {
                 })
             }
             Statement::DropType { name, if_exists } => {
+                if self.state.lock().await.catalog.custom_type(name).is_some() {
+                    self.record(
+                        session,
+                        &stmt.text,
+                        None,
+                        Vec::new(),
+                        commands::Pin::default(),
+                    )
+                    .await?;
+                }
                 let mut state = self.state.lock().await;
                 match state.catalog.remove_type(name) {
                     Some(_) => Ok(Outcome::Message {
@@ -335,6 +395,21 @@ impl Drop for Engine {
             h.abort();
         }
     }
+}
+
+/// Statements that change the catalog or the set of persistent queries:
+/// the ones the command topic records.
+fn changes_catalog(statement: &Statement) -> bool {
+    matches!(
+        statement,
+        Statement::CreateSource(_)
+            | Statement::CreateAsSelect(_)
+            | Statement::InsertSelect(_)
+            | Statement::Terminate(_)
+            | Statement::Drop(_)
+            | Statement::CreateType { .. }
+            | Statement::DropType { .. }
+    )
 }
 
 /// The custom types of the catalog, for the parser.

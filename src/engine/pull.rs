@@ -149,6 +149,7 @@ impl Engine {
                 late_records: None,
                 plan,
                 materialized: Some(store),
+                pin: None,
             },
         ))
     }

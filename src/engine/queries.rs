@@ -9,7 +9,9 @@ use datafusion::logical_expr::ExprSchemable;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::commands::Pin;
 use super::outcome::{Outcome, PrintStream, PushStream};
+use super::replay::pin_source;
 use super::{Engine, RunningQuery};
 use crate::catalog::{Column, ColumnNamespace, QueryInfo, QueryKind, Source};
 use crate::config::Session;
@@ -18,8 +20,9 @@ use crate::format::{registry, Format, FormatSpec, Part};
 use crate::plan::ddl::{self, FormatDefaults};
 use crate::plan::select::{plan_select, OutputColumn, PlannedSelect, Purpose, ROWTIME_OUT};
 use crate::runtime::io::{OutBatch, ReaderSpec, StartFrom};
-use crate::runtime::pipeline::{EncodeStage, Pipeline};
-use crate::runtime::task::{QuerySink, QueryStatus, QueryTask, StateSpec};
+use crate::runtime::pipeline::{state_fingerprint, EncodeStage, Pipeline};
+use crate::runtime::supervise::{run_supervised, SinkPlan, TaskPlan};
+use crate::runtime::task::{QuerySink, QueryStatus, QueryTask};
 use crate::sql::ast::{
     CreateAsSelect, CreateSource, Drop, InsertSelect, InsertValues, Print, Query, SourceKind,
     Terminate,
@@ -97,8 +100,31 @@ impl Engine {
                 }
             }
         }
-        self.ensure_topic(&topic.name, topic.partitions, topic.replicas, None)
-            .await?;
+        // On replay the topic was checked when the statement first ran; a
+        // topic deleted since leaves the source in place, as in ksqlDB.
+        let partitions = if session.replay.is_none() {
+            Some(
+                self.ensure_topic(&topic.name, topic.partitions, topic.replicas, None)
+                    .await?,
+            )
+        } else {
+            None
+        };
+        self.record(
+            session,
+            sql,
+            None,
+            Vec::new(),
+            Pin {
+                source: Some(pin_source(&source)),
+                topics: partitions
+                    .map(|p| (topic.name.clone(), p))
+                    .into_iter()
+                    .collect(),
+                ..Pin::default()
+            },
+        )
+        .await?;
         // A source table is materialized, so that pull queries can read it.
         let materialize =
             (source.is_source && source.kind == SourceKind::Table).then(|| source.name.clone());
@@ -199,110 +225,133 @@ impl Engine {
             &stmt.properties,
             crate::sql::properties::CREATE_AS_PROPERTIES,
         )?;
-        let mut state = self.state.lock().await;
-        let mut replacing: Option<Arc<Source>> = None;
-        if let Some(existing) = state.catalog.source(&stmt.name) {
-            if stmt.if_not_exists {
-                return Ok(Outcome::Message {
-                    message: format!(
+        // Validate and plan under the lock; broker I/O happens without it.
+        let (replacing, query_id, planned, sink) = {
+            let mut state = self.state.lock().await;
+            let mut replacing: Option<Arc<Source>> = None;
+            if let Some(existing) = state.catalog.source(&stmt.name) {
+                if stmt.if_not_exists {
+                    return Ok(Outcome::Message {
+                        message: format!(
+                            "Cannot add stream '{}': A {} with the same name already exists",
+                            stmt.name,
+                            existing.kind_name().to_lowercase()
+                        ),
+                    });
+                }
+                if !stmt.or_replace {
+                    return Err(Error::user(format!(
                         "Cannot add stream '{}': A {} with the same name already exists",
                         stmt.name,
                         existing.kind_name().to_lowercase()
-                    ),
-                });
-            }
-            if !stmt.or_replace {
-                return Err(Error::user(format!(
-                    "Cannot add stream '{}': A {} with the same name already exists",
-                    stmt.name,
-                    existing.kind_name().to_lowercase()
-                )));
-            }
-            if existing.created_by.is_none() {
-                return Err(Error::user(format!(
-                    "Cannot upgrade data source: {} was not created by a query \
-                     (CREATE OR REPLACE … AS SELECT replaces the query of a C*AS sink)",
-                    stmt.name
-                )));
-            }
-            replacing = Some(Arc::clone(existing));
-        }
-        // An upgraded query keeps its id, so it keeps its consumer group and
-        // resumes where the old one committed.
-        let query_id = match replacing.as_ref().and_then(|r| r.created_by.clone()) {
-            Some(id) => id,
-            None => state
-                .catalog
-                .next_query_id(QueryKind::CreateAs(stmt.kind, &stmt.name)),
-        };
-        let purpose = Purpose::Persistent {
-            sink: stmt.name.clone(),
-            timestamp: props
-                .timestamp
-                .clone()
-                .map(|column| crate::catalog::TimestampColumn {
-                    column,
-                    format: props.timestamp_format.clone(),
-                }),
-            new_planner: new_planner(&self.config, session),
-        };
-        let planned = plan_select(
-            &self.session_state,
-            &state.catalog,
-            &stmt.query,
-            &purpose,
-            &query_id,
-        )?;
-        let produces =
-            if !stmt.query.group_by.is_empty() || planned.source.kind == SourceKind::Table {
-                SourceKind::Table
-            } else {
-                SourceKind::Stream
-            };
-        if produces != stmt.kind {
-            let (what, statement) = match produces {
-                SourceKind::Table => ("TABLE", "CREATE TABLE AS SELECT"),
-                SourceKind::Stream => ("STREAM", "CREATE STREAM AS SELECT"),
-            };
-            return Err(Error::user(format!(
-                "Invalid result type. Your SELECT query produces a {what}. Please use \
-                 {statement} statement instead."
-            )));
-        }
-        let sink = sink_source(
-            stmt,
-            &planned,
-            &props,
-            &self.format_defaults(session),
-            sql,
-            &query_id,
-        )?;
-        ddl::validate_formats(&sink)?;
-        for c in sink.key_columns() {
-            ddl::check_key_column(c)?;
-        }
-        if let Some(old) = &replacing {
-            check_upgrade(old, &sink)?;
-            if let Some(mut running) = state.queries.remove(&query_id) {
-                running.cancel.cancel();
-                if let Some(h) = running.handle.take() {
-                    let _ = h.await;
+                    )));
                 }
+                if existing.created_by.is_none() {
+                    return Err(Error::user(format!(
+                        "Cannot upgrade data source: {} was not created by a query \
+                         (CREATE OR REPLACE … AS SELECT replaces the query of a C*AS sink)",
+                        stmt.name
+                    )));
+                }
+                replacing = Some(Arc::clone(existing));
             }
-        }
+            // An upgraded query keeps its id, so it keeps its consumer group
+            // and resumes where the old one committed.
+            let query_id = match (
+                replacing.as_ref().and_then(|r| r.created_by.clone()),
+                session.replay.as_ref().and_then(|r| r.query_id.clone()),
+            ) {
+                (_, Some(id)) => {
+                    state.catalog.observe_query_id(&id);
+                    id
+                }
+                (Some(id), None) => id,
+                (None, None) => state
+                    .catalog
+                    .next_query_id(QueryKind::CreateAs(stmt.kind, &stmt.name)),
+            };
+            let purpose = Purpose::Persistent {
+                sink: stmt.name.clone(),
+                timestamp: props
+                    .timestamp
+                    .clone()
+                    .map(|column| crate::catalog::TimestampColumn {
+                        column,
+                        format: props.timestamp_format.clone(),
+                    }),
+                new_planner: new_planner(&self.config, session),
+            };
+            let planned = plan_select(
+                &self.session_state,
+                &state.catalog,
+                &stmt.query,
+                &purpose,
+                &query_id,
+            )?;
+            let produces =
+                if !stmt.query.group_by.is_empty() || planned.source.kind == SourceKind::Table {
+                    SourceKind::Table
+                } else {
+                    SourceKind::Stream
+                };
+            if produces != stmt.kind {
+                let (what, statement) = match produces {
+                    SourceKind::Table => ("TABLE", "CREATE TABLE AS SELECT"),
+                    SourceKind::Stream => ("STREAM", "CREATE STREAM AS SELECT"),
+                };
+                return Err(Error::user(format!(
+                    "Invalid result type. Your SELECT query produces a {what}. Please use \
+                     {statement} statement instead."
+                )));
+            }
+            let sink = sink_source(
+                stmt,
+                &planned,
+                &props,
+                &self.format_defaults(session),
+                sql,
+                &query_id,
+            )?;
+            ddl::validate_formats(&sink)?;
+            for c in sink.key_columns() {
+                ddl::check_key_column(c)?;
+            }
+            if let Some(old) = &replacing {
+                check_upgrade(old, &sink)?;
+            }
+            (replacing, query_id, planned, sink)
+        };
         let source_partitions = self
             .broker
             .admin()
             .describe_topic(&planned.source.topic)
             .await?
             .map(|t| t.partitions);
-        self.ensure_topic(
-            &sink.topic,
-            props.partitions.map(|p| p as i32),
-            props.replicas.map(i32::from).unwrap_or(1),
-            Some(source_partitions.unwrap_or(1)),
-        )
-        .await?;
+        let sink_partitions = self
+            .ensure_topic(
+                &sink.topic,
+                props.partitions.map(|p| p as i32),
+                props.replicas.map(i32::from).unwrap_or(1),
+                Some(source_partitions.unwrap_or(1)),
+            )
+            .await?;
+        let pin = self.query_pin(&planned, &sink, &query_id, sink_partitions);
+        if let (Some(old), Some(old_query)) = (&replacing, self.running_pin(&query_id).await) {
+            if old_query.state != pin.state && old_query.state.is_some() {
+                return Err(Error::user(format!(
+                    "Cannot upgrade data source: {} (the query's aggregation state would change \
+                     shape: its keys, window or aggregate functions; drop the table and create \
+                     it again instead)",
+                    old.name
+                )));
+            }
+        }
+        self.check_replay_pin(session, &pin)?;
+        self.record(session, sql, Some(&query_id), Vec::new(), pin.clone())
+            .await?;
+        if replacing.is_some() {
+            self.stop_query(&query_id).await;
+        }
         let info = QueryInfo {
             id: query_id.clone(),
             sql: sql.to_string(),
@@ -310,9 +359,14 @@ impl Engine {
             sink: sink.name.clone(),
             sink_topic: sink.topic.clone(),
         };
-        let running = self
-            .start_persistent(session, planned, &sink, &query_id)
-            .await?;
+        let running = if session.replay.as_ref().is_some_and(|r| !r.start) {
+            RunningQuery::not_started()
+        } else {
+            self.start_persistent(session, planned, &sink, &query_id)
+                .await?
+        };
+        let running = running.with_pin(pin);
+        let mut state = self.state.lock().await;
         state.catalog.put_source(sink);
         state.catalog.put_query(info);
         state.queries.insert(query_id.clone(), running);
@@ -346,9 +400,16 @@ impl Engine {
                 target.name
             )));
         }
-        let query_id = match &props.query_id {
-            Some(id) => id.to_uppercase(),
-            None => state.catalog.next_query_id(QueryKind::Insert),
+        let query_id = match (
+            &props.query_id,
+            session.replay.as_ref().and_then(|r| r.query_id.clone()),
+        ) {
+            (_, Some(id)) => {
+                state.catalog.observe_query_id(&id);
+                id
+            }
+            (Some(id), None) => id.to_uppercase(),
+            (None, None) => state.catalog.next_query_id(QueryKind::Insert),
         };
         if state.catalog.query(&query_id).is_some() {
             return Err(Error::user(format!(
@@ -391,6 +452,7 @@ impl Engine {
                 show(&expected)
             )));
         }
+        drop(state);
         let info = QueryInfo {
             id: query_id.clone(),
             sql: sql.to_string(),
@@ -398,9 +460,24 @@ impl Engine {
             sink: target.name.clone(),
             sink_topic: target.topic.clone(),
         };
-        let running = self
-            .start_persistent(session, planned, &target, &query_id)
+        let partitions = self
+            .broker
+            .admin()
+            .describe_topic(&target.topic)
+            .await?
+            .map_or(0, |t| t.partitions);
+        let pin = self.query_pin(&planned, &target, &query_id, partitions);
+        self.check_replay_pin(session, &pin)?;
+        self.record(session, sql, Some(&query_id), Vec::new(), pin.clone())
             .await?;
+        let running = if session.replay.as_ref().is_some_and(|r| !r.start) {
+            RunningQuery::not_started()
+        } else {
+            self.start_persistent(session, planned, &target, &query_id)
+                .await?
+        };
+        let running = running.with_pin(pin);
+        let mut state = self.state.lock().await;
         state.catalog.put_query(info);
         state.queries.insert(query_id.clone(), running);
         Ok(Outcome::QueryStarted {
@@ -427,10 +504,7 @@ impl Engine {
         let mut plan_prefix = Vec::new();
         let planned_late = planned.late_records.clone();
         if let Some(stage) = planned.repartition.take() {
-            let topic = format!(
-                "{}-Aggregate-GroupBy-repartition",
-                self.config.query_group(query_id)
-            );
+            let topic = self.repartition_topic(query_id);
             let partitions = self
                 .broker
                 .admin()
@@ -451,33 +525,36 @@ impl Engine {
                 window: None,
             };
             let status = Arc::new(QueryStatus::default());
-            let task = QueryTask {
-                reader: self.broker.reader(&ReaderSpec {
+            let pipeline = Pipeline {
+                query_id: query_id.to_string(),
+                decode: stage.decode,
+                operators: stage.operators,
+                output_schema: stage.output_schema,
+            };
+            plan_prefix = pipeline.describe();
+            plan_prefix.push(format!(
+                "Repartition: write topic {topic}, keyed by the GROUP BY"
+            ));
+            let task = TaskPlan {
+                broker: Arc::clone(&self.broker),
+                reader: ReaderSpec {
                     topic: planned.source.topic.clone(),
                     group_id: Some(self.config.query_group(query_id)),
                     start: session.start_from(&self.config),
                     with_headers: false,
-                })?,
-                pipeline: Pipeline {
-                    query_id: query_id.to_string(),
-                    decode: stage.decode,
-                    operators: stage.operators,
-                    output_schema: stage.output_schema,
                 },
-                sink: QuerySink::Topic {
+                pipeline: std::sync::Mutex::new(pipeline),
+                sink: SinkPlan {
+                    topic: topic.clone(),
                     encode,
-                    writer: self.broker.writer(&topic)?,
+                    store: None,
                 },
                 log: self.log.clone(),
                 settings: self.task_settings(session),
                 status: Arc::clone(&status),
                 state: None,
             };
-            plan_prefix = task.pipeline.describe();
-            plan_prefix.push(format!(
-                "Repartition: write topic {topic}, keyed by the GROUP BY"
-            ));
-            upstream = Some((tokio::spawn(task.run(cancel.clone())), status));
+            upstream = Some((tokio::spawn(run_supervised(task, cancel.clone())), status));
             // The aggregating task reads the whole internal topic, in its own
             // consumer group.
             input_group = format!("{input_group}-repartition");
@@ -513,15 +590,14 @@ impl Engine {
                 .map(|w| (w.window.key_layout(), w.start_column, w.end_column)),
         };
         let input_topic_name = input_topic.clone();
-        let reader = self.broker.reader(&ReaderSpec {
+        let reader = ReaderSpec {
             topic: input_topic,
             group_id: Some(input_group),
             start: input_start,
             // Headers are copied to the records the query writes (the
             // re-keyed rows of a repartition topic carry none).
             with_headers: upstream.is_none(),
-        })?;
-        let writer = self.broker.writer(&sink.topic)?;
+        };
         // A TABLE sink is materialized for pull queries; a table whose
         // rows cannot be kept is simply not queryable.
         let materialized = match sink.kind {
@@ -540,46 +616,37 @@ impl Engine {
         plan.extend(pipeline.describe());
         pipeline.query_id = query_id.to_string();
         let status = Arc::new(QueryStatus::default());
-        let mut sink_stage = QuerySink::Topic { encode, writer };
         // A query with state runs a task per input partition, each backed
         // by its partition of the query's changelog topic.
-        let state = match pipeline.state_fingerprint(materialized.as_ref().map(|m| m.layout())) {
+        let state = match state_fingerprint(
+            &pipeline.operators,
+            materialized.as_ref().map(|m| m.layout()),
+        ) {
             None => None,
             Some(fingerprint) => {
-                let name = pipeline
-                    .operators
-                    .iter()
-                    .find_map(|op| op.changelog_name())
-                    .unwrap_or("Materialize");
-                let topic = format!("{}-{name}-changelog", self.config.query_group(query_id));
+                let topic = self.changelog_topic(query_id, &pipeline.operators);
                 self.ensure_changelog(&topic, &input_topic_name).await?;
                 plan.push(format!(
                     "State: per input partition, in changelog topic {topic}"
                 ));
-                Some(StateSpec {
-                    broker: Arc::clone(&self.broker),
-                    writer: self.broker.writer(&topic)?,
-                    topic,
-                    fingerprint,
-                })
+                Some((topic, fingerprint))
             }
         };
-        if let Some(store) = &materialized {
-            sink_stage = QuerySink::Materialize {
-                store: Arc::clone(store),
-                then: Some(Box::new(sink_stage)),
-            };
-        }
-        let task = QueryTask {
+        let task = TaskPlan {
+            broker: Arc::clone(&self.broker),
             reader,
-            pipeline,
-            sink: sink_stage,
+            pipeline: std::sync::Mutex::new(pipeline),
+            sink: SinkPlan {
+                topic: sink.topic.clone(),
+                encode,
+                store: materialized.clone(),
+            },
             log: self.log.clone(),
             settings: self.task_settings(session),
             status: Arc::clone(&status),
             state,
         };
-        let handle = tokio::spawn(task.run(cancel.clone()));
+        let handle = tokio::spawn(run_supervised(task, cancel.clone()));
         let (handle, upstream_status) = match upstream {
             None => (handle, None),
             Some((first, first_status)) => (
@@ -605,6 +672,7 @@ impl Engine {
             late_records: planned_late,
             plan,
             materialized,
+            pin: None,
         })
     }
 
@@ -789,37 +857,41 @@ impl Engine {
         Ok(())
     }
 
-    pub(super) async fn terminate(&self, t: &Terminate) -> Result<Outcome> {
-        let mut state = self.state.lock().await;
-        let ids: Vec<String> = match t {
-            Terminate::All => state.queries.keys().cloned().collect(),
-            Terminate::Query(id) => {
-                let upper = id.to_uppercase();
-                let found = [id.clone(), upper]
-                    .into_iter()
-                    .find(|i| state.queries.contains_key(i));
-                match found {
-                    Some(i) => vec![i],
-                    None => {
-                        return Err(Error::user(format!("Unknown queryId: {id}")));
+    pub(super) async fn terminate(
+        &self,
+        session: &Session,
+        t: &Terminate,
+        sql: &str,
+    ) -> Result<Outcome> {
+        let ids: Vec<String> = {
+            let state = self.state.lock().await;
+            match t {
+                Terminate::All => state.queries.keys().cloned().collect(),
+                Terminate::Query(id) => {
+                    let upper = id.to_uppercase();
+                    let found = [id.clone(), upper]
+                        .into_iter()
+                        .find(|i| state.queries.contains_key(i));
+                    match found {
+                        Some(i) => vec![i],
+                        None => {
+                            return Err(Error::user(format!("Unknown queryId: {id}")));
+                        }
                     }
                 }
             }
         };
-        let mut handles = Vec::new();
+        self.record(session, sql, None, ids.clone(), Pin::default())
+            .await?;
         for id in &ids {
-            if let Some(mut q) = state.queries.remove(id) {
-                q.cancel.cancel();
-                handles.extend(q.handle.take());
+            self.stop_query(id).await;
+            self.state.lock().await.catalog.remove_query(id);
+        }
+        // On replay the topics went with the original statement.
+        if session.replay.is_none() {
+            for id in &ids {
+                self.delete_internal_topics(id).await?;
             }
-            state.catalog.remove_query(id);
-        }
-        drop(state);
-        for h in handles {
-            let _ = h.await;
-        }
-        for id in &ids {
-            self.delete_internal_topics(id).await?;
         }
         Ok(Outcome::Message {
             message: match t {
@@ -829,76 +901,78 @@ impl Engine {
         })
     }
 
-    pub(super) async fn drop_source(&self, d: &Drop) -> Result<Outcome> {
+    pub(super) async fn drop_source(
+        &self,
+        session: &Session,
+        d: &Drop,
+        sql: &str,
+    ) -> Result<Outcome> {
         let kind = match d.kind {
             SourceKind::Stream => "Stream",
             SourceKind::Table => "Table",
         };
-        let mut state = self.state.lock().await;
-        let Some(source) = state.catalog.source(&d.name).cloned() else {
-            if d.if_exists {
-                return Ok(Outcome::Message {
-                    message: format!("Source `{}` does not exist.", d.name),
-                });
+        let source = {
+            let state = self.state.lock().await;
+            let Some(source) = state.catalog.source(&d.name).cloned() else {
+                if d.if_exists {
+                    return Ok(Outcome::Message {
+                        message: format!("Source `{}` does not exist.", d.name),
+                    });
+                }
+                return Err(Error::user(format!("{kind} {} does not exist.", d.name)));
+            };
+            if source.kind != d.kind {
+                return Err(Error::user(format!(
+                    "Incompatible data source type is {}, but statement was DROP {}",
+                    source.kind_name(),
+                    kind.to_uppercase()
+                )));
             }
-            return Err(Error::user(format!("{kind} {} does not exist.", d.name)));
+            if d.delete_topic && source.is_source {
+                return Err(Error::user(format!(
+                    "Cannot delete topic for read-only source: {}",
+                    d.name
+                )));
+            }
+            let readers = state.catalog.queries_reading(&d.name);
+            let writers: Vec<String> = state
+                .catalog
+                .queries_writing(&d.name)
+                .into_iter()
+                .filter(|q| Some(q) != source.created_by.as_ref())
+                .collect();
+            if !readers.is_empty() || !writers.is_empty() {
+                let mut all = readers;
+                all.extend(writers);
+                return Err(Error::user(format!(
+                    "Cannot drop {}.\nThe following queries read from this source: [{}].\n\
+                     You need to terminate them before dropping {}.",
+                    d.name,
+                    all.join(", "),
+                    d.name
+                )));
+            }
+            source
         };
-        if source.kind != d.kind {
-            return Err(Error::user(format!(
-                "Incompatible data source type is {}, but statement was DROP {}",
-                source.kind_name(),
-                kind.to_uppercase()
-            )));
-        }
-        if d.delete_topic && source.is_source {
-            return Err(Error::user(format!(
-                "Cannot delete topic for read-only source: {}",
-                d.name
-            )));
-        }
-        let readers = state.catalog.queries_reading(&d.name);
-        let writers: Vec<String> = state
-            .catalog
-            .queries_writing(&d.name)
-            .into_iter()
-            .filter(|q| Some(q) != source.created_by.as_ref())
-            .collect();
-        if !readers.is_empty() || !writers.is_empty() {
-            let mut all = readers;
-            all.extend(writers);
-            return Err(Error::user(format!(
-                "Cannot drop {}.\nThe following queries read from this source: [{}].\n\
-                 You need to terminate them before dropping {}.",
-                d.name,
-                all.join(", "),
-                d.name
-            )));
-        }
-        let mut handle = None;
+        let terminates: Vec<String> = source.created_by.iter().cloned().collect();
+        self.record(session, sql, None, terminates, Pin::default())
+            .await?;
         if let Some(q) = &source.created_by {
-            if let Some(mut running) = state.queries.remove(q) {
-                running.cancel.cancel();
-                handle = running.handle.take();
-            }
-            state.catalog.remove_query(q);
+            self.stop_query(q).await;
+            self.state.lock().await.catalog.remove_query(q);
         }
         if source.is_source {
-            let internal = super::pull::source_table_query_id(&d.name);
-            if let Some(mut running) = state.queries.remove(&internal) {
-                running.cancel.cancel();
-                handle = running.handle.take();
+            self.stop_query(&super::pull::source_table_query_id(&d.name))
+                .await;
+        }
+        self.state.lock().await.catalog.remove_source(&d.name);
+        if session.replay.is_none() {
+            if let Some(q) = &source.created_by {
+                self.delete_internal_topics(q).await?;
             }
-        }
-        state.catalog.remove_source(&d.name);
-        drop(state);
-        if let Some(h) = handle {
-            let _ = h.await;
-        }
-        if let Some(q) = &source.created_by {
-            self.delete_internal_topics(q).await?;
-        }
-        if d.delete_topic {
-            self.broker.admin().delete_topic(&source.topic).await?;
+            if d.delete_topic {
+                self.broker.admin().delete_topic(&source.topic).await?;
+            }
         }
         Ok(Outcome::Message {
             message: format!("Source `{}` (topic: {}) was dropped.", d.name, source.topic),

@@ -68,15 +68,15 @@ impl KafkaAdmin {
         name: &str,
         partitions: i32,
         replicas: i32,
-        compacted: bool,
+        config: &[(&str, &str)],
     ) -> Result<()> {
         if let Some(e) = &self.embedded {
             // The mock cluster keeps no topic configuration.
             return e.create_topic(name, partitions, replicas);
         }
         let mut topic = NewTopic::new(name, partitions, TopicReplication::Fixed(replicas));
-        if compacted {
-            topic = topic.set("cleanup.policy", "compact");
+        for (k, v) in config {
+            topic = topic.set(k, v);
         }
         let results = self
             .admin
@@ -106,7 +106,16 @@ impl TopicAdmin for KafkaAdmin {
         replicas: i32,
     ) -> BoxFuture<'_, Result<()>> {
         let name = name.to_string();
-        async move { self.create(&name, partitions, replicas, true).await }.boxed()
+        async move {
+            self.create(
+                &name,
+                partitions,
+                replicas,
+                &[("cleanup.policy", "compact")],
+            )
+            .await
+        }
+        .boxed()
     }
 
     fn create_topic(
@@ -116,7 +125,29 @@ impl TopicAdmin for KafkaAdmin {
         replicas: i32,
     ) -> BoxFuture<'_, Result<()>> {
         let name = name.to_string();
-        async move { self.create(&name, partitions, replicas, false).await }.boxed()
+        async move { self.create(&name, partitions, replicas, &[]).await }.boxed()
+    }
+
+    fn create_topic_with(
+        &self,
+        name: &str,
+        partitions: i32,
+        replicas: i32,
+        config: &[(&str, &str)],
+    ) -> BoxFuture<'_, Result<()>> {
+        let name = name.to_string();
+        let config: Vec<(String, String)> = config
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        async move {
+            let config: Vec<(&str, &str)> = config
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            self.create(&name, partitions, replicas, &config).await
+        }
+        .boxed()
     }
 
     fn describe_topic(&self, name: &str) -> BoxFuture<'_, Result<Option<TopicInfo>>> {

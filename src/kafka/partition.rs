@@ -32,6 +32,9 @@ pub(super) struct KafkaPartitionReader {
 impl KafkaPartitionReader {
     pub(super) fn start(mut config: ClientConfig, topic: &str, partition: i32) -> Result<Self> {
         config
+            // librdkafka needs a group for assign(); it is never joined nor
+            // committed to.
+            .set("group.id", "_sluice_partition_reader")
             .set("enable.auto.commit", "false")
             .set("enable.partition.eof", "false")
             .set("fetch.queue.backoff.ms", "10")

@@ -3,6 +3,14 @@
 //! wake-up, not one per record. Records are copied into the batch's
 //! contiguous buffers (no per-record allocation).
 //!
+//! A persistent query's reader (one with a consumer group) takes every
+//! partition of its topic by manual assignment and commits its offsets to
+//! its group: a restarted server resumes at once, without waiting for the
+//! group to expire the killed process's membership. (Sharing partitions
+//! among servers through the group protocol comes with scale-out.)
+//! Transient readers (push queries, PRINT) subscribe in a group of their
+//! own and never commit.
+//!
 //! Errors the consumer reports while the broker is away (transport
 //! failures, all brokers down) are logged and ridden out: librdkafka
 //! reconnects by itself, and the query resumes when the broker is back.
@@ -49,6 +57,9 @@ pub(super) struct KafkaReader {
     assignment: (u64, Option<Vec<i32>>),
     /// Consumer errors in a row (while the broker is away).
     errors: u32,
+    /// For a manually assigned reader: the partitions assigned so far
+    /// (empty until the topic's metadata was read).
+    manual: Option<Vec<i32>>,
     topic: Arc<str>,
     with_headers: bool,
     commits: bool,
@@ -82,11 +93,15 @@ impl KafkaReader {
             );
         let rebalances = Rebalances::default();
         let consumer: Inner = config.create_with_context(rebalances.clone())?;
-        consumer.subscribe(&[spec.topic.as_str()])?;
+        let manual = spec.group_id.is_some();
+        if !manual {
+            consumer.subscribe(&[spec.topic.as_str()])?;
+        }
         Ok(KafkaReader {
             consumer: Arc::new(consumer),
             rebalances,
             assignment: (0, None),
+            manual: manual.then(Vec::new),
             errors: 0,
             topic: Arc::from(spec.topic.as_str()),
             with_headers: spec.with_headers,
@@ -201,6 +216,40 @@ impl KafkaReader {
     }
 }
 
+impl KafkaReader {
+    /// Assigns every partition of the topic, each starting at the group's
+    /// committed offset (or `auto.offset.reset` without one). Metadata is
+    /// read in a blocking task, never on the async worker.
+    async fn assign_all(&mut self) -> Result<()> {
+        let consumer = Arc::clone(&self.consumer);
+        let topic = self.topic.to_string();
+        let partitions = tokio::task::spawn_blocking(move || -> Result<Vec<i32>> {
+            let md = consumer.fetch_metadata(Some(&topic), Duration::from_secs(10))?;
+            let partitions: Vec<i32> = md
+                .topics()
+                .iter()
+                .filter(|t| t.name() == topic && t.error().is_none())
+                .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+                .collect();
+            if partitions.is_empty() {
+                return Err(Error::external(format!(
+                    "topic '{topic}' has no partitions yet; waiting for it"
+                )));
+            }
+            let mut tpl = TopicPartitionList::new();
+            for &p in &partitions {
+                tpl.add_partition_offset(&topic, p, Offset::Stored)?;
+            }
+            consumer.assign(&tpl)?;
+            Ok(partitions)
+        })
+        .await
+        .map_err(|e| Error::internal(format!("assignment task failed: {e}")))??;
+        self.manual = Some(partitions);
+        Ok(())
+    }
+}
+
 /// How often an idle reader asks the broker whether it has caught up.
 const CATCH_UP_CHECK_INTERVAL: Duration = Duration::from_millis(250);
 
@@ -271,6 +320,16 @@ impl TopicReader for KafkaReader {
             batch.keys.offsets.push(0);
             batch.values.offsets.push(0);
             let mut suspects = Vec::new();
+            if self.manual.as_ref().is_some_and(Vec::is_empty) {
+                if let Err(e) = self.assign_all().await {
+                    self.errors += 1;
+                    if self.errors == 1 || self.errors.is_multiple_of(100) {
+                        tracing::warn!(topic = %self.topic, "{e}");
+                    }
+                    tokio::time::sleep(wait).await;
+                    return Ok(batch);
+                }
+            }
             let first = tokio::time::timeout(wait, self.consumer.recv()).await;
             match first {
                 Err(_) => {
@@ -343,6 +402,9 @@ impl TopicReader for KafkaReader {
     }
 
     fn assignment(&mut self) -> Option<Vec<i32>> {
+        if let Some(manual) = &self.manual {
+            return (!manual.is_empty()).then(|| manual.clone());
+        }
         let seen = self.rebalances.0.load(Ordering::SeqCst);
         if seen != self.assignment.0 || self.assignment.1.is_none() {
             // A local call: librdkafka keeps the assignment in memory.

@@ -424,6 +424,27 @@ pub(super) fn plan_aggregate(input: AggregateInput<'_>) -> Result<PlannedSelect>
             emit_final: query.emit == Some(Emit::Final),
         }
     });
+    match window.map(|w| w.windowing) {
+        Some(Windowing::Tumbling { size } | Windowing::Hopping { size, .. }) if size <= 0 => {
+            return Err(Error::user(format!(
+                "Window size must be larger than zero: SIZE {size} ms"
+            )));
+        }
+        Some(Windowing::Session { gap }) if gap <= 0 => {
+            return Err(Error::user(format!(
+                "Session window inactivity gap must be larger than zero: {gap} ms"
+            )));
+        }
+        _ => {}
+    }
+    if let Some(w) = window {
+        if w.grace < 0 {
+            return Err(Error::user(format!(
+                "Window grace period must not be negative: GRACE PERIOD {} ms",
+                w.grace
+            )));
+        }
+    }
     if let Some(WindowConfig {
         windowing: Windowing::Hopping { size, advance },
         ..

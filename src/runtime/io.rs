@@ -182,6 +182,17 @@ pub trait TopicAdmin: Send + Sync {
     ) -> BoxFuture<'_, Result<()>> {
         self.create_topic(name, partitions, replicas)
     }
+    /// Creates a topic with topic-level settings (e.g. `retention.ms`),
+    /// where the broker keeps them.
+    fn create_topic_with(
+        &self,
+        name: &str,
+        partitions: i32,
+        replicas: i32,
+        _config: &[(&str, &str)],
+    ) -> BoxFuture<'_, Result<()>> {
+        self.create_topic(name, partitions, replicas)
+    }
     /// The topic, if it exists.
     fn describe_topic(&self, name: &str) -> BoxFuture<'_, Result<Option<TopicInfo>>>;
     /// All topics.

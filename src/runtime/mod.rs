@@ -9,4 +9,5 @@ pub mod operators;
 pub mod pipeline;
 pub mod processing_log;
 pub mod state;
+pub mod supervise;
 pub mod task;

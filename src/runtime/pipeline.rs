@@ -46,20 +46,6 @@ impl Pipeline {
         })
     }
 
-    /// The fingerprint of the state layout of the stateful operators (and
-    /// of a materialized store's `store_layout`), `None` when nothing
-    /// keeps state.
-    pub fn state_fingerprint(&self, store_layout: Option<String>) -> Option<u64> {
-        let mut parts: Vec<String> = self
-            .operators
-            .iter()
-            .enumerate()
-            .filter_map(|(i, op)| op.state_layout().map(|l| format!("{i}: {l}")))
-            .collect();
-        parts.extend(store_layout);
-        (!parts.is_empty()).then(|| super::state::fingerprint(&parts.join("; ")))
-    }
-
     /// Runs one raw batch through the pipeline. Stateful operators hold
     /// their updates back until [`Pipeline::flush`].
     pub fn process(&mut self, raw: &RawBatch, log: &ProcessingLog) -> Result<Vec<RecordBatch>> {
@@ -151,8 +137,25 @@ impl Pipeline {
     }
 }
 
+/// The fingerprint of the state layout of a pipeline's stateful operators
+/// and of a materialized store's `store_layout`; `None` when nothing keeps
+/// state.
+pub fn state_fingerprint(
+    operators: &[Box<dyn Operator>],
+    store_layout: Option<String>,
+) -> Option<u64> {
+    let mut parts: Vec<String> = operators
+        .iter()
+        .enumerate()
+        .filter_map(|(i, op)| op.state_layout().map(|l| format!("{i}: {l}")))
+        .collect();
+    parts.extend(store_layout);
+    (!parts.is_empty()).then(|| super::state::fingerprint(&parts.join("; ")))
+}
+
 /// The last stage of a query writing a topic: output rows to key and value
 /// payloads.
+#[derive(Clone)]
 pub struct EncodeStage {
     /// Output columns that form the key, in key order.
     pub key_columns: Vec<usize>,

@@ -258,18 +258,24 @@ impl QueryTask {
     pub async fn run(self, cancel: CancellationToken) -> Result<()> {
         let status = Arc::clone(&self.status);
         let query = self.pipeline.query_id.clone();
-        let mut runner = Runner {
-            task: self,
-            partitions: BTreeMap::new(),
-            offsets: BTreeMap::new(),
-        };
-        let result = runner.run_loop(&cancel).await;
+        let result = self.attempt(&cancel).await;
         if let Err(e) = &result {
             tracing::error!(query = %query, "query stopped: {e}");
             status.set_error(Some(e.to_string()));
         }
         status.finished.store(true, Ordering::SeqCst);
         result
+    }
+
+    /// Runs like [`QueryTask::run`], leaving the status alone when it
+    /// stops (for the supervisor, which may build the task again).
+    pub async fn attempt(self, cancel: &CancellationToken) -> Result<()> {
+        let mut runner = Runner {
+            task: self,
+            partitions: BTreeMap::new(),
+            offsets: BTreeMap::new(),
+        };
+        runner.run_loop(cancel).await
     }
 }
 
@@ -422,16 +428,43 @@ impl Runner {
             // changelog's last marker.
             self.partitions.remove(&p);
         }
-        for p in assigned {
-            if !self.partitions.contains_key(&p) {
-                self.start_partition(p).await?;
-            }
+        let new: Vec<i32> = assigned
+            .into_iter()
+            .filter(|p| !self.partitions.contains_key(p))
+            .collect();
+        if new.is_empty() {
+            return Ok(());
+        }
+        // The partitions' changelogs are read at the same time.
+        let restored = {
+            let Some(spec) = &self.task.state else {
+                return Ok(());
+            };
+            futures::future::try_join_all(new.iter().map(|&p| {
+                state::read_changelog(spec.broker.as_ref(), &spec.topic, p, spec.fingerprint)
+            }))
+            .await?
+        };
+        for (p, restored) in new.into_iter().zip(restored) {
+            self.install_partition(p, restored).await?;
         }
         Ok(())
     }
 
     /// Creates the task of partition `p` and restores its state.
     async fn start_partition(&mut self, p: i32) -> Result<()> {
+        let restored = match &self.task.state {
+            None => return Ok(()),
+            Some(spec) => {
+                state::read_changelog(spec.broker.as_ref(), &spec.topic, p, spec.fingerprint)
+                    .await?
+            }
+        };
+        self.install_partition(p, restored).await
+    }
+
+    /// Creates the task of partition `p` with the state read back.
+    async fn install_partition(&mut self, p: i32, restored: state::RestoredState) -> Result<()> {
         let Some(spec) = &mut self.task.state else {
             return Ok(());
         };
@@ -439,8 +472,6 @@ impl Runner {
         for op in &mut pipeline.operators {
             op.enable_changelog();
         }
-        let restored =
-            state::read_changelog(spec.broker.as_ref(), &spec.topic, p, spec.fingerprint).await?;
         let by_component = restored.by_component()?;
         for (i, op) in pipeline.operators.iter_mut().enumerate() {
             if let Some(records) = u8::try_from(i).ok().and_then(|c| by_component.get(&c)) {
@@ -556,7 +587,12 @@ impl Runner {
             .map_err(|e| match e {
                 Error::External(m) => Error::External(format!("committing offsets failed: {m}")),
                 other => other,
-            })
+            })?;
+        // Working again after a retried failure.
+        if self.task.status.error().is_some() {
+            self.task.status.set_error(None);
+        }
+        Ok(())
     }
 }
 

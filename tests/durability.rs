@@ -1,0 +1,657 @@
+//! Persistent means persistent, tried as a user would: `sluice server`
+//! processes against a Tansu broker process, a load of records with unique
+//! keys written by an independent producer, and in the middle of it the
+//! server killed with SIGKILL (and started again with the same arguments),
+//! or the broker stopped for ten seconds. Afterwards the catalog and the
+//! queries must be back without anyone re-submitting them, the
+//! pass-through output must hold every input record, and every group's
+//! aggregate (from the output topic and through pull queries) must equal a
+//! recomputation from the input.
+//!
+//! Each test starts its own Tansu (`tansu` on the PATH, which
+//! scripts/test.sh installs); without it the test says SKIPPED.
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use serde_json::{json, Value};
+use sluice::shell::remote::RemoteServer;
+
+/// Records written.
+const RECORDS: usize = 6000;
+/// Records per burst of the producer.
+const BURST: usize = 200;
+/// Distinct grouping values.
+const GROUPS: usize = 40;
+/// Event time between two records (ms): the load spans 20 minutes of
+/// one-minute windows.
+const STEP_MS: i64 = 200;
+const BASE_MS: i64 = 1_700_000_000_000;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn wait_for_port(port: u16, deadline: Duration) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+/// A Tansu broker process with sqlite storage in its own directory.
+struct Tansu {
+    dir: tempfile::TempDir,
+    port: u16,
+    child: Option<Child>,
+}
+
+impl Tansu {
+    fn start() -> Option<Tansu> {
+        let found = Command::new("tansu")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok();
+        if !found {
+            return None;
+        }
+        let mut t = Tansu {
+            dir: tempfile::tempdir().expect("temp dir"),
+            port: free_port(),
+            child: None,
+        };
+        t.resume();
+        Some(t)
+    }
+
+    fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Starts the broker (again) on the same storage.
+    fn resume(&mut self) {
+        let url = format!("tcp://127.0.0.1:{}", self.port);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("tansu.log"))
+            .expect("log file");
+        let child = Command::new("tansu")
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
+            .args(["--storage-engine", "sqlite://tansu.db"])
+            .current_dir(self.dir.path())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("start tansu");
+        self.child = Some(child);
+        assert!(
+            wait_for_port(self.port, Duration::from_secs(30)),
+            "Tansu did not listen on {}",
+            self.port
+        );
+    }
+
+    /// Stops the broker process.
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Tansu {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A `sluice server` process.
+struct Server {
+    args: Vec<String>,
+    port: u16,
+    child: Option<Child>,
+    log: PathBuf,
+    starts: usize,
+}
+
+impl Server {
+    fn start(bootstrap: &str, service_id: &str, dir: &std::path::Path) -> Server {
+        let port = free_port();
+        let mut s = Server {
+            args: vec![
+                "server".into(),
+                "--bootstrap-servers".into(),
+                bootstrap.into(),
+                "--listen".into(),
+                format!("127.0.0.1:{port}"),
+                "--service-id".into(),
+                service_id.into(),
+            ],
+            port,
+            child: None,
+            log: dir.join(format!("sluice-{service_id}.log")),
+            starts: 0,
+        };
+        s.launch();
+        s
+    }
+
+    fn launch(&mut self) {
+        self.starts += 1;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args(&self.args)
+            .env("SLUICE_LOG", "info")
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("start sluice");
+        self.child = Some(child);
+        assert!(
+            wait_for_port(self.port, Duration::from_secs(60)),
+            "sluice server did not listen; its log:\n{}",
+            self.log_text()
+        );
+    }
+
+    /// SIGKILL, then the same command again.
+    fn kill_and_restart(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().expect("kill -9");
+            let _ = c.wait();
+        }
+        self.launch();
+    }
+
+    fn alive(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn remote(&self) -> RemoteServer {
+        RemoteServer::parse(&format!("http://127.0.0.1:{}", self.port)).expect("url")
+    }
+
+    async fn ksql(&self, sql: &str) -> Value {
+        let body = json!({
+            "ksql": sql,
+            "streamsProperties": {"auto.offset.reset": "earliest"}
+        });
+        match self.remote().post_json("/ksql", &body).await {
+            Ok(v) => v,
+            Err(e) => panic!("{sql}\nfailed: {e}\nserver log:\n{}", self.log_text()),
+        }
+    }
+
+    async fn pull(&self, sql: &str) -> Result<Value, String> {
+        let body = json!({
+            "ksql": sql,
+            "streamsProperties": {"ksql.query.pull.table.scan.enabled": "true"}
+        });
+        self.remote()
+            .post_json("/query", &body)
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Creates the input topic with three partitions.
+async fn create_topic(bootstrap: &str, topic: &str) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .expect("admin");
+    let t = NewTopic::new(topic, 3, TopicReplication::Fixed(1));
+    let results = admin
+        .create_topics([&t], &AdminOptions::new())
+        .await
+        .expect("create topic");
+    for r in results {
+        r.expect("topic created");
+    }
+}
+
+/// The load: record `i` has key `id-<i>`, group `g<i % GROUPS>`, value
+/// `i % 7`, event time `BASE + i * STEP`.
+fn record(i: usize) -> (String, String, String, i64) {
+    let g = format!("g{}", i % GROUPS);
+    let v = (i % 7) as i64;
+    (
+        format!("id-{i}"),
+        g.clone(),
+        format!(r#"{{"G":"{g}","V":{v}}}"#),
+        BASE_MS + i as i64 * STEP_MS,
+    )
+}
+
+/// Writes the load in bursts, counting what was handed to the producer;
+/// the producer rides out broker outages (librdkafka retries).
+fn start_producer(
+    bootstrap: String,
+    topic: String,
+    sent: Arc<AtomicUsize>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+            .set("bootstrap.servers", &bootstrap)
+            .set("enable.idempotence", "true")
+            .set("linger.ms", "5")
+            .create()
+            .expect("producer");
+        for burst in (0..RECORDS).step_by(BURST) {
+            for i in burst..(burst + BURST).min(RECORDS) {
+                let (key, _, value, ts) = record(i);
+                let mut r = BaseRecord::to(&topic)
+                    .key(&key)
+                    .payload(&value)
+                    .timestamp(ts);
+                loop {
+                    match producer.send(r) {
+                        Ok(()) => break,
+                        Err((_, back)) => {
+                            r = back;
+                            std::thread::sleep(Duration::from_millis(10));
+                        }
+                    }
+                }
+                sent.fetch_add(1, Ordering::SeqCst);
+            }
+            // The load's pace: a burst every 250 ms.
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        producer
+            .flush(Duration::from_secs(120))
+            .expect("every input record acknowledged");
+    })
+}
+
+fn wait_until(what: &str, deadline: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// What the outputs hold, compared with a recomputation from the input.
+#[derive(Debug, Default)]
+struct Verdict {
+    output: usize,
+    distinct: usize,
+    lost: usize,
+    duplicates: usize,
+    wrong_groups: usize,
+    wrong_windows: usize,
+    wrong_pulled: usize,
+}
+
+impl Verdict {
+    fn holds(&self) -> bool {
+        self.lost == 0 && self.wrong_groups == 0 && self.wrong_windows == 0
+    }
+}
+
+fn expected_totals() -> BTreeMap<String, (i64, i64)> {
+    let mut out: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    for i in 0..RECORDS {
+        let (_, g, _, _) = record(i);
+        let e = out.entry(g).or_default();
+        e.0 += 1;
+        e.1 += (i % 7) as i64;
+    }
+    out
+}
+
+fn expected_windows() -> BTreeMap<(String, i64), i64> {
+    let mut out = BTreeMap::new();
+    for i in 0..RECORDS {
+        let (_, g, _, ts) = record(i);
+        *out.entry((g, ts - ts.rem_euclid(60_000))).or_default() += 1;
+    }
+    out
+}
+
+fn number(v: &Value, field: &str) -> Option<i64> {
+    v.get(field).and_then(Value::as_i64)
+}
+
+fn check_topics(bootstrap: &str, t: &Topics) -> Verdict {
+    let mut v = Verdict::default();
+    let echo = common::read_all(bootstrap, &t.echo);
+    v.output = echo.len();
+    let ids: std::collections::HashSet<Vec<u8>> =
+        echo.iter().filter_map(|r| r.key.clone()).collect();
+    v.distinct = ids.len();
+    v.lost = (0..RECORDS)
+        .filter(|i| !ids.contains(format!("id-{i}").as_bytes()))
+        .count();
+    v.duplicates = v.output - v.distinct;
+
+    let mut latest: HashMap<Vec<u8>, Option<Value>> = HashMap::new();
+    for r in common::read_all(bootstrap, &t.totals) {
+        let value = r
+            .value
+            .as_ref()
+            .and_then(|b| serde_json::from_slice(b).ok());
+        latest.insert(r.key.clone().unwrap_or_default(), value);
+    }
+    for (g, (n, s)) in expected_totals() {
+        let got = latest.get(g.as_bytes()).cloned().flatten();
+        let ok = got
+            .as_ref()
+            .is_some_and(|v| number(v, "N") == Some(n) && number(v, "S") == Some(s));
+        if !ok {
+            v.wrong_groups += 1;
+        }
+    }
+    let mut windows: HashMap<(String, i64), Option<Value>> = HashMap::new();
+    for r in common::read_all(bootstrap, &t.windows) {
+        let key = r.key.clone().unwrap_or_default();
+        if key.len() < 8 {
+            continue;
+        }
+        let (g, start) = key.split_at(key.len() - 8);
+        let start = i64::from_be_bytes(start.try_into().unwrap_or_default());
+        let value = r
+            .value
+            .as_ref()
+            .and_then(|b| serde_json::from_slice(b).ok());
+        windows.insert((String::from_utf8_lossy(g).into_owned(), start), value);
+    }
+    for (key, n) in expected_windows() {
+        let got = windows.get(&key).cloned().flatten();
+        if !got.as_ref().is_some_and(|v| number(v, "N") == Some(n)) {
+            v.wrong_windows += 1;
+        }
+    }
+    v
+}
+
+/// Pull queries over the aggregated table, compared with the
+/// recomputation: the number of groups that differ (or are missing).
+async fn check_pulled(server: &Server, t: &Topics) -> Result<usize, String> {
+    let answer = server.pull(&format!("SELECT * FROM {};", t.totals)).await?;
+    let mut got: HashMap<String, (i64, i64)> = HashMap::new();
+    for row in answer.as_array().into_iter().flatten() {
+        if let Some(cols) = row.pointer("/row/columns").and_then(Value::as_array) {
+            if let (Some(g), Some(n), Some(s)) = (
+                cols.first().and_then(Value::as_str),
+                cols.get(1).and_then(Value::as_i64),
+                cols.get(2).and_then(Value::as_i64),
+            ) {
+                got.insert(g.to_string(), (n, s));
+            }
+        }
+    }
+    Ok(expected_totals()
+        .into_iter()
+        .filter(|(g, e)| got.get(g) != Some(e))
+        .count())
+}
+
+struct Topics {
+    input: String,
+    echo: String,
+    totals: String,
+    windows: String,
+}
+
+impl Topics {
+    fn new(name: &str) -> Topics {
+        Topics {
+            input: format!("{name}_input"),
+            echo: format!("{name}_echo").to_uppercase(),
+            totals: format!("{name}_totals").to_uppercase(),
+            windows: format!("{name}_windows").to_uppercase(),
+        }
+    }
+}
+
+async fn create_pipeline(server: &Server, t: &Topics) -> Vec<String> {
+    server
+        .ksql(&format!(
+            "CREATE STREAM {input} (ID STRING KEY, G STRING, V BIGINT) \
+             WITH (kafka_topic='{input}', value_format='json');",
+            input = t.input
+        ))
+        .await;
+    let mut ids = Vec::new();
+    for sql in [
+        format!("CREATE STREAM {} AS SELECT * FROM {};", t.echo, t.input),
+        // Re-keyed: G is not the input's key.
+        format!(
+            "CREATE TABLE {} AS SELECT G, COUNT(*) AS N, SUM(V) AS S FROM {} GROUP BY G;",
+            t.totals, t.input
+        ),
+        format!(
+            "CREATE TABLE {} AS SELECT G, COUNT(*) AS N FROM {} \
+             WINDOW TUMBLING (SIZE 60 SECONDS) GROUP BY G;",
+            t.windows, t.input
+        ),
+    ] {
+        let answer = server.ksql(&sql).await;
+        let id = answer
+            .pointer("/0/commandStatus/queryId")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        assert!(!id.is_empty(), "{sql} started no query: {answer}");
+        ids.push(id);
+    }
+    ids
+}
+
+/// The ids and states SHOW QUERIES lists.
+async fn queries(server: &Server) -> Vec<(String, String)> {
+    let answer = server.ksql("SHOW QUERIES;").await;
+    let mut out: Vec<(String, String)> = answer
+        .pointer("/0/queries")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|q| {
+            (
+                q["id"].as_str().unwrap_or_default().to_string(),
+                q["state"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Waits until the outputs converge on the recomputation (or the deadline
+/// passes), then checks the pull queries too.
+async fn converge(bootstrap: &str, server: &Server, t: &Topics) -> Verdict {
+    let start = Instant::now();
+    loop {
+        let b = bootstrap.to_string();
+        let topics = Topics {
+            input: t.input.clone(),
+            echo: t.echo.clone(),
+            totals: t.totals.clone(),
+            windows: t.windows.clone(),
+        };
+        let mut verdict = tokio::task::spawn_blocking(move || check_topics(&b, &topics))
+            .await
+            .expect("check");
+        if verdict.holds() || start.elapsed() > Duration::from_secs(240) {
+            verdict.wrong_pulled = match check_pulled(server, t).await {
+                Ok(n) => n,
+                Err(e) => panic!("pull query failed: {e}"),
+            };
+            if verdict.wrong_pulled == 0 || start.elapsed() > Duration::from_secs(240) {
+                return verdict;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+fn report(name: &str, v: &Verdict, faults: &str) {
+    println!(
+        "{name}: input {RECORDS}, output {}, distinct {}, lost {}, duplicates {}, wrong groups \
+         {} (topic) {} (pull), wrong windows {}, {faults}",
+        v.output, v.distinct, v.lost, v.duplicates, v.wrong_groups, v.wrong_pulled, v.wrong_windows
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queries_and_state_survive_kill_9() {
+    let Some(tansu) = Tansu::start() else {
+        common::skipped(
+            "queries_and_state_survive_kill_9",
+            "the tansu broker is not installed (scripts/test.sh installs it)",
+        );
+        return;
+    };
+    let bootstrap = tansu.bootstrap();
+    let t = Topics::new("kill");
+    create_topic(&bootstrap, &t.input).await;
+    let mut server = Server::start(&bootstrap, "kill_test", tansu.dir.path());
+    let ids = create_pipeline(&server, &t).await;
+    let before = queries(&server).await;
+
+    let sent = Arc::new(AtomicUsize::new(0));
+    let producer = start_producer(bootstrap.clone(), t.input.clone(), Arc::clone(&sent));
+    let mut kills = 0;
+    for fraction in [3, 2] {
+        let at = RECORDS - RECORDS / fraction;
+        let s = Arc::clone(&sent);
+        tokio::task::spawn_blocking(move || {
+            wait_until("the producer", Duration::from_secs(120), || {
+                s.load(Ordering::SeqCst) >= at
+            })
+        })
+        .await
+        .expect("wait");
+        server.kill_and_restart();
+        kills += 1;
+    }
+    tokio::task::spawn_blocking(move || producer.join().expect("producer"))
+        .await
+        .expect("join");
+    // Once more while catching up: a restart in the middle of a restore.
+    server.kill_and_restart();
+    kills += 1;
+
+    let after = queries(&server).await;
+    assert_eq!(
+        after.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>(),
+        before.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>(),
+        "the same queries came back"
+    );
+    for id in &ids {
+        assert!(
+            after.iter().any(|(q, _)| q == id),
+            "{id} came back: {after:?}"
+        );
+    }
+    let verdict = converge(&bootstrap, &server, &t).await;
+    report("kill -9", &verdict, &format!("kills {kills}"));
+    assert!(server.alive(), "the server is up");
+    let states = queries(&server).await;
+    assert!(
+        states.iter().all(|(_, s)| s == "RUNNING"),
+        "queries run: {states:?}\n{}",
+        server.log_text()
+    );
+    assert!(
+        verdict.holds() && verdict.wrong_pulled == 0,
+        "{verdict:?}\nserver log:\n{}",
+        server.log_text()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queries_ride_out_a_broker_outage() {
+    let Some(mut tansu) = Tansu::start() else {
+        common::skipped(
+            "queries_ride_out_a_broker_outage",
+            "the tansu broker is not installed (scripts/test.sh installs it)",
+        );
+        return;
+    };
+    let bootstrap = tansu.bootstrap();
+    let t = Topics::new("outage");
+    create_topic(&bootstrap, &t.input).await;
+    let mut server = Server::start(&bootstrap, "outage_test", tansu.dir.path());
+    create_pipeline(&server, &t).await;
+
+    let sent = Arc::new(AtomicUsize::new(0));
+    let producer = start_producer(bootstrap.clone(), t.input.clone(), Arc::clone(&sent));
+    let s = Arc::clone(&sent);
+    tokio::task::spawn_blocking(move || {
+        wait_until("the producer", Duration::from_secs(120), || {
+            s.load(Ordering::SeqCst) >= RECORDS / 3
+        })
+    })
+    .await
+    .expect("wait");
+    tansu.stop();
+    let down = Instant::now();
+    // The broker stays away for ten seconds: the server must not give up.
+    while down.elapsed() < Duration::from_secs(10) {
+        assert!(server.alive(), "the server died while the broker was away");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tansu.resume();
+    tokio::task::spawn_blocking(move || producer.join().expect("producer"))
+        .await
+        .expect("join");
+    let verdict = converge(&bootstrap, &server, &t).await;
+    report("broker outage", &verdict, "outage 10 s");
+    assert!(server.alive(), "the server is up");
+    assert_eq!(server.starts, 1, "the server was never restarted");
+    assert!(
+        verdict.holds() && verdict.wrong_pulled == 0,
+        "{verdict:?}\nserver log:\n{}",
+        server.log_text()
+    );
+}
