@@ -96,7 +96,10 @@ async fn csas_through_embedded_broker() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn csas_through_tansu() {
     let Ok(bootstrap) = std::env::var("SLUICE_TANSU_BOOTSTRAP") else {
-        println!("SKIPPED csas_through_tansu: SLUICE_TANSU_BOOTSTRAP is not set (scripts/test.sh starts Tansu and sets it)");
+        common::skipped(
+            "csas_through_tansu",
+            "SLUICE_TANSU_BOOTSTRAP is not set (scripts/test.sh starts Tansu and sets it)",
+        );
         return;
     };
     let broker: Arc<dyn Broker> = Arc::new(KafkaBroker::connect(&bootstrap).expect("broker"));
@@ -265,7 +268,10 @@ async fn restart_through_embedded_broker() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_through_tansu() {
     let Ok(bootstrap) = std::env::var("SLUICE_TANSU_BOOTSTRAP") else {
-        println!("SKIPPED restart_through_tansu: SLUICE_TANSU_BOOTSTRAP is not set (scripts/test.sh starts Tansu and sets it)");
+        common::skipped(
+            "restart_through_tansu",
+            "SLUICE_TANSU_BOOTSTRAP is not set (scripts/test.sh starts Tansu and sets it)",
+        );
         return;
     };
     let broker: Arc<dyn Broker> = Arc::new(KafkaBroker::connect(&bootstrap).expect("broker"));
@@ -420,7 +426,10 @@ async fn windowed_aggregation_through_embedded_broker() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn windowed_aggregation_through_tansu() {
     let Ok(bootstrap) = std::env::var("SLUICE_TANSU_BOOTSTRAP") else {
-        println!("SKIPPED windowed_aggregation_through_tansu: SLUICE_TANSU_BOOTSTRAP is not set (scripts/test.sh starts Tansu and sets it)");
+        common::skipped(
+            "windowed_aggregation_through_tansu",
+            "SLUICE_TANSU_BOOTSTRAP is not set (scripts/test.sh starts Tansu and sets it)",
+        );
         return;
     };
     let broker: Arc<dyn Broker> = Arc::new(KafkaBroker::connect(&bootstrap).expect("broker"));

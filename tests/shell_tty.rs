@@ -2,6 +2,8 @@
 //! (tmux), typing statements, Tab completion and Ctrl-C, reading the
 //! screen.
 
+mod common;
+
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -96,8 +98,9 @@ impl Drop for Tmux {
 #[test]
 fn shell_in_a_terminal() {
     if Command::new("tmux").arg("-V").output().is_err() {
-        println!(
-            "SKIPPED shell_in_a_terminal: tmux is not installed (scripts/test.sh installs it)"
+        common::skipped(
+            "shell_in_a_terminal",
+            "tmux is not installed (scripts/test.sh installs it)",
         );
         return;
     }

@@ -65,14 +65,15 @@ pub(crate) struct EngineState {
 
 /// The streaming SQL engine.
 pub struct Engine {
+    /// The command topic, when the catalog is kept there. (Fields drop in
+    /// order: its producer goes before the broker it talks to.)
+    commands: Option<commands::CommandLog>,
     pub(crate) broker: Arc<dyn Broker>,
     pub(crate) session_state: Arc<SessionState>,
     pub(crate) config: Arc<Config>,
     pub(crate) state: Mutex<EngineState>,
     pub(crate) log: ProcessingLog,
     log_writer: Option<tokio::task::JoinHandle<()>>,
-    /// The command topic, when the catalog is kept there.
-    commands: Option<commands::CommandLog>,
     /// Statements that change the catalog run one at a time, in the order
     /// they are recorded; other statements do not wait for them.
     ddl: Mutex<()>,

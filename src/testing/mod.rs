@@ -75,8 +75,8 @@ pub struct Options {
     /// The deadline of one case.
     pub timeout: Duration,
     /// Negative cases pass only when the message contains the expected
-    /// text (by default the right statement failing is enough, and text
-    /// matches are counted separately).
+    /// text (the default); when false, the right statement failing is
+    /// enough, and text matches are only counted.
     pub strict_errors: bool,
 }
 
@@ -86,7 +86,7 @@ impl Default for Options {
             filter: None,
             jobs: 8,
             timeout: Duration::from_secs(10),
-            strict_errors: false,
+            strict_errors: true,
         }
     }
 }

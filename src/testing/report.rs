@@ -216,6 +216,14 @@ pub fn conformance_markdown(results: &[CaseResult], command: &str) -> String {
         .iter()
         .filter(|r| r.negative && r.status == Status::Pass)
         .count();
+    let other_text = results
+        .iter()
+        .filter(|r| {
+            r.negative
+                && r.status == Status::Fail
+                && r.category.as_deref() == Some("error message differs")
+        })
+        .count();
     let mut md = String::new();
     let _ = writeln!(md, "# ksqlDB conformance\n");
     let _ = writeln!(
@@ -248,7 +256,9 @@ pub fn conformance_markdown(results: &[CaseResult], command: &str) -> String {
     let _ = writeln!(
         md,
         "- Negative cases: {negative_passed} of {negative} pass (the statement ksqlDB \
-         rejects is rejected)."
+         rejects is rejected, with a message containing ksqlDB's text where the case gives \
+         one); {other_text} more are rejected with another message, and count as failures \
+         (`--lenient-errors` counts them as passes, for exploring)."
     );
     let _ = writeln!(
         md,
