@@ -189,19 +189,32 @@ impl Engine {
             drop(state);
             return self.pull_stream(id, planned, query.limit).await;
         }
-        let store = state
-            .queries
-            .values()
-            .find_map(|q| q.materialized.as_ref().filter(|m| m.table() == source.name))
-            .cloned()
-            .ok_or_else(|| {
-                let name = &source.name;
-                Error::user(format!(
-                    "The `{name}` table isn't queryable. To derive a queryable table, you can \
+        let owner = state.queries.values().find(|q| {
+            q.materialized
+                .as_ref()
+                .is_some_and(|m| m.table() == source.name)
+        });
+        if let Some(q) = owner {
+            if !q.status.ready.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(Error::user(format!(
+                    "The `{}` table is not ready for pull queries yet: its state is being \
+                     restored from its changelog{}. Try again shortly.",
+                    source.name,
+                    q.status
+                        .error()
+                        .map(|e| format!(" (the query reports: {e})"))
+                        .unwrap_or_default()
+                )));
+            }
+        }
+        let store = owner.and_then(|q| q.materialized.clone()).ok_or_else(|| {
+            let name = &source.name;
+            Error::user(format!(
+                "The `{name}` table isn't queryable. To derive a queryable table, you can \
                      do 'CREATE TABLE QUERYABLE_{name} AS SELECT * FROM {name}'. See \
                      https://cnfl.io/queries for more info."
-                ))
-            })?;
+            ))
+        })?;
         let options = ScanOptions {
             table_scan: flag(self, session, "ksql.query.pull.table.scan.enabled", true),
             range_scan: flag(self, session, "ksql.query.pull.range.scan.enabled", true),

@@ -63,6 +63,10 @@ pub struct QueryStatus {
     pub records_out: AtomicU64,
     /// Changelog records read to restore state.
     pub restored_records: AtomicU64,
+    /// True once the state of every assigned partition is restored (and
+    /// always for a query without state): its materialized table answers
+    /// pull queries.
+    pub ready: AtomicBool,
     /// True when the last poll found nothing new and every partition read.
     pub idle: AtomicBool,
     /// Set while the query is not processing because of an error: the
@@ -270,6 +274,9 @@ impl QueryTask {
     /// Runs like [`QueryTask::run`], leaving the status alone when it
     /// stops (for the supervisor, which may build the task again).
     pub async fn attempt(self, cancel: &CancellationToken) -> Result<()> {
+        self.status
+            .ready
+            .store(self.state.is_none(), Ordering::SeqCst);
         let mut runner = Runner {
             task: self,
             partitions: BTreeMap::new(),
@@ -417,6 +424,7 @@ impl Runner {
         let Some(assigned) = self.task.reader.assignment() else {
             return Ok(());
         };
+        let became_ready = !self.task.status.ready.load(Ordering::Relaxed);
         let revoked: Vec<i32> = self
             .partitions
             .keys()
@@ -433,6 +441,9 @@ impl Runner {
             .filter(|p| !self.partitions.contains_key(p))
             .collect();
         if new.is_empty() {
+            if became_ready {
+                self.task.status.ready.store(true, Ordering::SeqCst);
+            }
             return Ok(());
         }
         // The partitions' changelogs are read at the same time.
@@ -447,6 +458,9 @@ impl Runner {
         };
         for (p, restored) in new.into_iter().zip(restored) {
             self.install_partition(p, restored).await?;
+        }
+        if became_ready {
+            self.task.status.ready.store(true, Ordering::SeqCst);
         }
         Ok(())
     }
