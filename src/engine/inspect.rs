@@ -64,6 +64,41 @@ impl Engine {
             .collect()
     }
 
+    /// True when every persistent query's state is restored (its tables
+    /// answer pull queries).
+    pub async fn all_ready(&self) -> bool {
+        let state = self.state.lock().await;
+        state
+            .queries
+            .values()
+            .all(|q| q.statuses().all(|s| s.ready.load(Ordering::SeqCst)))
+    }
+
+    /// Changelog records and bytes read so far to restore state.
+    pub async fn restored(&self) -> (u64, u64) {
+        let state = self.state.lock().await;
+        state
+            .queries
+            .values()
+            .flat_map(|q| q.statuses())
+            .fold((0, 0), |(r, b), s| {
+                (
+                    r + s.restored_records.load(Ordering::SeqCst),
+                    b + s.restored_bytes.load(Ordering::SeqCst),
+                )
+            })
+    }
+
+    /// How many rows the materialized state of table `name` holds.
+    pub async fn table_rows(&self, name: &str) -> Option<usize> {
+        let state = self.state.lock().await;
+        state
+            .queries
+            .values()
+            .find_map(|q| q.materialized.as_ref().filter(|m| m.table() == name))
+            .map(|m| m.len())
+    }
+
     /// Evaluates an expression without columns (a literal, a function of
     /// literals), as `INSERT INTO … VALUES` does: one row.
     pub fn evaluate_constant(&self, expr: &Expr) -> Result<ArrayRef> {

@@ -27,6 +27,24 @@ pub enum BenchCommand {
     /// Runs Nexmark queries and prints events per second per core beside
     /// the rdkafka ceiling and DataFusion over the same batches.
     Nexmark(BenchArgs),
+    /// Restarts a GROUP BY query and measures how fast its state comes back
+    /// from the changelog, beside a raw rdkafka consumer of the changelog.
+    Restore(RestoreArgs),
+}
+
+/// `sluice bench restore` options.
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// Input records, each with its own key (one group each).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub records: u64,
+    /// Partitions of the input and the changelog (the embedded broker
+    /// keeps only 5 MiB per partition: about 30,000 keys each).
+    #[arg(long)]
+    pub partitions: Option<i32>,
+    /// Measured restarts (medians are printed).
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
 }
 
 /// How events are generated (shared by both commands).
@@ -196,7 +214,26 @@ pub async fn nexmark(command: NexmarkCommand, bootstrap: Option<&str>) -> Result
 
 /// Runs `sluice bench …`.
 pub async fn bench(command: BenchCommand, bootstrap: Option<&str>) -> Result<()> {
-    let BenchCommand::Nexmark(args) = command;
+    let args = match command {
+        BenchCommand::Nexmark(args) => args,
+        BenchCommand::Restore(args) => {
+            if args.records == 0 || args.runs == 0 {
+                return Err(Error::user("--records and --runs must be at least 1"));
+            }
+            let partitions = args
+                .partitions
+                .unwrap_or_else(|| ((args.records / 30_000) as i32 + 1).clamp(1, 256));
+            if partitions < 1 {
+                return Err(Error::user("--partitions must be at least 1"));
+            }
+            let opts = super::restore::RestoreOptions {
+                records: args.records,
+                partitions,
+                runs: args.runs,
+            };
+            return super::restore::run(opts, connect(bootstrap)?, &mut std::io::stdout()).await;
+        }
+    };
     if args.partitions.is_some_and(|p| p < 1) {
         return Err(Error::user("--partitions must be at least 1"));
     }

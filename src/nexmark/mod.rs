@@ -26,6 +26,7 @@ pub mod load;
 pub mod measure;
 pub mod queries;
 pub mod report;
+pub mod restore;
 
 use std::io::Write;
 use std::sync::Arc;

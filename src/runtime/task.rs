@@ -63,6 +63,8 @@ pub struct QueryStatus {
     pub records_out: AtomicU64,
     /// Changelog records read to restore state.
     pub restored_records: AtomicU64,
+    /// Bytes of changelog keys and values read to restore state.
+    pub restored_bytes: AtomicU64,
     /// True once the state of every assigned partition is restored (and
     /// always for a query without state): its materialized table answers
     /// pull queries.
@@ -516,6 +518,10 @@ impl Runner {
             .status
             .restored_records
             .fetch_add(stats.records, Ordering::Relaxed);
+        self.task
+            .status
+            .restored_bytes
+            .fetch_add(stats.bytes, Ordering::Relaxed);
         if stats.records > 0 {
             tracing::info!(
                 query = %self.task.pipeline.query_id,
