@@ -102,6 +102,7 @@ echo "== Nexmark: generator and benchmark with a tiny N (debug build: proves the
 ./target/debug/sluice nexmark generate --events 20000
 ./target/debug/sluice bench nexmark --query q0,q1,q2,w1 --events 20000
 ./target/debug/sluice bench nexmark --query q0,q1,q2,q7,q17,w1,w2,g1 --events 20000 --source memory
+./target/debug/sluice bench restore --records 20000 --runs 1
 
 echo "== client compatibility: the ksqlDB clients ksqldb (Python) and ksqldb-client (npm) against sluice server"
 ./scripts/client-compat.sh

@@ -12,9 +12,11 @@
 //! [`catalog`] knows streams, tables and queries; [`plan`] turns a SELECT
 //! into a DataFusion plan and cuts it into streaming operators; [`runtime`]
 //! runs them over the I/O ports that [`kafka`] (production) and the
-//! in-memory log (tests) implement; [`format`] decodes and encodes records;
+//! in-memory log (tests) implement, with state per input partition backed
+//! by changelog topics; [`format`] decodes and encodes records;
 //! [`functions`] holds ksqlDB's functions as DataFusion UDFs; [`engine`] is
-//! the one facade the shell, the server and the test runner call;
+//! the one facade the shell, the server and the test runner call, and keeps
+//! the catalog and the persistent queries in the command topic;
 //! [`testing`] is the test runner (sql-tests and ksqlDB's QTT suite);
 //! [`server`] is the ksqlDB-compatible REST API over the engine;
 //! [`nexmark`] generates the Nexmark workload and benchmarks sluice on it;

@@ -160,7 +160,7 @@ async fn run(cli: Cli) -> sluice::error::Result<()> {
                 "Started the embedded Kafka broker at {} (data is kept in memory only; it keeps \
                  the newest 5 MiB per partition). Streams, tables, queries and their state last \
                  as long as this process. Use --bootstrap-servers to use a real cluster, where \
-                 they survive restarts.",
+                 a server's catalog, queries and state survive restarts.",
                 b.address()
             );
             Arc::new(b)
@@ -168,7 +168,9 @@ async fn run(cli: Cli) -> sluice::error::Result<()> {
     };
     let mut config = Config {
         service_id: cli.service_id.clone(),
-        command_topic: true,
+        // The server keeps its catalog and queries in the command topic; a
+        // local shell or script is a session of its own and keeps nothing.
+        command_topic: matches!(command, Command::Server { .. }),
         ..Config::default()
     };
     if cli.offset_reset.eq_ignore_ascii_case("earliest") {

@@ -595,6 +595,14 @@ async fn queries_and_state_survive_kill_9() {
             "{id} came back: {after:?}"
         );
     }
+    let streams = server.ksql("SHOW STREAMS;").await.to_string();
+    let tables = server.ksql("SHOW TABLES;").await.to_string();
+    for name in [&t.input.to_uppercase(), &t.echo] {
+        assert!(streams.contains(name.as_str()), "{name} is back: {streams}");
+    }
+    for name in [&t.totals, &t.windows] {
+        assert!(tables.contains(name.as_str()), "{name} is back: {tables}");
+    }
     let verdict = converge(&bootstrap, &server, &t).await;
     report("kill -9", &verdict, &format!("kills {kills}"));
     assert!(server.alive(), "the server is up");

@@ -70,12 +70,12 @@ impl Broker for CountingBroker {
     fn writer(&self, topic: &str) -> sluice::error::Result<Box<dyn TopicWriter>> {
         self.log.writer(topic)
     }
-    fn read_partition(
+    fn read_partitions(
         &self,
         topic: &str,
-        partition: i32,
+        partitions: &[i32],
     ) -> sluice::error::Result<Box<dyn sluice::runtime::io::PartitionReader>> {
-        self.log.read_partition(topic, partition)
+        self.log.read_partitions(topic, partitions)
     }
     fn admin(&self) -> &dyn TopicAdmin {
         self.log.admin()

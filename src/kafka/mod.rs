@@ -75,11 +75,11 @@ impl Broker for KafkaBroker {
         )?))
     }
 
-    fn read_partition(&self, topic: &str, partition: i32) -> Result<Box<dyn PartitionReader>> {
+    fn read_partitions(&self, topic: &str, partitions: &[i32]) -> Result<Box<dyn PartitionReader>> {
         Ok(Box::new(partition::KafkaPartitionReader::start(
             self.client_config(),
             topic,
-            partition,
+            partitions,
         )?))
     }
 

@@ -1,10 +1,11 @@
-//! Reading one partition to its end with a manually assigned consumer (no
+//! Reading partitions to their end with a manually assigned consumer (no
 //! consumer group): state restore and command-topic replay.
 //!
-//! A blocking thread owns the consumer: it captures the partition's end
+//! A blocking thread owns the consumer: it captures each partition's end
 //! offset, reads from the start up to it, and hands batches of records to
 //! the async side through a bounded channel; dropping the reader stops it.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -30,7 +31,7 @@ pub(super) struct KafkaPartitionReader {
 }
 
 impl KafkaPartitionReader {
-    pub(super) fn start(mut config: ClientConfig, topic: &str, partition: i32) -> Result<Self> {
+    pub(super) fn start(mut config: ClientConfig, topic: &str, partitions: &[i32]) -> Result<Self> {
         config
             // librdkafka needs a group for assign(); it is never joined nor
             // committed to.
@@ -45,8 +46,9 @@ impl KafkaPartitionReader {
         let consumer: BaseConsumer = config.create()?;
         let (tx, rx) = mpsc::channel(4);
         let topic: Arc<str> = Arc::from(topic);
+        let partitions = partitions.to_vec();
         tokio::task::spawn_blocking(move || {
-            if let Err(e) = read(&consumer, &topic, partition, &tx) {
+            if let Err(e) = read(&consumer, &topic, &partitions, &tx) {
                 let _ = tx.blocking_send(Err(e));
             }
         });
@@ -81,40 +83,51 @@ fn push(p: &mut Encoded, payload: Option<&[u8]>) {
 fn read(
     consumer: &BaseConsumer,
     topic: &Arc<str>,
-    partition: i32,
+    partitions: &[i32],
     tx: &mpsc::Sender<Result<RawBatch>>,
 ) -> Result<()> {
-    let (low, high) = consumer
-        .fetch_watermarks(topic, partition, Duration::from_secs(30))
-        .map_err(|e| {
-            Error::external(format!(
-                "cannot read the end offset of partition {partition} of '{topic}': {e}"
-            ))
-        })?;
-    if high <= low {
+    // Where each partition ends now, and how far it has been read.
+    let mut ends: HashMap<i32, (i64, i64)> = HashMap::new();
+    let mut tpl = TopicPartitionList::new();
+    for &partition in partitions {
+        let (low, high) = consumer
+            .fetch_watermarks(topic, partition, Duration::from_secs(30))
+            .map_err(|e| {
+                Error::external(format!(
+                    "cannot read the end offset of partition {partition} of '{topic}': {e}"
+                ))
+            })?;
+        if high > low {
+            tpl.add_partition_offset(topic, partition, Offset::Offset(low))?;
+            ends.insert(partition, (low, high));
+        }
+    }
+    if ends.is_empty() {
         return Ok(());
     }
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, partition, Offset::Offset(low))?;
     consumer.assign(&tpl)?;
     let mut batch = empty(topic);
     let mut last_progress = Instant::now();
-    let mut next = low;
-    while next < high {
+    while !ends.is_empty() {
         match consumer.poll(Duration::from_millis(100)) {
             Some(Ok(m)) => {
                 last_progress = Instant::now();
-                next = m.offset() + 1;
-                if m.offset() >= high {
-                    break;
+                let partition = m.partition();
+                let Some(&(_, high)) = ends.get(&partition) else {
+                    continue;
+                };
+                if m.offset() < high {
+                    push(&mut batch.keys, m.key());
+                    push(&mut batch.values, m.payload());
+                    batch
+                        .timestamps
+                        .push(m.timestamp().to_millis().unwrap_or(0));
+                    batch.partitions.push(partition);
+                    batch.offsets.push(m.offset());
                 }
-                push(&mut batch.keys, m.key());
-                push(&mut batch.values, m.payload());
-                batch
-                    .timestamps
-                    .push(m.timestamp().to_millis().unwrap_or(0));
-                batch.partitions.push(partition);
-                batch.offsets.push(m.offset());
+                if m.offset() + 1 >= high {
+                    ends.remove(&partition);
+                }
                 if batch.len() >= BATCH {
                     let full = std::mem::replace(&mut batch, empty(topic));
                     if tx.blocking_send(Ok(full)).is_err() {
@@ -123,29 +136,29 @@ fn read(
                 }
             }
             Some(Err(e)) => {
-                tracing::warn!(%topic, partition, "reading to the end: {e}");
+                tracing::warn!(%topic, "reading to the end: {e}");
                 if last_progress.elapsed() > STALL {
-                    return Err(Error::external(format!(
-                        "reading partition {partition} of '{topic}' failed: {e}"
-                    )));
+                    return Err(Error::external(format!("reading '{topic}' failed: {e}")));
                 }
             }
             None => {
                 // Transaction markers and deleted records leave offsets no
-                // message has: the position tells when the end is reached.
+                // message has: the positions tell when the ends are reached.
                 if let Ok(position) = consumer.position() {
-                    if let Some(Offset::Offset(p)) = position
-                        .find_partition(topic, partition)
-                        .map(|e| e.offset())
-                    {
-                        next = next.max(p);
+                    for e in position.elements_for_topic(topic) {
+                        if let Offset::Offset(p) = e.offset() {
+                            if ends.get(&e.partition()).is_some_and(|&(_, high)| p >= high) {
+                                ends.remove(&e.partition());
+                            }
+                        }
                     }
                 }
                 if last_progress.elapsed() > STALL {
                     return Err(Error::external(format!(
-                        "reading partition {partition} of '{topic}' made no progress for {} s \
-                         (at offset {next}, end {high})",
-                        STALL.as_secs()
+                        "reading '{topic}' made no progress for {} s (partitions {:?} not at \
+                         their end)",
+                        STALL.as_secs(),
+                        ends.keys().collect::<Vec<_>>()
                     )));
                 }
             }

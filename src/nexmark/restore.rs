@@ -141,8 +141,8 @@ fn raw_read(bootstrap: &str, topic: &str, partitions: i32) -> Result<Reading> {
             Some(Ok(m)) => {
                 idle = Instant::now();
                 records += 1;
-                bytes += (m.key().map_or(0, <[u8]>::len) + m.payload().map_or(0, <[u8]>::len))
-                    as u64;
+                bytes +=
+                    (m.key().map_or(0, <[u8]>::len) + m.payload().map_or(0, <[u8]>::len)) as u64;
                 if m.offset() + 1 >= ends[m.partition() as usize] {
                     remaining -= 1;
                 }

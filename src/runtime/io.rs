@@ -135,7 +135,7 @@ pub trait TopicReader: Send {
     fn assignment(&mut self) -> Option<Vec<i32>>;
 }
 
-/// Reads one partition from its first record to the end offset it had
+/// Reads partitions from their first record to the end offsets they had
 /// when the reader was made: manually assigned, in no consumer group. For
 /// restoring state from a changelog and replaying the command topic.
 pub trait PartitionReader: Send {
@@ -207,8 +207,13 @@ pub trait Broker: Send + Sync {
     fn reader(&self, spec: &ReaderSpec) -> Result<Box<dyn TopicReader>>;
     /// A writer of one topic.
     fn writer(&self, topic: &str) -> Result<Box<dyn TopicWriter>>;
+    /// A reader of some partitions, each from its start to its current
+    /// end, with one consumer.
+    fn read_partitions(&self, topic: &str, partitions: &[i32]) -> Result<Box<dyn PartitionReader>>;
     /// A reader of one partition, from its start to its current end.
-    fn read_partition(&self, topic: &str, partition: i32) -> Result<Box<dyn PartitionReader>>;
+    fn read_partition(&self, topic: &str, partition: i32) -> Result<Box<dyn PartitionReader>> {
+        self.read_partitions(topic, &[partition])
+    }
     /// Topic administration.
     fn admin(&self) -> &dyn TopicAdmin;
     /// Where clients connect, for messages (e.g. `127.0.0.1:9092`).

@@ -32,7 +32,7 @@ use arrow::record_batch::RecordBatch;
 use arrow::row::{RowConverter, Rows, SortField};
 
 use crate::error::{Error, Result};
-use crate::runtime::state::{take_i64, StateWriter};
+use crate::runtime::state::{conform, take_i64, StateWriter};
 
 /// The column of a [`Materialized::read`] batch with the window start.
 pub const WINDOW_START_COLUMN: &str = "$WINDOWSTART";
@@ -389,20 +389,33 @@ impl Materialized {
     }
 
     /// Puts back rows from changelog records written by
-    /// [`Materialized::apply_logged`].
-    pub fn restore(&self, records: &[(&[u8], &[u8])]) -> Result<()> {
-        let mut state = self.write_lock()?;
-        for &(key, value) in records {
+    /// [`Materialized::apply_logged`], in one bulk load.
+    pub fn restore(&self, records: Vec<(&[u8], &[u8])>) -> Result<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let mut newest = i64::MIN;
+        let mut rows = Vec::with_capacity(records.len());
+        for (key, value) in records {
             let (window_time, value) = take_i64(value)?;
-            state.stream_time = state.stream_time.max(window_time);
-            state.rows.insert(
-                key.into(),
+            newest = newest.max(window_time);
+            rows.push((
+                Box::<[u8]>::from(key),
                 Entry {
                     value: value.into(),
                     window_time,
                 },
-            );
+            ));
         }
+        // Collecting sorts once and builds the tree in bulk.
+        let mut loaded: BTreeMap<Box<[u8]>, Entry> = rows.into_iter().collect();
+        let mut state = self.write_lock()?;
+        if state.rows.is_empty() {
+            state.rows = loaded;
+        } else {
+            state.rows.append(&mut loaded);
+        }
+        state.stream_time = state.stream_time.max(newest);
         Ok(())
     }
 
@@ -514,21 +527,6 @@ impl Materialized {
             _ => Ok(Arc::clone(a)),
         }
     }
-}
-
-/// `columns` cast where their type differs from the stored one.
-fn conform(columns: Vec<ArrayRef>, types: &[DataType]) -> Result<Vec<ArrayRef>> {
-    columns
-        .into_iter()
-        .zip(types)
-        .map(|(c, t)| {
-            if c.data_type() == t {
-                Ok(c)
-            } else {
-                Ok(arrow::compute::cast(&c, t)?)
-            }
-        })
-        .collect()
 }
 
 #[cfg(test)]

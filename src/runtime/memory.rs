@@ -178,19 +178,24 @@ impl Broker for Arc<MemoryBroker> {
         }))
     }
 
-    fn read_partition(&self, topic: &str, partition: i32) -> Result<Box<dyn PartitionReader>> {
-        let end = self
-            .lock()?
-            .topics
-            .get(topic)
-            .and_then(|t| t.partitions.get(partition.max(0) as usize))
-            .map_or(0, Vec::len);
+    fn read_partitions(&self, topic: &str, partitions: &[i32]) -> Result<Box<dyn PartitionReader>> {
+        let state = self.lock()?;
+        let parts = partitions
+            .iter()
+            .map(|&p| {
+                let p = p.max(0) as usize;
+                let end = state
+                    .topics
+                    .get(topic)
+                    .and_then(|t| t.partitions.get(p))
+                    .map_or(0, Vec::len);
+                (p, 0, end)
+            })
+            .collect();
         Ok(Box::new(MemoryPartitionReader {
             broker: Arc::clone(self),
             topic: Arc::from(topic),
-            partition: partition.max(0) as usize,
-            next: 0,
-            end,
+            parts,
         }))
     }
 
@@ -376,22 +381,28 @@ impl TopicReader for MemoryReader {
 struct MemoryPartitionReader {
     broker: Arc<MemoryBroker>,
     topic: Arc<str>,
-    partition: usize,
-    next: usize,
-    end: usize,
+    /// Partition, next index, end index; read in turn.
+    parts: std::collections::VecDeque<(usize, usize, usize)>,
 }
 
 impl PartitionReader for MemoryPartitionReader {
     fn next(&mut self) -> BoxFuture<'_, Result<Option<RawBatch>>> {
         let r = (|| {
-            if self.next >= self.end {
-                return Ok(None);
+            while self
+                .parts
+                .front()
+                .is_some_and(|&(_, next, end)| next >= end)
+            {
+                self.parts.pop_front();
             }
+            let Some((partition, next, end)) = self.parts.front_mut() else {
+                return Ok(None);
+            };
             let state = self.broker.lock()?;
             let records = state
                 .topics
                 .get(self.topic.as_ref())
-                .and_then(|t| t.partitions.get(self.partition))
+                .and_then(|t| t.partitions.get(*partition))
                 .map(Vec::as_slice)
                 .unwrap_or_default();
             let mut batch = RawBatch {
@@ -400,15 +411,15 @@ impl PartitionReader for MemoryPartitionReader {
             };
             batch.keys.offsets.push(0);
             batch.values.offsets.push(0);
-            let until = self.end.min(self.next + 4096).min(records.len());
-            for (i, r) in records.iter().enumerate().take(until).skip(self.next) {
+            let until = (*end).min(*next + 4096).min(records.len());
+            for (i, r) in records.iter().enumerate().take(until).skip(*next) {
                 push_payload(&mut batch.keys, r.key.as_deref());
                 push_payload(&mut batch.values, r.value.as_deref());
                 batch.timestamps.push(r.timestamp);
-                batch.partitions.push(self.partition as i32);
+                batch.partitions.push(*partition as i32);
                 batch.offsets.push(i as i64);
             }
-            self.next = until.max(self.next + 1);
+            *next = until.max(*next + 1);
             Ok(Some(batch))
         })();
         async move { r }.boxed()

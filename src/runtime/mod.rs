@@ -1,5 +1,7 @@
 //! The runtime: pipelines of streaming operators over Arrow batches, run as
-//! tokio tasks between the I/O ports.
+//! tokio tasks between the I/O ports. A query with state runs one task per
+//! input partition, its state backed by a changelog partition ([`state`]);
+//! persistent queries are kept running through faults ([`supervise`]).
 
 pub mod decode;
 pub mod io;

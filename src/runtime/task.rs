@@ -276,9 +276,12 @@ impl QueryTask {
     /// Runs like [`QueryTask::run`], leaving the status alone when it
     /// stops (for the supervisor, which may build the task again).
     pub async fn attempt(self, cancel: &CancellationToken) -> Result<()> {
-        self.status
-            .ready
-            .store(self.state.is_none(), Ordering::SeqCst);
+        // A table restored from a changelog is ready once restored; one
+        // rebuilt from its topic (a source table) once read to the end.
+        self.status.ready.store(
+            self.state.is_none() && self.sink.store().is_none(),
+            Ordering::SeqCst,
+        );
         let mut runner = Runner {
             task: self,
             partitions: BTreeMap::new(),
@@ -301,10 +304,14 @@ impl Runner {
                 self.sync_assignment().await?;
             }
             if batch.is_empty() {
-                self.task.status.idle.store(
-                    self.task.reader.caught_up() && !uncommitted,
-                    Ordering::SeqCst,
-                );
+                let caught_up = self.task.reader.caught_up();
+                self.task
+                    .status
+                    .idle
+                    .store(caught_up && !uncommitted, Ordering::SeqCst);
+                if caught_up && self.task.state.is_none() {
+                    self.task.status.ready.store(true, Ordering::SeqCst);
+                }
                 if uncommitted {
                     self.commit().await?;
                     uncommitted = false;
@@ -448,58 +455,75 @@ impl Runner {
             }
             return Ok(());
         }
-        // The partitions' changelogs are read at the same time.
-        let restored = {
-            let Some(spec) = &self.task.state else {
-                return Ok(());
-            };
-            futures::future::try_join_all(new.iter().map(|&p| {
-                state::read_changelog(spec.broker.as_ref(), &spec.topic, p, spec.fingerprint)
-            }))
-            .await?
-        };
-        for (p, restored) in new.into_iter().zip(restored) {
-            self.install_partition(p, restored).await?;
-        }
+        self.start_partitions(&new).await?;
         if became_ready {
             self.task.status.ready.store(true, Ordering::SeqCst);
         }
         Ok(())
     }
 
-    /// Creates the task of partition `p` and restores its state.
-    async fn start_partition(&mut self, p: i32) -> Result<()> {
-        let restored = match &self.task.state {
+    /// Creates the tasks of `partitions` and restores their state: their
+    /// changelog partitions are read by one reader, the operators of each
+    /// rebuilt in parallel (blocking tasks), the materialized table filled
+    /// in one bulk load.
+    async fn start_partitions(&mut self, partitions: &[i32]) -> Result<()> {
+        let (broker, topic, fingerprint) = match &self.task.state {
             None => return Ok(()),
-            Some(spec) => {
-                state::read_changelog(spec.broker.as_ref(), &spec.topic, p, spec.fingerprint)
-                    .await?
-            }
+            Some(spec) => (
+                Arc::clone(&spec.broker),
+                Arc::<str>::from(spec.topic.as_str()),
+                spec.fingerprint,
+            ),
         };
-        self.install_partition(p, restored).await
+        let restored =
+            state::read_changelogs(broker.as_ref(), &topic, partitions, fingerprint).await?;
+        let mut rebuilds = Vec::with_capacity(partitions.len());
+        for (&p, restored) in partitions.iter().zip(restored) {
+            let mut pipeline = self.task.pipeline.fork()?;
+            let topic = Arc::clone(&topic);
+            rebuilds.push(tokio::task::spawn_blocking(move || {
+                restore_operators(&mut pipeline, p, &restored)
+                    .map_err(|e| e.context(format!("restoring partition {p} of '{topic}'")))?;
+                Ok::<_, Error>((p, pipeline, restored))
+            }));
+        }
+        let mut rebuilt = Vec::with_capacity(rebuilds.len());
+        for r in rebuilds {
+            rebuilt.push(
+                r.await
+                    .map_err(|e| Error::internal(format!("restore task failed: {e}")))??,
+            );
+        }
+        if let Some(store) = self.task.sink.store() {
+            let mut rows = Vec::new();
+            for (_, _, restored) in &rebuilt {
+                rows.extend(restored.component(STORE)?);
+            }
+            store.restore(rows)?;
+        }
+        for (p, pipeline, restored) in rebuilt {
+            self.install_partition(p, pipeline, restored).await?;
+        }
+        Ok(())
     }
 
-    /// Creates the task of partition `p` with the state read back.
-    async fn install_partition(&mut self, p: i32, restored: state::RestoredState) -> Result<()> {
+    /// Creates the task of partition `p` and restores its state.
+    async fn start_partition(&mut self, p: i32) -> Result<()> {
+        self.start_partitions(&[p]).await
+    }
+
+    /// Adds the task of partition `p`, its operators restored: writes back
+    /// what an interval cut short had written, and resumes input at the
+    /// last marker.
+    async fn install_partition(
+        &mut self,
+        p: i32,
+        pipeline: Pipeline,
+        restored: state::RestoredState,
+    ) -> Result<()> {
         let Some(spec) = &mut self.task.state else {
             return Ok(());
         };
-        let mut pipeline = self.task.pipeline.fork()?;
-        for op in &mut pipeline.operators {
-            op.enable_changelog();
-        }
-        let by_component = restored.by_component()?;
-        for (i, op) in pipeline.operators.iter_mut().enumerate() {
-            if let Some(records) = u8::try_from(i).ok().and_then(|c| by_component.get(&c)) {
-                op.restore(p, records).map_err(|e| {
-                    e.context(format!("restoring partition {p} of '{}'", spec.topic))
-                })?;
-            }
-        }
-        if let (Some(store), Some(records)) = (self.task.sink.store(), by_component.get(&STORE)) {
-            store.restore(records)?;
-        }
-        drop(by_component);
         let mut records = StateWriter::new();
         let marker = restored.marker;
         if !restored.corrections.is_empty() {
@@ -533,6 +557,8 @@ impl Runner {
                 "state restored from changelog '{}'", spec.topic
             );
         }
+        // Dropping the restored records (a box per key) off the worker.
+        tokio::task::spawn_blocking(move || drop(restored));
         let next = marker.map(|m| m.next_offset);
         if let Some(n) = next {
             self.offsets.insert(p, n);
@@ -614,6 +640,23 @@ impl Runner {
         }
         Ok(())
     }
+}
+
+/// Enables the changelog of every operator of a task's pipeline and
+/// rebuilds their state from what was restored.
+fn restore_operators(
+    pipeline: &mut Pipeline,
+    p: i32,
+    restored: &state::RestoredState,
+) -> Result<()> {
+    let by_component = restored.by_component()?;
+    for (i, op) in pipeline.operators.iter_mut().enumerate() {
+        op.enable_changelog();
+        if let Some(records) = u8::try_from(i).ok().and_then(|c| by_component.get(&c)) {
+            op.restore(p, records)?;
+        }
+    }
+    Ok(())
 }
 
 /// The records of each partition of a batch, in order, each partition's

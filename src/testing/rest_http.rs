@@ -226,12 +226,12 @@ impl Broker for WatchedBroker {
     fn writer(&self, topic: &str) -> crate::error::Result<Box<dyn TopicWriter>> {
         self.log.writer(topic)
     }
-    fn read_partition(
+    fn read_partitions(
         &self,
         topic: &str,
-        partition: i32,
+        partitions: &[i32],
     ) -> crate::error::Result<Box<dyn crate::runtime::io::PartitionReader>> {
-        self.log.read_partition(topic, partition)
+        self.log.read_partitions(topic, partitions)
     }
     fn admin(&self) -> &dyn TopicAdmin {
         self.log.admin()

@@ -32,7 +32,9 @@
 
 mod restore;
 
-pub use restore::{read_changelog, ByComponent, Record, RestoreStats, RestoredState};
+pub use restore::{
+    read_changelog, read_changelogs, ByComponent, Record, RestoreStats, RestoredState,
+};
 
 use crate::error::{Error, Result};
 use crate::format::Encoded;
@@ -189,6 +191,33 @@ pub fn array8(b: &[u8]) -> Result<[u8; 8]> {
 /// Reads a big-endian i64 at the start of `b`, returning it and the rest.
 pub fn take_i64(b: &[u8]) -> Result<(i64, &[u8])> {
     Ok((i64::from_be_bytes(array8(b)?), &b[8..]))
+}
+
+/// `columns` cast where their type differs from `types` (an accumulator
+/// may build e.g. a list with another field name than the row format
+/// expects); an error when there are not as many columns as types.
+pub fn conform(
+    columns: Vec<arrow::array::ArrayRef>,
+    types: &[arrow::datatypes::DataType],
+) -> Result<Vec<arrow::array::ArrayRef>> {
+    if columns.len() != types.len() {
+        return Err(Error::internal(format!(
+            "{} columns for a layout of {}",
+            columns.len(),
+            types.len()
+        )));
+    }
+    columns
+        .into_iter()
+        .zip(types)
+        .map(|(c, t)| {
+            if c.data_type() == t {
+                Ok(c)
+            } else {
+                Ok(arrow::compute::cast(&c, t)?)
+            }
+        })
+        .collect()
 }
 
 /// A stable 64-bit hash (FNV-1a) of a state layout's description: equal

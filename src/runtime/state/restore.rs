@@ -49,6 +49,27 @@ pub struct RestoredState {
 }
 
 impl RestoredState {
+    /// The records of one component, as in [`RestoredState::by_component`].
+    pub fn component(&self, component: u8) -> Result<Vec<(&[u8], &[u8])>> {
+        let mut out = Vec::new();
+        for (k, v) in &self.records {
+            if k.first() != Some(&component) {
+                continue;
+            }
+            match v.split_first() {
+                Some((&STATE_VERSION, value)) => out.push((&k[1..], value)),
+                Some((version, _)) => {
+                    return Err(Error::external(format!(
+                        "a changelog record has state layout version {version}; this sluice \
+                         reads version {STATE_VERSION}"
+                    )))
+                }
+                None => {}
+            }
+        }
+        Ok(out)
+    }
+
     /// The records of each component: key bytes after the component byte,
     /// value bytes after the version byte. An error for a value of another
     /// layout version.
@@ -74,6 +95,80 @@ impl RestoredState {
 
 type Tail = HashMap<Box<[u8]>, Option<Box<[u8]>>, RandomState>;
 
+/// One partition's records as they are read.
+#[derive(Default)]
+struct Builder {
+    sealed: HashMap<Box<[u8]>, Box<[u8]>, RandomState>,
+    tail: Tail,
+    marker: Option<Marker>,
+    stats: RestoreStats,
+}
+
+impl Builder {
+    fn add(
+        &mut self,
+        key: &[u8],
+        value: Option<&[u8]>,
+        topic: &str,
+        partition: i32,
+        fingerprint: u64,
+    ) -> Result<()> {
+        self.stats.records += 1;
+        self.stats.bytes += (key.len() + value.map_or(0, <[u8]>::len)) as u64;
+        if key != [MARKER] {
+            self.tail.insert(key.into(), value.map(Into::into));
+            return Ok(());
+        }
+        let m = Marker::parse(value.unwrap_or_default()).map_err(|e| {
+            e.context(format!(
+                "restoring partition {partition} of changelog '{topic}'"
+            ))
+        })?;
+        if m.fingerprint != fingerprint {
+            return Err(Error::external(format!(
+                "partition {partition} of changelog '{topic}' holds state of another layout \
+                 (fingerprint {:016x}, the query's is {fingerprint:016x}): the query's \
+                 aggregation changed since the state was written; drop and recreate the query \
+                 to start from empty state",
+                m.fingerprint
+            )));
+        }
+        for (k, v) in self.tail.drain() {
+            match v {
+                Some(v) => {
+                    self.sealed.insert(k, v);
+                }
+                None => {
+                    self.sealed.remove(&k);
+                }
+            }
+        }
+        self.marker = Some(m);
+        Ok(())
+    }
+
+    fn finish(self, elapsed: std::time::Duration) -> RestoredState {
+        let sealed = self.sealed;
+        let corrections = self
+            .tail
+            .into_keys()
+            .map(|k| {
+                let v = sealed.get(&k).cloned();
+                (k, v)
+            })
+            .collect();
+        RestoredState {
+            records: sealed,
+            marker: self.marker,
+            corrections,
+            stats: RestoreStats {
+                elapsed,
+                ..self.stats
+            },
+        }
+    }
+}
+
 /// Reads partition `partition` of the changelog `topic`. `fingerprint` is
 /// the query's state layout: a marker written with another layout is an
 /// error, never a silent misreading.
@@ -83,65 +178,42 @@ pub async fn read_changelog(
     partition: i32,
     fingerprint: u64,
 ) -> Result<RestoredState> {
+    read_changelogs(broker, topic, &[partition], fingerprint)
+        .await?
+        .pop()
+        .ok_or_else(|| Error::internal("a changelog read returned nothing"))
+}
+
+/// Reads `partitions` of the changelog `topic` with one reader; the
+/// states in the order of `partitions`.
+pub async fn read_changelogs(
+    broker: &dyn Broker,
+    topic: &str,
+    partitions: &[i32],
+    fingerprint: u64,
+) -> Result<Vec<RestoredState>> {
     let started = Instant::now();
-    let mut reader = broker.read_partition(topic, partition)?;
-    let mut sealed: HashMap<Box<[u8]>, Box<[u8]>, RandomState> = HashMap::default();
-    let mut tail: Tail = HashMap::default();
-    let mut marker = None;
-    let mut stats = RestoreStats::default();
+    let mut builders: HashMap<i32, Builder> = partitions
+        .iter()
+        .map(|&p| (p, Builder::default()))
+        .collect();
+    let mut reader = broker.read_partitions(topic, partitions)?;
     while let Some(batch) = reader.next().await? {
-        stats.records += batch.len() as u64;
-        stats.bytes += (batch.keys.data.len() + batch.values.data.len()) as u64;
         for i in 0..batch.len() {
             let Some(key) = batch.keys.get(i) else {
                 continue;
             };
-            let value = batch.values.get(i);
-            if key == [MARKER] {
-                let m = Marker::parse(value.unwrap_or_default()).map_err(|e| {
-                    e.context(format!(
-                        "restoring partition {partition} of changelog '{topic}'"
-                    ))
-                })?;
-                if m.fingerprint != fingerprint {
-                    return Err(Error::external(format!(
-                        "partition {partition} of changelog '{topic}' holds state of another \
-                         layout (fingerprint {:016x}, the query's is {fingerprint:016x}): the \
-                         query's aggregation changed since the state was written; drop and \
-                         recreate the query to start from empty state",
-                        m.fingerprint
-                    )));
-                }
-                for (k, v) in tail.drain() {
-                    match v {
-                        Some(v) => {
-                            sealed.insert(k, v);
-                        }
-                        None => {
-                            sealed.remove(&k);
-                        }
-                    }
-                }
-                marker = Some(m);
-            } else {
-                tail.insert(key.into(), value.map(Into::into));
+            let p = batch.partitions[i];
+            if let Some(b) = builders.get_mut(&p) {
+                b.add(key, batch.values.get(i), topic, p, fingerprint)?;
             }
         }
     }
-    let corrections = tail
-        .into_keys()
-        .map(|k| {
-            let v = sealed.get(&k).cloned();
-            (k, v)
-        })
-        .collect();
-    stats.elapsed = started.elapsed();
-    Ok(RestoredState {
-        records: sealed,
-        marker,
-        corrections,
-        stats,
-    })
+    let elapsed = started.elapsed();
+    Ok(partitions
+        .iter()
+        .map(|p| builders.remove(p).unwrap_or_default().finish(elapsed))
+        .collect())
 }
 
 #[cfg(test)]

@@ -9,13 +9,11 @@
 //!   table, so that its next update can be retracted);
 //! - `T` → the stream time of each input partition (8 bytes each).
 
-use std::sync::Arc;
-
 use arrow::array::ArrayRef;
 
 use super::{Aggregate, Windowing};
 use crate::error::{Error, Result};
-use crate::runtime::state::{take_i64, StateWriter};
+use crate::runtime::state::{conform, take_i64, StateWriter};
 
 const GROUP: u8 = b'G';
 const PREVIOUS: u8 = b'P';
@@ -179,27 +177,4 @@ impl Aggregate {
         }
         Ok(())
     }
-}
-
-/// Casts state arrays to the types the changelog's row format expects
-/// (an accumulator may build e.g. a list with another field name).
-fn conform(columns: Vec<ArrayRef>, types: &[arrow::datatypes::DataType]) -> Result<Vec<ArrayRef>> {
-    if columns.len() != types.len() {
-        return Err(Error::internal(format!(
-            "aggregate states have {} fields, the changelog layout {}",
-            columns.len(),
-            types.len()
-        )));
-    }
-    columns
-        .into_iter()
-        .zip(types)
-        .map(|(c, t)| {
-            if c.data_type() == t {
-                Ok(c)
-            } else {
-                Ok(Arc::new(arrow::compute::cast(&c, t)?) as ArrayRef)
-            }
-        })
-        .collect()
 }
