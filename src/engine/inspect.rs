@@ -74,19 +74,23 @@ impl Engine {
             .all(|q| q.statuses().all(|s| s.ready.load(Ordering::SeqCst)))
     }
 
-    /// Changelog records and bytes read so far to restore state.
-    pub async fn restored(&self) -> (u64, u64) {
+    /// Changelog records and bytes read so far to restore state, and the
+    /// wall time the restores took.
+    pub async fn restored(&self) -> (u64, u64, std::time::Duration) {
         let state = self.state.lock().await;
-        state
-            .queries
-            .values()
-            .flat_map(|q| q.statuses())
-            .fold((0, 0), |(r, b), s| {
-                (
-                    r + s.restored_records.load(Ordering::SeqCst),
-                    b + s.restored_bytes.load(Ordering::SeqCst),
-                )
-            })
+        let (records, bytes, micros) =
+            state
+                .queries
+                .values()
+                .flat_map(|q| q.statuses())
+                .fold((0, 0, 0), |(r, b, m), s| {
+                    (
+                        r + s.restored_records.load(Ordering::SeqCst),
+                        b + s.restored_bytes.load(Ordering::SeqCst),
+                        m + s.restore_micros.load(Ordering::SeqCst),
+                    )
+                });
+        (records, bytes, std::time::Duration::from_micros(micros))
     }
 
     /// How many rows the materialized state of table `name` holds.

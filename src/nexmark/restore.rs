@@ -9,8 +9,10 @@
 //! the engine down. Then, for each run: the raw consumer reads every
 //! partition of the changelog to its end (the ceiling: what the Kafka
 //! reads cost alone); and a new engine starts from the command topic and
-//! restores the query's state until the table answers pull queries. The
-//! restored table must hold every key, or the run is an error.
+//! restores the query's state until the table answers pull queries. Both
+//! the restore itself (reading the changelog, rebuilding the operators and
+//! the table) and the whole restart are reported. The restored table must
+//! hold every key, or the run is an error.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -162,10 +164,19 @@ fn raw_read(bootstrap: &str, topic: &str, partitions: i32) -> Result<Reading> {
 }
 
 /// A restart: the engine replays the command topic and restores the
-/// query's state; measured until its table answers pull queries.
-async fn restart(broker: &Arc<KafkaBroker>, service: &str, keys: u64) -> Result<Reading> {
+/// query's state; measured until its table answers pull queries (and the
+/// restore alone: reading the changelog and rebuilding the state).
+async fn restart(
+    broker: &Arc<KafkaBroker>,
+    service: &str,
+    keys: u64,
+) -> Result<(Reading, Reading)> {
     let started = Instant::now();
     let engine = Engine::new(Arc::clone(broker) as Arc<dyn Broker>, config(service)).await?;
+    tracing::debug!(
+        seconds = started.elapsed().as_secs_f64(),
+        "engine started (command topic replayed)"
+    );
     let deadline = started + Duration::from_secs(600);
     while !engine.all_ready().await {
         if Instant::now() > deadline {
@@ -174,7 +185,7 @@ async fn restart(broker: &Arc<KafkaBroker>, service: &str, keys: u64) -> Result<
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let seconds = started.elapsed().as_secs_f64();
-    let (records, bytes) = engine.restored().await;
+    let (records, bytes, restore) = engine.restored().await;
     let rows = engine.table_rows("RESTORE_TOTALS").await.unwrap_or(0);
     engine.shutdown().await;
     if rows as u64 != keys {
@@ -182,11 +193,12 @@ async fn restart(broker: &Arc<KafkaBroker>, service: &str, keys: u64) -> Result<
             "the restored table holds {rows} keys, not {keys}"
         )));
     }
-    Ok(Reading {
+    let reading = |seconds| Reading {
         records,
         bytes,
         seconds,
-    })
+    };
+    Ok((reading(restore.as_secs_f64()), reading(seconds)))
 }
 
 /// Runs the restore benchmark and prints its figures.
@@ -224,7 +236,7 @@ pub async fn run(
     let changelog = format!(
         "_confluent-ksql-{service}query_CTAS_RESTORE_TOTALS_0-Aggregate-Aggregate-Materialize-changelog"
     );
-    let (mut raw, mut sluice) = (Vec::new(), Vec::new());
+    let (mut raw, mut sluice, mut restarts) = (Vec::new(), Vec::new(), Vec::new());
     for run in 0..opts.runs {
         let bootstrap = broker.address();
         let topic = changelog.clone();
@@ -232,17 +244,20 @@ pub async fn run(
         let r = tokio::task::spawn_blocking(move || raw_read(&bootstrap, &topic, partitions))
             .await
             .map_err(|e| Error::internal(format!("raw consumer task: {e}")))??;
-        let s = restart(&broker, &service, opts.records).await?;
+        let (s, whole) = restart(&broker, &service, opts.records).await?;
         eprintln!(
-            "run {}: raw consumer {} records in {:.2} s; sluice restore {} records in {:.2} s",
+            "run {}: raw consumer {} records in {:.2} s; sluice restore {} records in {:.2} s \
+             ({:.2} s from process start to ready)",
             run + 1,
             r.records,
             r.seconds,
             s.records,
-            s.seconds
+            s.seconds,
+            whole.seconds
         );
         raw.push(r);
         sluice.push(s);
+        restarts.push(whole);
     }
     let rps = |v: &[Reading]| median(v.iter().map(Reading::records_per_second).collect());
     let mbps = |v: &[Reading]| median(v.iter().map(Reading::mb_per_second).collect());
@@ -272,15 +287,24 @@ pub async fn run(
     )?;
     writeln!(
         out,
-        "| sluice restart to ready (replay + restore) | {:.2} | {} | {:.1} |",
+        "| sluice restore (read the changelog, rebuild state and table) | {:.2} | {} | {:.1} |",
         secs(&sluice),
         thousands(rps(&sluice)),
         mbps(&sluice)
     )?;
     writeln!(
         out,
-        "sluice restores at {:.0}% of the raw consumer's records/s",
-        100.0 * rps(&sluice) / rps(&raw).max(1e-9)
+        "| sluice restart to ready (engine start, command replay, restore) | {:.2} | {} | {:.1} |",
+        secs(&restarts),
+        thousands(rps(&restarts)),
+        mbps(&restarts)
+    )?;
+    writeln!(
+        out,
+        "sluice restores at {:.0}% of the raw consumer's records/s ({:.0}% counting the whole \
+         restart)",
+        100.0 * rps(&sluice) / rps(&raw).max(1e-9),
+        100.0 * rps(&restarts) / rps(&raw).max(1e-9)
     )?;
     Ok(())
 }

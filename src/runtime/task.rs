@@ -65,6 +65,9 @@ pub struct QueryStatus {
     pub restored_records: AtomicU64,
     /// Bytes of changelog keys and values read to restore state.
     pub restored_bytes: AtomicU64,
+    /// Wall time spent restoring state (reading the changelog and
+    /// rebuilding the operators and the table), in microseconds.
+    pub restore_micros: AtomicU64,
     /// True once the state of every assigned partition is restored (and
     /// always for a query without state): its materialized table answers
     /// pull queries.
@@ -295,10 +298,19 @@ impl Runner {
     async fn run_loop(&mut self, cancel: &CancellationToken) -> Result<()> {
         let mut last_commit = Instant::now();
         let mut uncommitted = false;
+        let mut first = true;
         loop {
+            // A task with state does not wait for records on its first
+            // poll: restore starts at once.
+            let wait = if first && self.task.state.is_some() {
+                Duration::ZERO
+            } else {
+                self.task.settings.poll_wait
+            };
+            first = false;
             let batch = tokio::select! {
                 _ = cancel.cancelled() => break,
-                b = self.task.reader.poll(self.task.settings.max_batch, self.task.settings.poll_wait) => b?,
+                b = self.task.reader.poll(self.task.settings.max_batch, wait) => b?,
             };
             if self.task.state.is_some() {
                 self.sync_assignment().await?;
@@ -475,16 +487,24 @@ impl Runner {
                 spec.fingerprint,
             ),
         };
+        let started = Instant::now();
         let restored =
             state::read_changelogs(broker.as_ref(), &topic, partitions, fingerprint).await?;
+        let read = started.elapsed();
         let mut rebuilds = Vec::with_capacity(partitions.len());
         for (&p, restored) in partitions.iter().zip(restored) {
             let mut pipeline = self.task.pipeline.fork()?;
             let topic = Arc::clone(&topic);
+            let with_store = self.task.sink.store().is_some();
             rebuilds.push(tokio::task::spawn_blocking(move || {
                 restore_operators(&mut pipeline, p, &restored)
                     .map_err(|e| e.context(format!("restoring partition {p} of '{topic}'")))?;
-                Ok::<_, Error>((p, pipeline, restored))
+                let order = if with_store {
+                    Some(Materialized::sort_order(&restored.component(STORE)?))
+                } else {
+                    None
+                };
+                Ok::<_, Error>((p, pipeline, restored, order))
             }));
         }
         let mut rebuilt = Vec::with_capacity(rebuilds.len());
@@ -494,14 +514,34 @@ impl Runner {
                     .map_err(|e| Error::internal(format!("restore task failed: {e}")))??,
             );
         }
+        let operators = started.elapsed();
         if let Some(store) = self.task.sink.store() {
-            let mut rows = Vec::new();
-            for (_, _, restored) in &rebuilt {
-                rows.extend(restored.component(STORE)?);
+            let mut parts = Vec::with_capacity(rebuilt.len());
+            for (_, _, restored, order) in &rebuilt {
+                let records = restored.component(STORE)?;
+                parts.push(
+                    order
+                        .iter()
+                        .flatten()
+                        .filter_map(|&i| records.get(i as usize).copied())
+                        .collect::<Vec<_>>(),
+                );
             }
-            store.restore(rows)?;
+            store.load(parts)?;
         }
-        for (p, pipeline, restored) in rebuilt {
+        self.task
+            .status
+            .restore_micros
+            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        tracing::debug!(
+            query = %self.task.pipeline.query_id,
+            partitions = partitions.len(),
+            read_s = read.as_secs_f64(),
+            operators_s = (operators - read).as_secs_f64(),
+            store_s = (started.elapsed() - operators).as_secs_f64(),
+            "restore phases"
+        );
+        for (p, pipeline, restored, _) in rebuilt {
             self.install_partition(p, pipeline, restored).await?;
         }
         Ok(())
@@ -551,7 +591,7 @@ impl Runner {
                 query = %self.task.pipeline.query_id,
                 partition = p,
                 records = stats.records,
-                keys = restored.records.len(),
+                keys = restored.len(),
                 seconds = stats.elapsed.as_secs_f64(),
                 resume_at = marker.map(|m| m.next_offset),
                 "state restored from changelog '{}'", spec.topic

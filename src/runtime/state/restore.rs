@@ -6,11 +6,16 @@
 //! follows them ("sealed"). What follows the last marker was written by an
 //! interval that never committed: it is left out, and the keys it touched
 //! are returned as corrections to write back.
+//!
+//! The bytes read are appended to one buffer per partition and the tables
+//! index into it, so that a restore allocates nothing per record.
 
 use std::collections::HashMap;
+use std::ops::Range;
 use std::time::{Duration, Instant};
 
 use ahash::RandomState;
+use hashbrown::HashTable;
 
 use super::{Marker, MARKER, STATE_VERSION};
 use crate::error::{Error, Result};
@@ -33,12 +38,23 @@ pub struct RestoreStats {
     pub elapsed: Duration,
 }
 
+/// A record in the buffer: its key, its value (`None`: a tombstone) and
+/// the key's hash.
+#[derive(Debug, Clone)]
+struct Entry {
+    key: Range<usize>,
+    value: Option<Range<usize>>,
+    hash: u64,
+}
+
 /// The state of one task as its changelog holds it.
 #[derive(Debug, Default)]
 pub struct RestoredState {
-    /// The latest sealed value of every live key: keys with their component
-    /// byte, values with their version byte.
-    pub records: HashMap<Box<[u8]>, Box<[u8]>, RandomState>,
+    /// Every byte read, back to back.
+    buffer: Vec<u8>,
+    /// The latest sealed value of every live key (keys with their component
+    /// byte, values with their version byte), as ranges of `buffer`.
+    sealed: Vec<(Range<usize>, Range<usize>)>,
     /// The last commit marker, if any.
     pub marker: Option<Marker>,
     /// Keys written after the last marker, each with its sealed value
@@ -49,23 +65,32 @@ pub struct RestoredState {
 }
 
 impl RestoredState {
+    /// How many live keys the state has.
+    pub fn len(&self) -> usize {
+        self.sealed.len()
+    }
+
+    /// True when the state is empty.
+    pub fn is_empty(&self) -> bool {
+        self.sealed.is_empty()
+    }
+
+    /// Every live key and its value: keys with their component byte,
+    /// values with their version byte.
+    pub fn records(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.sealed
+            .iter()
+            .map(|(k, v)| (&self.buffer[k.clone()], &self.buffer[v.clone()]))
+    }
+
     /// The records of one component, as in [`RestoredState::by_component`].
     pub fn component(&self, component: u8) -> Result<Vec<(&[u8], &[u8])>> {
         let mut out = Vec::new();
-        for (k, v) in &self.records {
+        for (k, v) in self.records() {
             if k.first() != Some(&component) {
                 continue;
             }
-            match v.split_first() {
-                Some((&STATE_VERSION, value)) => out.push((&k[1..], value)),
-                Some((version, _)) => {
-                    return Err(Error::external(format!(
-                        "a changelog record has state layout version {version}; this sluice \
-                         reads version {STATE_VERSION}"
-                    )))
-                }
-                None => {}
-            }
+            out.push((&k[1..], versioned(v)?));
         }
         Ok(out)
     }
@@ -75,36 +100,48 @@ impl RestoredState {
     /// layout version.
     pub fn by_component(&self) -> Result<ByComponent<'_>> {
         let mut out = ByComponent::new();
-        for (k, v) in &self.records {
-            let (Some((&component, key)), Some((&version, value))) =
-                (k.split_first(), v.split_first())
-            else {
-                continue;
-            };
-            if version != STATE_VERSION {
-                return Err(Error::external(format!(
-                    "a changelog record has state layout version {version}; this sluice \
-                     reads version {STATE_VERSION}"
-                )));
+        for (k, v) in self.records() {
+            if let Some((&component, key)) = k.split_first() {
+                out.entry(component).or_default().push((key, versioned(v)?));
             }
-            out.entry(component).or_default().push((key, value));
         }
         Ok(out)
     }
 }
 
-type Tail = HashMap<Box<[u8]>, Option<Box<[u8]>>, RandomState>;
+/// A value's bytes after its version byte, or an error for another layout
+/// version.
+fn versioned(v: &[u8]) -> Result<&[u8]> {
+    match v.split_first() {
+        Some((&STATE_VERSION, value)) => Ok(value),
+        Some((version, _)) => Err(Error::external(format!(
+            "a changelog record has state layout version {version}; this sluice reads \
+             version {STATE_VERSION}"
+        ))),
+        None => Err(Error::external("a changelog record has an empty value")),
+    }
+}
 
 /// One partition's records as they are read.
 #[derive(Default)]
 struct Builder {
-    sealed: HashMap<Box<[u8]>, Box<[u8]>, RandomState>,
-    tail: Tail,
+    buffer: Vec<u8>,
+    hasher: RandomState,
+    /// The latest sealed record of each key.
+    sealed: HashTable<Entry>,
+    /// The records after the last marker, in order.
+    tail: Vec<Entry>,
     marker: Option<Marker>,
     stats: RestoreStats,
 }
 
 impl Builder {
+    fn push(&mut self, bytes: &[u8]) -> Range<usize> {
+        let start = self.buffer.len();
+        self.buffer.extend_from_slice(bytes);
+        start..self.buffer.len()
+    }
+
     fn add(
         &mut self,
         key: &[u8],
@@ -116,7 +153,10 @@ impl Builder {
         self.stats.records += 1;
         self.stats.bytes += (key.len() + value.map_or(0, <[u8]>::len)) as u64;
         if key != [MARKER] {
-            self.tail.insert(key.into(), value.map(Into::into));
+            let hash = self.hasher.hash_one(key);
+            let key = self.push(key);
+            let value = value.map(|v| self.push(v));
+            self.tail.push(Entry { key, value, hash });
             return Ok(());
         }
         let m = Marker::parse(value.unwrap_or_default()).map_err(|e| {
@@ -133,38 +173,66 @@ impl Builder {
                 m.fingerprint
             )));
         }
-        for (k, v) in self.tail.drain() {
-            match v {
-                Some(v) => {
-                    self.sealed.insert(k, v);
+        let buffer = &self.buffer;
+        for e in self.tail.drain(..) {
+            let found = self
+                .sealed
+                .find_entry(e.hash, |s| buffer[s.key.clone()] == buffer[e.key.clone()]);
+            match (found, e.value.is_some()) {
+                (Ok(mut slot), true) => *slot.get_mut() = e,
+                (Ok(slot), false) => {
+                    slot.remove();
                 }
-                None => {
-                    self.sealed.remove(&k);
+                (Err(_), true) => {
+                    self.sealed.insert_unique(e.hash, e, |s| s.hash);
                 }
+                (Err(_), false) => {}
             }
         }
         self.marker = Some(m);
         Ok(())
     }
 
-    fn finish(self, elapsed: std::time::Duration) -> RestoredState {
-        let sealed = self.sealed;
-        let corrections = self
-            .tail
-            .into_keys()
-            .map(|k| {
-                let v = sealed.get(&k).cloned();
-                (k, v)
-            })
+    fn finish(self, elapsed: Duration) -> RestoredState {
+        let Builder {
+            buffer,
+            sealed,
+            tail,
+            marker,
+            stats,
+            ..
+        } = self;
+        let lookup = |e: &Entry| {
+            sealed
+                .find(e.hash, |s| buffer[s.key.clone()] == buffer[e.key.clone()])
+                .and_then(|s| s.value.clone())
+        };
+        // Each key of the tail once, with its sealed value.
+        let mut seen: HashTable<usize> = HashTable::new();
+        let mut corrections = Vec::new();
+        for (i, e) in tail.iter().enumerate() {
+            let dup = seen
+                .find(e.hash, |&j| {
+                    buffer[tail[j].key.clone()] == buffer[e.key.clone()]
+                })
+                .is_some();
+            if dup {
+                continue;
+            }
+            seen.insert_unique(e.hash, i, |&j| tail[j].hash);
+            let key: Box<[u8]> = buffer[e.key.clone()].into();
+            corrections.push((key, lookup(e).map(|v| buffer[v].into())));
+        }
+        let sealed = sealed
+            .into_iter()
+            .filter_map(|e| Some((e.key, e.value?)))
             .collect();
         RestoredState {
-            records: sealed,
-            marker: self.marker,
+            buffer,
+            sealed,
+            marker,
             corrections,
-            stats: RestoreStats {
-                elapsed,
-                ..self.stats
-            },
+            stats: RestoreStats { elapsed, ..stats },
         }
     }
 }
@@ -270,7 +338,7 @@ mod tests {
 
         // Partition 0 is empty.
         let empty = read_changelog(&broker, "cl", 0, 9).await.unwrap();
-        assert!(empty.marker.is_none() && empty.records.is_empty());
+        assert!(empty.marker.is_none() && empty.is_empty());
     }
 
     #[tokio::test]

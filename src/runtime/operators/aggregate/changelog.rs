@@ -133,12 +133,10 @@ impl Aggregate {
                             .or_default()
                             .push(slot);
                     } else {
-                        let mut map_key = Vec::with_capacity(8 + group_key.len());
-                        if windowed {
-                            map_key.extend_from_slice(&start.to_be_bytes());
-                        }
-                        map_key.extend_from_slice(group_key);
-                        self.groups.insert(map_key.into(), slot);
+                        let start = start.to_be_bytes();
+                        let prefix: &[u8] = if windowed { &start } else { &[] };
+                        let map_key = [prefix, group_key].concat().into_boxed_slice();
+                        self.groups.insert(map_key, slot);
                     }
                     if windowed {
                         self.open_in(p).insert((end, slot));
