@@ -537,11 +537,11 @@ async fn converge(bootstrap: &str, server: &Server, t: &Topics) -> Verdict {
 }
 
 fn report(name: &str, v: &Verdict, faults: &str) {
-    println!(
+    common::report_line(&format!(
         "{name}: input {RECORDS}, output {}, distinct {}, lost {}, duplicates {}, wrong groups \
          {} (topic) {} (pull), wrong windows {}, {faults}",
         v.output, v.distinct, v.lost, v.duplicates, v.wrong_groups, v.wrong_pulled, v.wrong_windows
-    );
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

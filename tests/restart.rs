@@ -234,3 +234,43 @@ async fn state_after_the_last_marker_is_ignored_and_overwritten() {
     assert_eq!(totals(&third).await, expected(12));
     third.shutdown().await;
 }
+
+/// The re-keying task is at-least-once: after a crash it writes rows to the
+/// repartition topic again. The aggregating task counts each input record
+/// once all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_written_twice_to_the_repartition_topic_count_once() {
+    let log = MemoryBroker::new();
+    log.ensure_topic("orders", 2).expect("topic");
+    let engine = start(&log).await;
+    let mut session = Session::default();
+    exec_in(
+        &engine,
+        &mut session,
+        "CREATE STREAM orders (ID STRING KEY, G STRING, V BIGINT)
+           WITH (kafka_topic='orders', value_format='json');
+         CREATE TABLE totals AS SELECT G, COUNT(*) AS N, SUM(V) AS S FROM orders GROUP BY G;",
+    )
+    .await;
+    write(&log, 0, 20);
+    assert!(engine.wait_idle(Duration::from_secs(30)).await);
+    let repartition = "_confluent-ksql-restartquery_CTAS_TOTALS_0-Aggregate-GroupBy-repartition";
+    let rows = log.records(repartition).expect("repartition topic");
+    assert_eq!(rows.len(), 20);
+    // What a restarted re-keying task writes: the same rows again.
+    for (p, r) in &rows {
+        log.append(
+            repartition,
+            Some(*p),
+            r.key.as_deref(),
+            r.value.as_deref(),
+            r.timestamp,
+            Vec::new(),
+        )
+        .expect("append");
+    }
+    write(&log, 20, 24);
+    assert!(engine.wait_idle(Duration::from_secs(30)).await);
+    assert_eq!(totals(&engine).await, expected(24));
+    engine.shutdown().await;
+}

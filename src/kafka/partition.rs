@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 
 use crate::error::{Error, Result};
 use crate::format::Encoded;
-use crate::runtime::io::{PartitionReader, RawBatch};
+use crate::runtime::io::{OffsetGap, PartitionReader, RawBatch};
 
 /// Records per batch handed over.
 const BATCH: usize = 8192;
@@ -89,6 +89,9 @@ fn read(
     // Where each partition ends now, and how far it has been read.
     let mut ends: HashMap<i32, (i64, i64)> = HashMap::new();
     let mut tpl = TopicPartitionList::new();
+    // Records deleted before they could be read (retention): reported with
+    // the first batch, never hidden.
+    let mut gaps = Vec::new();
     for &partition in partitions {
         let (low, high) = consumer
             .fetch_watermarks(topic, partition, Duration::from_secs(30))
@@ -97,9 +100,23 @@ fn read(
                     "cannot read the end offset of partition {partition} of '{topic}': {e}"
                 ))
             })?;
+        if low > 0 {
+            gaps.push(OffsetGap {
+                partition,
+                from: 0,
+                to: low - 1,
+            });
+        }
         if high > low {
             tpl.add_partition_offset(topic, partition, Offset::Offset(low))?;
             ends.insert(partition, (low, high));
+        }
+    }
+    if !gaps.is_empty() {
+        let mut batch = empty(topic);
+        batch.gaps = gaps;
+        if tx.blocking_send(Ok(batch)).is_err() {
+            return Ok(());
         }
     }
     if ends.is_empty() {

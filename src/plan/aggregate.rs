@@ -51,6 +51,12 @@ pub const DEFAULT_GRACE_MS: u64 = 24 * 60 * 60 * 1000;
 
 const KEEP: &str = "$KEEP";
 const PARTITION: &str = "$PARTITION";
+/// The pre-aggregation column with the input record's offset (streams).
+const OFFSET: &str = "$OFFSET";
+/// The repartition topic's value columns with the partition and offset of
+/// the input record each re-keyed row came from.
+const SOURCE_PARTITION: &str = "$SRCPARTITION";
+const SOURCE_OFFSET: &str = "$SRCOFFSET";
 
 fn key_col(i: usize) -> String {
     format!("$K{i}")
@@ -318,6 +324,13 @@ pub(super) fn plan_aggregate(input: AggregateInput<'_>) -> Result<PlannedSelect>
     let partition_column = pre.len();
     pre.push(hidden(&qualifier, "ROWPARTITION").alias(PARTITION));
     pre_fields.push(Field::new(PARTITION, DataType::Int32, true));
+    // A re-keyed row carries its input record's position, so that rows
+    // written twice to the repartition topic are counted once.
+    let offset_column = (!over_table).then(|| {
+        pre.push(hidden(&qualifier, "ROWOFFSET").alias(OFFSET));
+        pre_fields.push(Field::new(OFFSET, DataType::Int64, true));
+        pre.len() - 1
+    });
     let table_key = if over_table {
         let mut cols = Vec::new();
         for (i, c) in source.key_columns().enumerate() {
@@ -353,7 +366,12 @@ pub(super) fn plan_aggregate(input: AggregateInput<'_>) -> Result<PlannedSelect>
     let repartition = if over_table || keyed_by_source || !persistent {
         None
     } else {
-        let topic_source = repartition_source(&source, &pre_fields[..time_column], groups.len())?;
+        let offset_column = offset_column
+            .ok_or_else(|| Error::internal("a re-keyed stream lacks its offset column"))?;
+        let mut topic_fields = pre_fields[..time_column].to_vec();
+        topic_fields.push(Field::new(SOURCE_PARTITION, DataType::Int32, true));
+        topic_fields.push(Field::new(SOURCE_OFFSET, DataType::Int64, true));
+        let topic_source = repartition_source(&source, &topic_fields, groups.len())?;
         let stage_decode = decode_stage(state, &topic_source, query_id)?;
         let rows = topic_source.row_schema();
         let mut keep: Vec<usize> = (0..time_column).collect();
@@ -361,6 +379,8 @@ pub(super) fn plan_aggregate(input: AggregateInput<'_>) -> Result<PlannedSelect>
         keep.push(rows.index_of(NULL_ROW)?);
         // After re-keying, the partitions of the repartition topic.
         keep.push(rows.index_of("ROWPARTITION")?);
+        keep.push(rows.index_of(SOURCE_PARTITION)?);
+        keep.push(rows.index_of(SOURCE_OFFSET)?);
         let stage_ops = std::mem::replace(
             &mut operators,
             vec![
@@ -370,6 +390,10 @@ pub(super) fn plan_aggregate(input: AggregateInput<'_>) -> Result<PlannedSelect>
                     projection: None,
                     schema: Arc::new(rows.project(&keep)?),
                 }) as Box<dyn Operator>,
+                Box::new(crate::runtime::operators::dedup::Dedup::new(
+                    keep.len() - 2,
+                    keep.len() - 1,
+                )),
             ],
         );
         let source_decode = std::mem::replace(&mut decode, stage_decode);
@@ -379,7 +403,9 @@ pub(super) fn plan_aggregate(input: AggregateInput<'_>) -> Result<PlannedSelect>
             output_schema: Arc::new(Schema::new(pre_fields.clone())),
             topic_source,
             key_columns: (0..groups.len()).collect(),
-            value_columns: (groups.len()..time_column).collect(),
+            value_columns: (groups.len()..time_column)
+                .chain([partition_column, offset_column])
+                .collect(),
             time_column,
         })
     };

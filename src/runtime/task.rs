@@ -577,6 +577,25 @@ impl Runner {
             }
             state::write(spec.writer.as_mut(), &mut records, p).await?;
         }
+        if let Some((from, to)) = restored.lost {
+            self.task.log.record(LogEntry {
+                query_id: self.task.pipeline.query_id.clone(),
+                kind: "data-loss",
+                origin: Some(RecordOrigin {
+                    topic: spec.topic.clone(),
+                    partition: p,
+                    offset: from,
+                }),
+                target: None,
+                message: format!(
+                    "Records at offsets {from}..={to} of partition {p} of the state changelog \
+                     '{}' were deleted by the broker (retention) before they could be restored: \
+                     the state of that partition may miss keys",
+                    spec.topic
+                ),
+                record: None,
+            });
+        }
         let stats = restored.stats;
         self.task
             .status

@@ -219,3 +219,20 @@ pub fn skipped(test: &str, reason: &str) {
         }
     }
 }
+
+/// Prints a line a test reports (counts, figures) and, when
+/// scripts/test.sh asks for it (`SLUICE_REPORT_FILE`), keeps it for the
+/// test command's output, where cargo's capture would hide it.
+pub fn report_line(line: &str) {
+    println!("{line}");
+    if let Ok(path) = std::env::var("SLUICE_REPORT_FILE") {
+        use std::io::Write;
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            let _ = writeln!(f, "{line}");
+        }
+    }
+}

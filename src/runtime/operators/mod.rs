@@ -2,6 +2,7 @@
 //! One file per operator.
 
 pub mod aggregate;
+pub mod dedup;
 pub mod explode;
 pub mod stateless;
 pub mod table_filter;

@@ -62,6 +62,9 @@ pub struct RestoredState {
     pub corrections: Vec<Record>,
     /// What was read.
     pub stats: RestoreStats,
+    /// Offsets the broker deleted before they could be read (retention):
+    /// the state may miss keys.
+    pub lost: Option<(i64, i64)>,
 }
 
 impl RestoredState {
@@ -133,6 +136,7 @@ struct Builder {
     tail: Vec<Entry>,
     marker: Option<Marker>,
     stats: RestoreStats,
+    lost: Option<(i64, i64)>,
 }
 
 impl Builder {
@@ -200,6 +204,7 @@ impl Builder {
             tail,
             marker,
             stats,
+            lost,
             ..
         } = self;
         let lookup = |e: &Entry| {
@@ -233,6 +238,7 @@ impl Builder {
             marker,
             corrections,
             stats: RestoreStats { elapsed, ..stats },
+            lost,
         }
     }
 }
@@ -267,6 +273,11 @@ pub async fn read_changelogs(
         .collect();
     let mut reader = broker.read_partitions(topic, partitions)?;
     while let Some(batch) = reader.next().await? {
+        for gap in &batch.gaps {
+            if let Some(b) = builders.get_mut(&gap.partition) {
+                b.lost = Some((gap.from, gap.to));
+            }
+        }
         for i in 0..batch.len() {
             let Some(key) = batch.keys.get(i) else {
                 continue;
