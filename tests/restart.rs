@@ -274,3 +274,46 @@ async fn rows_written_twice_to_the_repartition_topic_count_once() {
     assert_eq!(totals(&engine).await, expected(24));
     engine.shutdown().await;
 }
+
+/// A command written by a newer sluice stops the replay there: what came
+/// before is back, catalog changes are refused with the reason, and
+/// queries and reads still work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_from_a_newer_sluice_leaves_the_server_degraded() {
+    let log = MemoryBroker::new();
+    log.ensure_topic("orders", 1).expect("topic");
+    let first = start(&log).await;
+    let mut session = Session::default();
+    exec_in(
+        &first,
+        &mut session,
+        "CREATE STREAM orders (ID STRING KEY, G STRING, V BIGINT)
+           WITH (kafka_topic='orders', value_format='json');",
+    )
+    .await;
+    first.shutdown().await;
+    drop(first);
+    let topic = "_confluent-ksql-restart_command_topic";
+    log.append(
+        topic,
+        Some(0),
+        None,
+        Some(br#"{"version": 99, "statement": "CREATE STREAM x FROM THE FUTURE;"}"#),
+        0,
+        Vec::new(),
+    )
+    .expect("append");
+    let second = start(&log).await;
+    let why = second.degraded().expect("degraded");
+    assert!(why.contains("newer sluice"), "{why}");
+    let mut session = Session::default();
+    exec_in(&second, &mut session, "DESCRIBE orders;").await;
+    let Err(refused) = second
+        .execute(&mut session, "CREATE STREAM more AS SELECT * FROM orders;")
+        .await
+    else {
+        panic!("a catalog change was accepted by a degraded server");
+    };
+    assert!(refused.to_string().contains("newer sluice"), "{refused}");
+    second.shutdown().await;
+}

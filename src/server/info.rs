@@ -19,6 +19,10 @@ fn answer(body: Value) -> Response {
 fn server_status(state: &ServerState) -> &'static str {
     if state.shutdown_token().is_cancelled() {
         "SHUTTING_DOWN"
+    } else if state.engine().degraded().is_some() {
+        // The command topic holds a command this server cannot apply
+        // (ksqlDB's DEGRADED): it refuses catalog changes.
+        "DEGRADED"
     } else {
         "RUNNING"
     }
@@ -47,7 +51,7 @@ pub async fn healthcheck(State(state): State<Arc<ServerState>>) -> Response {
         "details": {
             "metastore": {"isHealthy": true},
             "kafka": {"isHealthy": kafka},
-            "commandRunner": {"isHealthy": true},
+            "commandRunner": {"isHealthy": state.engine().degraded().is_none()},
         },
         "serverState": server_status(&state),
     }))
