@@ -100,6 +100,19 @@ fn expected(records: usize) -> Vec<(String, i64, i64)> {
         .collect()
 }
 
+/// The stream of orders and the re-keyed table of totals per G.
+async fn create_totals(engine: &Engine) {
+    let mut session = Session::default();
+    exec_in(
+        engine,
+        &mut session,
+        "CREATE STREAM orders (ID STRING KEY, G STRING, V BIGINT)
+           WITH (kafka_topic='orders', value_format='json');
+         CREATE TABLE totals AS SELECT G, COUNT(*) AS N, SUM(V) AS S FROM orders GROUP BY G;",
+    )
+    .await;
+}
+
 async fn query_ids(engine: &Engine) -> Vec<(String, String)> {
     let mut session = Session::default();
     let outcomes = exec_in(engine, &mut session, "SHOW QUERIES;").await;
@@ -189,15 +202,7 @@ async fn state_after_the_last_marker_is_ignored_and_overwritten() {
     let log = MemoryBroker::new();
     log.ensure_topic("orders", 1).expect("topic");
     let first = start(&log).await;
-    let mut session = Session::default();
-    exec_in(
-        &first,
-        &mut session,
-        "CREATE STREAM orders (ID STRING KEY, G STRING, V BIGINT)
-           WITH (kafka_topic='orders', value_format='json');
-         CREATE TABLE totals AS SELECT G, COUNT(*) AS N, SUM(V) AS S FROM orders GROUP BY G;",
-    )
-    .await;
+    create_totals(&first).await;
     write(&log, 0, 9);
     assert!(first.wait_idle(Duration::from_secs(30)).await);
     first.shutdown().await;
@@ -243,15 +248,7 @@ async fn rows_written_twice_to_the_repartition_topic_count_once() {
     let log = MemoryBroker::new();
     log.ensure_topic("orders", 2).expect("topic");
     let engine = start(&log).await;
-    let mut session = Session::default();
-    exec_in(
-        &engine,
-        &mut session,
-        "CREATE STREAM orders (ID STRING KEY, G STRING, V BIGINT)
-           WITH (kafka_topic='orders', value_format='json');
-         CREATE TABLE totals AS SELECT G, COUNT(*) AS N, SUM(V) AS S FROM orders GROUP BY G;",
-    )
-    .await;
+    create_totals(&engine).await;
     write(&log, 0, 20);
     assert!(engine.wait_idle(Duration::from_secs(30)).await);
     let repartition = "_confluent-ksql-restartquery_CTAS_TOTALS_0-Aggregate-GroupBy-repartition";

@@ -206,33 +206,30 @@ pub fn read_all(bootstrap: &str, topic: &str) -> Vec<Record> {
 /// list it prints at the end, so that a skip is never read as a pass.
 pub fn skipped(test: &str, reason: &str) {
     let line = format!("SKIPPED {test}: {reason}");
-    println!("{line}");
     eprintln!("{line}");
-    if let Ok(path) = std::env::var("SLUICE_SKIPPED_FILE") {
-        use std::io::Write;
-        if let Ok(mut f) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-        {
-            let _ = writeln!(f, "{line}");
-        }
-    }
+    keep_line("SLUICE_SKIPPED_FILE", &line);
 }
 
 /// Prints a line a test reports (counts, figures) and, when
 /// scripts/test.sh asks for it (`SLUICE_REPORT_FILE`), keeps it for the
 /// test command's output, where cargo's capture would hide it.
 pub fn report_line(line: &str) {
+    keep_line("SLUICE_REPORT_FILE", line);
+}
+
+/// Prints `line` and appends it to the file the environment variable `var`
+/// names, when set.
+fn keep_line(var: &str, line: &str) {
+    use std::io::Write;
     println!("{line}");
-    if let Ok(path) = std::env::var("SLUICE_REPORT_FILE") {
-        use std::io::Write;
-        if let Ok(mut f) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-        {
-            let _ = writeln!(f, "{line}");
-        }
+    let Ok(path) = std::env::var(var) else {
+        return;
+    };
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        let _ = writeln!(f, "{line}");
     }
 }
