@@ -563,12 +563,14 @@ async fn queries_and_state_survive_kill_9() {
     let sent = Arc::new(AtomicUsize::new(0));
     let producer = start_producer(bootstrap.clone(), t.input.clone(), Arc::clone(&sent));
     let mut kills = 0;
-    for fraction in [3, 2] {
-        let at = RECORDS - RECORDS / fraction;
-        let s = Arc::clone(&sent);
+    // Killed while it is writing: each time its pass-through output has
+    // grown past a mark, in the middle of the load.
+    for mark in [RECORDS / 4, RECORDS / 2, 3 * RECORDS / 4] {
+        let (b, topic) = (bootstrap.clone(), t.echo.clone());
         tokio::task::spawn_blocking(move || {
-            wait_until("the producer", Duration::from_secs(120), || {
-                s.load(Ordering::SeqCst) >= at
+            let sizes = common::TopicSizes::new(&b);
+            wait_until("the pass-through output", Duration::from_secs(120), || {
+                sizes.records(&topic) >= mark as i64
             })
         })
         .await

@@ -233,3 +233,40 @@ fn keep_line(var: &str, line: &str) {
         let _ = writeln!(f, "{line}");
     }
 }
+
+/// How many records topics hold (end minus start offsets, all
+/// partitions), asked of the broker with one consumer.
+pub struct TopicSizes {
+    consumer: BaseConsumer,
+}
+
+impl TopicSizes {
+    pub fn new(bootstrap: &str) -> Self {
+        let consumer = ClientConfig::new()
+            .set("bootstrap.servers", bootstrap)
+            .set("group.id", format!("sizes-{}", uuid::Uuid::new_v4()))
+            .create()
+            .expect("consumer");
+        TopicSizes { consumer }
+    }
+
+    /// The records `topic` holds now; 0 when it cannot be told.
+    pub fn records(&self, topic: &str) -> i64 {
+        let Ok(md) = self
+            .consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(5))
+        else {
+            return 0;
+        };
+        md.topics()
+            .iter()
+            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+            .filter_map(|p| {
+                self.consumer
+                    .fetch_watermarks(topic, p, Duration::from_secs(5))
+                    .ok()
+            })
+            .map(|(low, high)| high - low)
+            .sum()
+    }
+}
