@@ -259,13 +259,9 @@ impl Engine {
             // and resumes where the old one committed.
             let query_id = match (
                 replacing.as_ref().and_then(|r| r.created_by.clone()),
-                session.replay.as_ref().and_then(|r| r.query_id.clone()),
+                replayed_query_id(session, &mut state.catalog),
             ) {
-                (_, Some(id)) => {
-                    state.catalog.observe_query_id(&id);
-                    id
-                }
-                (Some(id), None) => id,
+                (_, Some(id)) | (Some(id), None) => id,
                 (None, None) => state
                     .catalog
                     .next_query_id(QueryKind::CreateAs(stmt.kind, &stmt.name)),
@@ -402,12 +398,9 @@ impl Engine {
         }
         let query_id = match (
             &props.query_id,
-            session.replay.as_ref().and_then(|r| r.query_id.clone()),
+            replayed_query_id(session, &mut state.catalog),
         ) {
-            (_, Some(id)) => {
-                state.catalog.observe_query_id(&id);
-                id
-            }
+            (_, Some(id)) => id,
             (Some(id), None) => id.to_uppercase(),
             (None, None) => state.catalog.next_query_id(QueryKind::Insert),
         };
@@ -1088,6 +1081,14 @@ fn check_upgrade(old: &Source, new: &Source) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// On replay, the query id the command gave its query (noted by the
+/// catalog, so that new ids come after it).
+fn replayed_query_id(session: &Session, catalog: &mut crate::catalog::Catalog) -> Option<String> {
+    let id = session.replay.as_ref()?.query_id.clone()?;
+    catalog.observe_query_id(&id);
+    Some(id)
 }
 
 /// `ksql.new.query.planner.enabled`, off by default as in ksqlDB.
