@@ -46,7 +46,7 @@ impl TopicReader for CountedReader {
     }
     fn commit<'a>(
         &'a mut self,
-        offsets: &'a [(i32, i64)],
+        offsets: &'a [sluice::runtime::io::CommitPosition],
     ) -> BoxFuture<'a, sluice::error::Result<()>> {
         self.inner.commit(offsets)
     }

@@ -113,13 +113,14 @@ impl Engine {
             group_id: None,
             start: StartFrom::Earliest,
             with_headers: has_headers(&planned.source),
+            also: Vec::new(),
         })?;
-        let pipeline = Pipeline {
-            query_id: id.clone(),
-            decode: planned.decode,
-            operators: planned.operators,
-            output_schema: planned.output_schema,
-        };
+        let pipeline = Pipeline::new(
+            &id.clone(),
+            planned.decode,
+            planned.operators,
+            planned.output_schema,
+        );
         let mut plan = pipeline.describe();
         plan.push(format!("Materialize: the state of table {name}"));
         let status = Arc::new(QueryStatus::default());
@@ -284,6 +285,7 @@ impl Engine {
             group_id: None,
             start: StartFrom::Earliest,
             with_headers: has_headers(&planned.source),
+            also: Vec::new(),
         })?;
         let columns: Vec<OutputColumn> = planned
             .columns
@@ -293,12 +295,12 @@ impl Engine {
                 ..c.clone()
             })
             .collect();
-        let mut pipeline = Pipeline {
-            query_id: id.clone(),
-            decode: planned.decode,
-            operators: planned.operators,
-            output_schema: planned.output_schema,
-        };
+        let mut pipeline = Pipeline::new(
+            &id.clone(),
+            planned.decode,
+            planned.operators,
+            planned.output_schema,
+        );
         let log = ProcessingLog::new(None);
         let mut rows = Vec::new();
         let mut count = 0u64;

@@ -18,6 +18,7 @@ use crate::config::Session;
 use crate::error::{Error, Result};
 use crate::format::{registry, Format, FormatSpec, Part};
 use crate::plan::ddl::{self, FormatDefaults};
+use crate::plan::join::JoinInputs;
 use crate::plan::select::{plan_select, OutputColumn, PlannedSelect, Purpose, ROWTIME_OUT};
 use crate::runtime::io::{OutBatch, ReaderSpec, StartFrom};
 use crate::runtime::pipeline::{state_fingerprint, EncodeStage, Pipeline};
@@ -317,6 +318,9 @@ impl Engine {
             }
             (replacing, query_id, planned, sink)
         };
+        if let Some(pairs) = planned.join.as_ref().map(|j| j.co_partitioned.clone()) {
+            self.check_co_partitioning(pairs).await?;
+        }
         let source_partitions = self
             .broker
             .admin()
@@ -351,7 +355,7 @@ impl Engine {
         let info = QueryInfo {
             id: query_id.clone(),
             sql: sql.to_string(),
-            sources: vec![planned.source.name.clone()],
+            sources: query_sources(&planned),
             sink: sink.name.clone(),
             sink_topic: sink.topic.clone(),
         };
@@ -421,6 +425,9 @@ impl Engine {
             &purpose,
             &query_id,
         )?;
+        if let Some(pairs) = planned.join.as_ref().map(|j| j.co_partitioned.clone()) {
+            self.check_co_partitioning(pairs).await?;
+        }
         let expected: Vec<(String, String, bool)> = target
             .columns
             .iter()
@@ -449,7 +456,7 @@ impl Engine {
         let info = QueryInfo {
             id: query_id.clone(),
             sql: sql.to_string(),
-            sources: vec![planned.source.name.clone()],
+            sources: query_sources(&planned),
             sink: target.name.clone(),
             sink_topic: target.topic.clone(),
         };
@@ -496,6 +503,7 @@ impl Engine {
         let mut input_start = session.start_from(&self.config);
         let mut plan_prefix = Vec::new();
         let planned_late = planned.late_records.clone();
+        let mut join = planned.join.take();
         if let Some(stage) = planned.repartition.take() {
             let topic = self.repartition_topic(query_id);
             let partitions = self
@@ -518,24 +526,43 @@ impl Engine {
                 window: None,
             };
             let status = Arc::new(QueryStatus::default());
-            let pipeline = Pipeline {
-                query_id: query_id.to_string(),
-                decode: stage.decode,
-                operators: stage.operators,
-                output_schema: stage.output_schema,
-            };
-            plan_prefix = pipeline.describe();
-            plan_prefix.push(format!(
-                "Repartition: write topic {topic}, keyed by the GROUP BY"
-            ));
-            let task = TaskPlan {
-                broker: Arc::clone(&self.broker),
-                reader: ReaderSpec {
+            let mut pipeline = Pipeline::new(
+                &query_id,
+                stage.decode,
+                stage.operators,
+                stage.output_schema,
+            );
+            let stage_reader = join_reader(
+                ReaderSpec {
                     topic: planned.source.topic.clone(),
                     group_id: Some(self.config.query_group(query_id)),
                     start: session.start_from(&self.config),
                     with_headers: false,
+                    also: Vec::new(),
                 },
+                &planned.source,
+                join.as_ref(),
+            );
+            attach_join(&mut pipeline, join.take());
+            plan_prefix = pipeline.describe();
+            plan_prefix.push(format!(
+                "Repartition: write topic {topic}, keyed by the GROUP BY"
+            ));
+            // A join before the re-keying keeps its state in a changelog.
+            let stage_state = match state_fingerprint(&pipeline.operators, None) {
+                None => None,
+                Some(fingerprint) => {
+                    let topic = self.changelog_topic(query_id, &pipeline.operators);
+                    self.ensure_changelog(&topic, &planned.source.topic).await?;
+                    plan_prefix.push(format!(
+                        "State: per input partition, in changelog topic {topic}"
+                    ));
+                    Some((topic, fingerprint))
+                }
+            };
+            let task = TaskPlan {
+                broker: Arc::clone(&self.broker),
+                reader: stage_reader,
                 pipeline: std::sync::Mutex::new(pipeline),
                 sink: SinkPlan {
                     topic: topic.clone(),
@@ -545,7 +572,7 @@ impl Engine {
                 log: self.log.clone(),
                 settings: self.task_settings(session),
                 status: Arc::clone(&status),
-                state: None,
+                state: stage_state,
             };
             upstream = Some((tokio::spawn(run_supervised(task, cancel.clone())), status));
             // The aggregating task reads the whole internal topic, in its own
@@ -583,14 +610,19 @@ impl Engine {
                 .map(|w| (w.window.key_layout(), w.start_column, w.end_column)),
         };
         let input_topic_name = input_topic.clone();
-        let reader = ReaderSpec {
-            topic: input_topic,
-            group_id: Some(input_group),
-            start: input_start,
-            // Headers are copied to the records the query writes (the
-            // re-keyed rows of a repartition topic carry none).
-            with_headers: upstream.is_none(),
-        };
+        let reader = join_reader(
+            ReaderSpec {
+                topic: input_topic,
+                group_id: Some(input_group),
+                start: input_start,
+                // Headers are copied to the records the query writes (the
+                // re-keyed rows of a repartition topic carry none).
+                with_headers: upstream.is_none(),
+                also: Vec::new(),
+            },
+            &planned.source,
+            join.as_ref(),
+        );
         // A TABLE sink is materialized for pull queries; a table whose
         // rows cannot be kept is simply not queryable.
         let materialized = match sink.kind {
@@ -599,12 +631,13 @@ impl Engine {
                 .ok(),
             SourceKind::Stream => None,
         };
-        let mut pipeline = Pipeline {
-            query_id: query_id.to_string(),
-            decode: planned.decode,
-            operators: planned.operators,
-            output_schema: planned.output_schema,
-        };
+        let mut pipeline = Pipeline::new(
+            &query_id,
+            planned.decode,
+            planned.operators,
+            planned.output_schema,
+        );
+        attach_join(&mut pipeline, join);
         let mut plan = plan_prefix;
         plan.extend(pipeline.describe());
         pipeline.query_id = query_id.to_string();
@@ -684,23 +717,35 @@ impl Engine {
             &id,
         )?;
         drop(state);
-        let reader = self.broker.reader(&ReaderSpec {
-            topic: planned.source.topic.clone(),
-            group_id: None,
-            start: session.start_from(&self.config),
-            with_headers: has_headers(&planned.source),
-        })?;
+        if let Some(pairs) = planned.join.as_ref().map(|j| j.co_partitioned.clone()) {
+            self.check_co_partitioning(pairs).await?;
+        }
+        let mut planned = planned;
+        let join = planned.join.take();
+        let reader = self.broker.reader(&join_reader(
+            ReaderSpec {
+                topic: planned.source.topic.clone(),
+                group_id: None,
+                start: session.start_from(&self.config),
+                with_headers: has_headers(&planned.source),
+                also: Vec::new(),
+            },
+            &planned.source,
+            join.as_ref(),
+        ))?;
         let (tx, rx) = mpsc::channel(16);
         let columns = planned.columns.clone();
         let limit = planned.limit;
+        let mut pipeline = Pipeline::new(
+            &id.clone(),
+            planned.decode,
+            planned.operators,
+            planned.output_schema,
+        );
+        attach_join(&mut pipeline, join);
         let task = QueryTask {
             reader,
-            pipeline: Pipeline {
-                query_id: id.clone(),
-                decode: planned.decode,
-                operators: planned.operators,
-                output_schema: planned.output_schema,
-            },
+            pipeline,
             sink: QuerySink::Channel {
                 sender: tx,
                 remaining: limit,
@@ -998,6 +1043,7 @@ impl Engine {
                 StartFrom::Latest
             },
             with_headers: true,
+            also: Vec::new(),
         })?;
         let (tx, rx) = mpsc::channel(64);
         let cancel = CancellationToken::new();
@@ -1200,4 +1246,73 @@ fn sink_source(
         created_by: Some(query_id.to_string()),
         window: planned.window.map(|w| w.window),
     })
+}
+
+/// The names of the sources a planned query reads.
+fn query_sources(planned: &PlannedSelect) -> Vec<String> {
+    let mut names = vec![planned.source.name.clone()];
+    if let Some(join) = &planned.join {
+        names.extend(join.sources.iter().map(|s| s.name.clone()));
+    }
+    names
+}
+
+/// The reader of a query's first stage: for a join, every input's topic
+/// too; a table input is always read from its beginning, as ksqlDB does.
+fn join_reader(mut spec: ReaderSpec, first: &Source, join: Option<&JoinInputs>) -> ReaderSpec {
+    let Some(join) = join else {
+        return spec;
+    };
+    let start = |s: &Source, default: StartFrom| match s.kind {
+        SourceKind::Table => StartFrom::Earliest,
+        SourceKind::Stream => default,
+    };
+    let default = spec.start;
+    spec.start = start(first, default);
+    spec.also = join
+        .sources
+        .iter()
+        .map(|s| (s.topic.clone(), start(s, default)))
+        .collect();
+    spec.with_headers = spec.with_headers || join.sources.iter().any(|s| has_headers(s));
+    spec
+}
+
+/// Gives a pipeline the other inputs of its join.
+fn attach_join(pipeline: &mut Pipeline, join: Option<JoinInputs>) {
+    if let Some(join) = join {
+        pipeline.sides = join.sides;
+        pipeline.single_task = join.single_task;
+    }
+}
+
+impl Engine {
+    /// Refuses a join whose co-partitioned sides have different partition
+    /// counts, with ksqlDB's message.
+    pub(super) async fn check_co_partitioning(
+        &self,
+        pairs: Vec<crate::plan::join::CoPartition>,
+    ) -> Result<()> {
+        let admin = self.broker.admin();
+        for pair in &pairs {
+            let left = admin.describe_topic(&pair.left_topic).await?;
+            let right = admin.describe_topic(&pair.right_topic).await?;
+            if let (Some(l), Some(r)) = (left, right) {
+                if l.partitions != r.partitions {
+                    return Err(Error::user(format!(
+                        "Can't join `{}` with `{}` since the number of partitions don't match. \
+                         `{}` partitions = {}; `{}` partitions = {}. Please repartition either \
+                         one so that the number of partitions match.",
+                        pair.left_name,
+                        pair.right_name,
+                        pair.left_name,
+                        l.partitions,
+                        pair.right_name,
+                        r.partitions
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
 }

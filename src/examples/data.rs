@@ -127,6 +127,7 @@ mod tests {
                 group_id: None,
                 start: StartFrom::Earliest,
                 with_headers: false,
+                also: Vec::new(),
             })
             .expect("reader");
         let batch = reader

@@ -37,6 +37,7 @@ pub async fn read_topic(
         group_id: None,
         start: StartFrom::Earliest,
         with_headers: false,
+        also: Vec::new(),
     })?;
     let begin = Instant::now();
     let mut records = Vec::new();

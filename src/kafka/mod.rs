@@ -62,10 +62,27 @@ impl KafkaBroker {
 
 impl Broker for KafkaBroker {
     fn reader(&self, spec: &ReaderSpec) -> Result<Box<dyn TopicReader>> {
-        Ok(Box::new(reader::KafkaReader::new(
-            self.client_config(),
-            spec,
-        )?))
+        if spec.also.is_empty() {
+            return Ok(Box::new(reader::KafkaReader::new(
+                self.client_config(),
+                spec,
+            )?));
+        }
+        // One consumer per topic (in the same group when it commits).
+        let mut inputs: Vec<Box<dyn TopicReader>> = Vec::new();
+        for (topic, start) in spec.topics() {
+            let one = ReaderSpec {
+                topic: topic.to_string(),
+                start,
+                also: Vec::new(),
+                ..spec.clone()
+            };
+            inputs.push(Box::new(reader::KafkaReader::new(
+                self.client_config(),
+                &one,
+            )?));
+        }
+        Ok(Box::new(crate::runtime::io::MultiReader::new(inputs)))
     }
 
     fn writer(&self, topic: &str) -> Result<Box<dyn TopicWriter>> {

@@ -30,7 +30,7 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use crate::error::{Error, Result};
 use crate::format::Encoded;
-use crate::runtime::io::{OffsetGap, RawBatch, ReaderSpec, StartFrom, TopicReader};
+use crate::runtime::io::{CommitPosition, OffsetGap, RawBatch, ReaderSpec, StartFrom, TopicReader};
 
 /// Counts the consumer group's rebalances, so that the reader asks for its
 /// assignment only after one.
@@ -377,13 +377,13 @@ impl TopicReader for KafkaReader {
         .boxed()
     }
 
-    fn commit<'a>(&'a mut self, offsets: &'a [(i32, i64)]) -> BoxFuture<'a, Result<()>> {
+    fn commit<'a>(&'a mut self, offsets: &'a [CommitPosition]) -> BoxFuture<'a, Result<()>> {
         async move {
             if !self.commits || offsets.is_empty() {
                 return Ok(());
             }
             let mut tpl = TopicPartitionList::new();
-            for &(p, next) in offsets {
+            for &(_, p, next) in offsets.iter().filter(|(input, _, _)| *input == 0) {
                 tpl.add_partition_offset(&self.topic, p, Offset::Offset(next))?;
             }
             let consumer = Arc::clone(&self.consumer);

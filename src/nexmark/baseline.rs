@@ -131,6 +131,7 @@ pub async fn ports_copy(
         group_id: Some(format!("nexmark-ports-{}", uuid::Uuid::new_v4())),
         start: StartFrom::Earliest,
         with_headers: false,
+        also: Vec::new(),
     })?;
     let mut writer = broker.writer(out_topic)?;
     let start = Instant::now();
@@ -164,6 +165,7 @@ pub async fn ports_copy(
     }
     writer.flush().await?;
     let offsets: Vec<(i32, i64)> = offsets.into_iter().collect();
+    let offsets: Vec<_> = offsets.into_iter().map(|(p, o)| (0, p, o)).collect();
     reader.commit(&offsets).await?;
     Ok(meter.stop())
 }

@@ -67,6 +67,7 @@ pub async fn read_table(
         group_id: None,
         start: StartFrom::Earliest,
         with_headers: false,
+        also: Vec::new(),
     })?;
     let log = ProcessingLog::default();
     let mut batches = Vec::new();

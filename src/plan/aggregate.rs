@@ -643,6 +643,7 @@ pub(super) fn plan_aggregate(input: AggregateInput<'_>) -> Result<PlannedSelect>
         window: planned_window,
         repartition,
         late_records: windowed.then_some(late_records),
+        join: None,
     })
 }
 

@@ -5,6 +5,7 @@ pub mod aggregate;
 mod coerce;
 pub mod ddl;
 pub mod expr;
+pub mod join;
 pub mod lower;
 mod projection;
 pub mod select;

@@ -110,6 +110,10 @@ pub struct PlannedSelect {
     pub repartition: Option<RepartitionStage>,
     /// For a windowed aggregation: the count of records dropped as late.
     pub late_records: Option<Arc<std::sync::atomic::AtomicU64>>,
+    /// For a join: its other inputs. `source` and `decode` are then its
+    /// first input's, in the stage that reads the sources (the repartition
+    /// stage when there is one).
+    pub join: Option<super::join::JoinInputs>,
 }
 
 /// The first stage of a query that re-keys its rows through an internal
@@ -140,21 +144,7 @@ pub fn plan_select(
     query_id: &str,
 ) -> Result<PlannedSelect> {
     if !query.joins.is_empty() {
-        return Err(Error::user_at(
-            "JOIN is not supported by sluice yet",
-            query.from.location,
-        ));
-    }
-    if query.window.is_some() && query.group_by.is_empty() {
-        return Err(Error::user("WINDOW clause requires a GROUP BY clause."));
-    }
-    if query.having.is_some() && query.group_by.is_empty() {
-        return Err(Error::user("HAVING requires a GROUP BY clause."));
-    }
-    if query.emit == Some(crate::sql::ast::Emit::Final) && query.window.is_none() {
-        return Err(Error::user(
-            "EMIT FINAL is only supported for windowed aggregations.",
-        ));
+        return super::join::plan_join(state, catalog, query, purpose, query_id);
     }
     let source = Arc::clone(
         catalog
@@ -169,6 +159,29 @@ pub fn plan_select(
         .alias
         .clone()
         .unwrap_or_else(|| source.name.clone());
+    plan_over(state, source, qualifier, query, purpose, query_id)
+}
+
+/// Plans a SELECT over one source (or the rows of a join, as one source).
+pub(super) fn plan_over(
+    state: &SessionState,
+    source: Arc<Source>,
+    qualifier: String,
+    query: &Query,
+    purpose: &Purpose,
+    query_id: &str,
+) -> Result<PlannedSelect> {
+    if query.window.is_some() && query.group_by.is_empty() {
+        return Err(Error::user("WINDOW clause requires a GROUP BY clause."));
+    }
+    if query.having.is_some() && query.group_by.is_empty() {
+        return Err(Error::user("HAVING requires a GROUP BY clause."));
+    }
+    if query.emit == Some(crate::sql::ast::Emit::Final) && query.window.is_none() {
+        return Err(Error::user(
+            "EMIT FINAL is only supported for windowed aggregations.",
+        ));
+    }
     let row_schema = source.row_schema();
     let df_schema = DFSchema::try_from_qualified_schema(table_ref(&qualifier), &row_schema)?;
     let persistent = matches!(purpose, Purpose::Persistent { .. });
@@ -422,6 +435,7 @@ pub fn plan_select(
         }),
         repartition: None,
         late_records: None,
+        join: None,
     })
 }
 

@@ -439,6 +439,7 @@ mod tests {
         let n = keys.len();
         RawBatch {
             topic: "t".into(),
+            input: 0,
             keys: payloads(keys),
             values: payloads(&vec![Some(br#"{"V": 7}"#.to_vec()); n]),
             timestamps: vec![5; n],

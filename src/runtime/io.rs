@@ -24,6 +24,9 @@ pub type Header = (String, Option<Vec<u8>>);
 pub struct RawBatch {
     /// The topic they were read from.
     pub topic: Arc<str>,
+    /// Which of the reader's topics that is: 0 for [`ReaderSpec::topic`],
+    /// `i` for `ReaderSpec::also[i - 1]`.
+    pub input: usize,
     /// Record keys.
     pub keys: Payloads,
     /// Record values.
@@ -62,6 +65,32 @@ impl RawBatch {
     /// True when there are no records.
     pub fn is_empty(&self) -> bool {
         self.timestamps.is_empty()
+    }
+
+    /// The record at `row` alone.
+    pub fn slice(&self, row: usize) -> RawBatch {
+        let mut out = RawBatch {
+            topic: Arc::clone(&self.topic),
+            input: self.input,
+            ..RawBatch::default()
+        };
+        out.keys.offsets.push(0);
+        out.values.offsets.push(0);
+        for (from, to) in [(&self.keys, &mut out.keys), (&self.values, &mut out.values)] {
+            let payload = from.get(row);
+            if let Some(b) = payload {
+                to.data.extend_from_slice(b);
+            }
+            to.nulls.push(payload.is_none());
+            to.offsets.push(to.data.len());
+        }
+        out.timestamps.push(self.timestamps[row]);
+        out.partitions.push(self.partitions[row]);
+        out.offsets.push(self.offsets[row]);
+        if let Some(h) = self.headers.get(row) {
+            out.headers.push(h.clone());
+        }
+        out
     }
 }
 
@@ -114,7 +143,23 @@ pub struct ReaderSpec {
     pub start: StartFrom,
     /// Whether headers are needed.
     pub with_headers: bool,
+    /// More topics read by the same reader (the other inputs of a join),
+    /// each with where it starts without a committed offset. A batch holds
+    /// records of one topic only ([`RawBatch::input`]).
+    pub also: Vec<(String, StartFrom)>,
 }
+
+impl ReaderSpec {
+    /// The topics read, input 0 first.
+    pub fn topics(&self) -> impl Iterator<Item = (&str, StartFrom)> {
+        std::iter::once((self.topic.as_str(), self.start))
+            .chain(self.also.iter().map(|(t, s)| (t.as_str(), *s)))
+    }
+}
+
+/// A position to commit: input (see [`RawBatch::input`]), partition, and
+/// the offset of the next record to process.
+pub type CommitPosition = (usize, i32, i64);
 
 /// Reads batches of records from one topic.
 pub trait TopicReader: Send {
@@ -122,10 +167,10 @@ pub trait TopicReader: Send {
     /// (possibly none).
     fn poll(&mut self, max: usize, wait: Duration) -> BoxFuture<'_, Result<RawBatch>>;
 
-    /// Commits, for each `(partition, next offset)`, the position of the
-    /// next record to process. Call only once everything derived from the
-    /// records before it is acknowledged downstream.
-    fn commit<'a>(&'a mut self, offsets: &'a [(i32, i64)]) -> BoxFuture<'a, Result<()>>;
+    /// Commits, for each `(input, partition, next offset)`, the position of
+    /// the next record to process. Call only once everything derived from
+    /// the records before it is acknowledged downstream.
+    fn commit<'a>(&'a mut self, offsets: &'a [CommitPosition]) -> BoxFuture<'a, Result<()>>;
 
     /// True when the last poll found every partition read to its end.
     fn caught_up(&self) -> bool;
@@ -281,5 +326,68 @@ mod tests {
         assert_eq!(murmur2(b"foobar") as i32, -790332482);
         assert_eq!(murmur2(b"a-little-bit-long-string") as i32, -985981536);
         assert_eq!(murmur2(b"abc") as i32, 479470107);
+    }
+}
+
+/// Reads several topics through one reader per topic (for brokers whose
+/// readers take one topic): each poll takes the next non-empty batch,
+/// starting with a different input each time, so no input starves.
+pub struct MultiReader {
+    inputs: Vec<Box<dyn TopicReader>>,
+    next: usize,
+}
+
+impl MultiReader {
+    /// A reader over `inputs`, input 0 first.
+    pub fn new(inputs: Vec<Box<dyn TopicReader>>) -> Self {
+        MultiReader { inputs, next: 0 }
+    }
+}
+
+impl TopicReader for MultiReader {
+    fn poll(&mut self, max: usize, wait: Duration) -> BoxFuture<'_, Result<RawBatch>> {
+        Box::pin(async move {
+            let n = self.inputs.len().max(1);
+            // First every input without waiting, then each waiting its share.
+            for share in [Duration::ZERO, wait / n as u32] {
+                for k in 0..n {
+                    let input = (self.next + k) % n;
+                    let Some(reader) = self.inputs.get_mut(input) else {
+                        continue;
+                    };
+                    let mut batch = reader.poll(max, share).await?;
+                    if !batch.is_empty() || !batch.gaps.is_empty() {
+                        self.next = (input + 1) % n;
+                        batch.input = input;
+                        return Ok(batch);
+                    }
+                }
+            }
+            Ok(RawBatch::default())
+        })
+    }
+
+    fn commit<'a>(&'a mut self, offsets: &'a [CommitPosition]) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            for (input, reader) in self.inputs.iter_mut().enumerate() {
+                let mine: Vec<CommitPosition> = offsets
+                    .iter()
+                    .filter(|(i, _, _)| *i == input)
+                    .map(|&(_, p, o)| (0, p, o))
+                    .collect();
+                if !mine.is_empty() {
+                    reader.commit(&mine).await?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn caught_up(&self) -> bool {
+        self.inputs.iter().all(|r| r.caught_up())
+    }
+
+    fn assignment(&mut self) -> Option<Vec<i32>> {
+        self.inputs.first_mut()?.assignment()
     }
 }

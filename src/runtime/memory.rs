@@ -13,8 +13,8 @@ use futures::FutureExt;
 use tokio::sync::Notify;
 
 use super::io::{
-    partition_for_key, Broker, Header, OutBatch, PartitionReader, RawBatch, ReaderSpec, StartFrom,
-    TopicAdmin, TopicInfo, TopicReader, TopicWriter,
+    partition_for_key, Broker, CommitPosition, Header, OutBatch, PartitionReader, RawBatch,
+    ReaderSpec, StartFrom, TopicAdmin, TopicInfo, TopicReader, TopicWriter,
 };
 use crate::error::{Error, Result};
 
@@ -162,13 +162,7 @@ impl MemoryBroker {
 
 impl Broker for Arc<MemoryBroker> {
     fn reader(&self, spec: &ReaderSpec) -> Result<Box<dyn TopicReader>> {
-        Ok(Box::new(MemoryReader {
-            broker: Arc::clone(self),
-            spec: spec.clone(),
-            positions: None,
-            caught_up: false,
-            topic: Arc::from(spec.topic.as_str()),
-        }))
+        Ok(Box::new(MemoryReader::new(Arc::clone(self), spec)))
     }
 
     fn writer(&self, topic: &str) -> Result<Box<dyn TopicWriter>> {
@@ -255,69 +249,116 @@ impl TopicAdmin for Arc<MemoryBroker> {
 struct MemoryReader {
     broker: Arc<MemoryBroker>,
     spec: ReaderSpec,
-    topic: Arc<str>,
-    /// Next index per partition; `None` until the topic exists.
-    positions: Option<Vec<usize>>,
+    /// The topics read, input 0 first.
+    topics: Vec<(Arc<str>, StartFrom)>,
+    /// Next index per input and partition; an input's entry is `None` until
+    /// its topic exists.
+    positions: Vec<Option<Vec<usize>>>,
     caught_up: bool,
 }
 
 impl MemoryReader {
+    fn new(broker: Arc<MemoryBroker>, spec: &ReaderSpec) -> Self {
+        let topics: Vec<(Arc<str>, StartFrom)> =
+            spec.topics().map(|(t, s)| (Arc::from(t), s)).collect();
+        MemoryReader {
+            broker,
+            spec: spec.clone(),
+            positions: vec![None; topics.len()],
+            topics,
+            caught_up: false,
+        }
+    }
+
+    /// The next records in global append order, all of one topic: the
+    /// batch ends where the next record belongs to another input.
     fn take(&mut self, max: usize) -> Result<RawBatch> {
         let state = self.broker.lock()?;
-        let Some(topic) = state.topics.get(&self.spec.topic) else {
-            self.caught_up = true;
-            return Ok(RawBatch {
-                topic: Arc::clone(&self.topic),
-                ..RawBatch::default()
-            });
-        };
-        let positions = self.positions.get_or_insert_with(|| {
-            topic
-                .partitions
-                .iter()
-                .enumerate()
-                .map(|(p, recs)| {
-                    let committed = self.spec.group_id.as_ref().and_then(|g| {
-                        state
-                            .committed
-                            .get(&(g.clone(), self.spec.topic.clone(), p))
-                            .copied()
-                    });
-                    committed.unwrap_or(match self.spec.start {
-                        StartFrom::Earliest => 0,
-                        StartFrom::Latest => recs.len(),
+        for (input, (name, start)) in self.topics.iter().enumerate() {
+            if self.positions[input].is_some() {
+                continue;
+            }
+            let Some(topic) = state.topics.get(name.as_ref()) else {
+                continue;
+            };
+            self.positions[input] = Some(
+                topic
+                    .partitions
+                    .iter()
+                    .enumerate()
+                    .map(|(p, recs)| {
+                        let committed = self.spec.group_id.as_ref().and_then(|g| {
+                            state
+                                .committed
+                                .get(&(g.clone(), name.to_string(), p))
+                                .copied()
+                        });
+                        committed.unwrap_or(match start {
+                            StartFrom::Earliest => 0,
+                            StartFrom::Latest => recs.len(),
+                        })
                     })
-                })
-                .collect()
-        });
+                    .collect(),
+            );
+        }
+        // The input, partition and record appended first among the next
+        // record of every partition.
+        let next = |positions: &Vec<Option<Vec<usize>>>| {
+            let mut best: Option<(usize, usize, &StoredRecord)> = None;
+            for (input, pos) in positions.iter().enumerate() {
+                let (Some(pos), Some(topic)) =
+                    (pos, state.topics.get(self.topics[input].0.as_ref()))
+                else {
+                    continue;
+                };
+                for (p, &i) in pos.iter().enumerate() {
+                    if let Some(r) = topic.partitions.get(p).and_then(|recs| recs.get(i)) {
+                        if best.is_none_or(|(_, _, b)| r.seq < b.seq) {
+                            best = Some((input, p, r));
+                        }
+                    }
+                }
+            }
+            best
+        };
+        let first_input = next(&self.positions).map_or(0, |(input, _, _)| input);
         let mut batch = RawBatch {
-            topic: Arc::clone(&self.topic),
+            topic: Arc::clone(&self.topics[first_input].0),
+            input: first_input,
             ..RawBatch::default()
         };
         batch.keys.offsets.push(0);
         batch.values.offsets.push(0);
         while batch.len() < max {
-            // The partition whose next record was appended first.
-            let next = positions
-                .iter()
-                .enumerate()
-                .filter_map(|(p, &i)| topic.partitions.get(p)?.get(i).map(|r| (p, r)))
-                .min_by_key(|(_, r)| r.seq);
-            let Some((p, r)) = next else { break };
+            let Some((input, p, r)) = next(&self.positions) else {
+                break;
+            };
+            if input != first_input {
+                break;
+            }
             push_payload(&mut batch.keys, r.key.as_deref());
             push_payload(&mut batch.values, r.value.as_deref());
             batch.timestamps.push(r.timestamp);
             batch.partitions.push(p as i32);
-            batch.offsets.push(positions[p] as i64);
+            let Some(pos) = self.positions[input].as_mut() else {
+                break;
+            };
+            batch.offsets.push(pos[p] as i64);
             if self.spec.with_headers {
                 batch.headers.push(r.headers.clone());
             }
-            positions[p] += 1;
+            pos[p] += 1;
         }
-        self.caught_up = positions
-            .iter()
-            .enumerate()
-            .all(|(p, &i)| topic.partitions.get(p).is_none_or(|recs| i >= recs.len()));
+        self.caught_up = self.positions.iter().enumerate().all(|(input, pos)| {
+            let topic = state.topics.get(self.topics[input].0.as_ref());
+            match (pos, topic) {
+                (Some(pos), Some(topic)) => pos
+                    .iter()
+                    .enumerate()
+                    .all(|(p, &i)| topic.partitions.get(p).is_none_or(|recs| i >= recs.len())),
+                _ => true,
+            }
+        });
         Ok(batch)
     }
 }
@@ -348,15 +389,18 @@ impl TopicReader for MemoryReader {
         .boxed()
     }
 
-    fn commit<'a>(&'a mut self, offsets: &'a [(i32, i64)]) -> BoxFuture<'a, Result<()>> {
+    fn commit<'a>(&'a mut self, offsets: &'a [CommitPosition]) -> BoxFuture<'a, Result<()>> {
         let r = (|| {
             let Some(group) = &self.spec.group_id else {
                 return Ok(());
             };
             let mut state = self.broker.lock()?;
-            for &(p, next) in offsets {
+            for &(input, p, next) in offsets {
+                let Some((topic, _)) = self.topics.get(input) else {
+                    continue;
+                };
                 state.committed.insert(
-                    (group.clone(), self.spec.topic.clone(), p.max(0) as usize),
+                    (group.clone(), topic.to_string(), p.max(0) as usize),
                     next.max(0) as usize,
                 );
             }
@@ -370,9 +414,10 @@ impl TopicReader for MemoryReader {
     }
 
     fn assignment(&mut self) -> Option<Vec<i32>> {
-        // One reader per group: every partition of the topic, once it exists.
+        // One reader per group: every partition of the first topic, once it
+        // exists.
         let state = self.broker.lock().ok()?;
-        let topic = state.topics.get(&self.spec.topic)?;
+        let topic = state.topics.get(self.topics.first()?.0.as_ref())?;
         Some((0..topic.partitions.len() as i32).collect())
     }
 }
@@ -482,13 +527,14 @@ mod tests {
             group_id: Some("g".into()),
             start: StartFrom::Earliest,
             with_headers: false,
+            also: Vec::new(),
         };
         let mut r = log.reader(&spec).unwrap();
         let b = r.poll(2, Duration::ZERO).await.unwrap();
         assert_eq!(b.values.get(0), Some(&b"a"[..]));
         assert_eq!(b.values.get(1), Some(&b"b"[..]));
         assert!(!r.caught_up());
-        r.commit(&[(0, 1), (1, 1)]).await.unwrap();
+        r.commit(&[(0, 0, 1), (0, 1, 1)]).await.unwrap();
         let mut r2 = log.reader(&spec).unwrap();
         let b = r2.poll(10, Duration::ZERO).await.unwrap();
         assert_eq!(b.len(), 1);

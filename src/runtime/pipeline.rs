@@ -28,6 +28,38 @@ pub struct Pipeline {
     pub operators: Vec<Box<dyn Operator>>,
     /// The schema of the batches the last operator emits.
     pub output_schema: SchemaRef,
+    /// For a join: its inputs after the first (`RawBatch::input` 1, 2, …),
+    /// each feeding the right side of one join operator.
+    pub sides: Vec<SideInput>,
+    /// Runs as one task for all input partitions (a foreign-key join, whose
+    /// inputs are not co-partitioned), not one task per partition.
+    pub single_task: bool,
+}
+
+/// An input of a join other than the first: its decoding and the operators
+/// preparing its rows, whose output goes to the right side of the join
+/// operator at `join_at` in the pipeline's operators.
+pub struct SideInput {
+    /// Raw records to the source's rows.
+    pub decode: DecodeStage,
+    /// Operators before the join.
+    pub operators: Vec<Box<dyn Operator>>,
+    /// The position of the join operator among the pipeline's operators.
+    pub join_at: usize,
+}
+
+impl SideInput {
+    fn fork(&self) -> Result<SideInput> {
+        Ok(SideInput {
+            decode: self.decode.clone(),
+            operators: self
+                .operators
+                .iter()
+                .map(|op| op.fork())
+                .collect::<Result<_>>()?,
+            join_at: self.join_at,
+        })
+    }
 }
 
 impl Pipeline {
@@ -43,17 +75,81 @@ impl Pipeline {
                 .map(|op| op.fork())
                 .collect::<Result<_>>()?,
             output_schema: Arc::clone(&self.output_schema),
+            sides: self
+                .sides
+                .iter()
+                .map(SideInput::fork)
+                .collect::<Result<_>>()?,
+            single_task: self.single_task,
         })
+    }
+
+    /// A pipeline over one input.
+    pub fn new(
+        query_id: &str,
+        decode: DecodeStage,
+        operators: Vec<Box<dyn Operator>>,
+        output_schema: SchemaRef,
+    ) -> Pipeline {
+        Pipeline {
+            query_id: query_id.to_string(),
+            decode,
+            operators,
+            output_schema,
+            sides: Vec::new(),
+            single_task: false,
+        }
     }
 
     /// Runs one raw batch through the pipeline. Stateful operators hold
     /// their updates back until [`Pipeline::flush`].
     pub fn process(&mut self, raw: &RawBatch, log: &ProcessingLog) -> Result<Vec<RecordBatch>> {
+        if raw.input > 0 {
+            return self.process_side(raw, log);
+        }
         let batch = self.decode.decode(raw, log)?;
         if batch.num_rows() == 0 {
             return Ok(Vec::new());
         }
         self.run_from(0, vec![batch], log)
+    }
+
+    /// Runs a batch of a join's other input through its side's operators
+    /// into the right side of its join, then on.
+    fn process_side(&mut self, raw: &RawBatch, log: &ProcessingLog) -> Result<Vec<RecordBatch>> {
+        let side = self
+            .sides
+            .get_mut(raw.input - 1)
+            .ok_or_else(|| Error::internal(format!("the pipeline has no input {}", raw.input)))?;
+        let batch = side.decode.decode(raw, log)?;
+        if batch.num_rows() == 0 {
+            return Ok(Vec::new());
+        }
+        let ctx = OperatorContext {
+            query_id: &self.query_id,
+            log,
+        };
+        let mut current = vec![batch];
+        for op in side.operators.iter_mut() {
+            let mut next = Vec::with_capacity(current.len());
+            for b in current {
+                op.process(b, &ctx, &mut next)?;
+            }
+            current = next;
+        }
+        let join_at = side.join_at;
+        let join = self
+            .operators
+            .get_mut(join_at)
+            .ok_or_else(|| Error::internal("a join input has no join operator"))?;
+        let mut out = Vec::new();
+        for b in current {
+            join.process_right(b, &ctx, &mut out)?;
+        }
+        if out.is_empty() {
+            return Ok(out);
+        }
+        self.run_from(join_at + 1, out, log)
     }
 
     /// Runs one raw batch record by record, flushing after each: every
@@ -63,6 +159,15 @@ impl Pipeline {
         raw: &RawBatch,
         log: &ProcessingLog,
     ) -> Result<Vec<RecordBatch>> {
+        if raw.input > 0 {
+            let mut out = Vec::new();
+            for row in 0..raw.len() {
+                let one = raw.slice(row);
+                out.extend(self.process_side(&one, log)?);
+                out.extend(self.flush(log)?);
+            }
+            return Ok(out);
+        }
         let batch = self.decode.decode(raw, log)?;
         let mut out = Vec::new();
         for row in 0..batch.num_rows() {
@@ -130,6 +235,17 @@ impl Pipeline {
                 .collect::<Vec<_>>()
                 .join(", ")
         )];
+        for (i, side) in self.sides.iter().enumerate() {
+            lines.push(format!(
+                "Input {}: {} columns, into operator {}",
+                i + 1,
+                side.decode.schema.fields().len(),
+                side.join_at
+            ));
+            for op in &side.operators {
+                lines.push(format!("  {}: {}", op.name(), op.describe()));
+            }
+        }
         for op in &self.operators {
             lines.push(format!("{}: {}", op.name(), op.describe()));
         }

@@ -21,7 +21,7 @@ use arrow::record_batch::RecordBatch;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::io::{Broker, RawBatch, TopicReader, TopicWriter};
+use super::io::{Broker, CommitPosition, RawBatch, TopicReader, TopicWriter};
 use super::materialized::Materialized;
 use super::pipeline::{EncodeStage, Pipeline};
 use super::processing_log::{LogEntry, ProcessingLog, RecordOrigin};
@@ -219,17 +219,21 @@ pub struct StateSpec {
     pub fingerprint: u64,
 }
 
-/// One input partition of a query with state.
+/// Input position per input and partition.
+type Positions = BTreeMap<(usize, i32), i64>;
+
+/// One input partition of a query with state (of each input, for a join;
+/// of all inputs for a pipeline that runs as one task).
 struct PartitionTask {
     pipeline: Pipeline,
     /// Changes to its state since the last commit.
     records: StateWriter,
-    /// The offset after the last record processed.
-    next_offset: Option<i64>,
-    /// The offset in the last marker written.
-    sealed_offset: Option<i64>,
-    /// Records below this offset are already in the restored state.
-    skip_below: i64,
+    /// The offset after the last record processed, per input partition.
+    next: Positions,
+    /// The offsets in the last marker written.
+    sealed: Positions,
+    /// Records below these offsets are already in the restored state.
+    skip_below: Positions,
 }
 
 /// A query ready to run.
@@ -257,7 +261,7 @@ struct Runner {
     /// Per input partition, for a query with state.
     partitions: BTreeMap<i32, PartitionTask>,
     /// The offset after the last record processed, per input partition.
-    offsets: BTreeMap<i32, i64>,
+    offsets: Positions,
 }
 
 impl QueryTask {
@@ -392,7 +396,7 @@ impl Runner {
             self.task.pipeline.process(batch, &self.task.log)?
         };
         for (&p, &o) in batch.partitions.iter().zip(&batch.offsets) {
-            let next = self.offsets.entry(p).or_insert(o + 1);
+            let next = self.offsets.entry((batch.input, p)).or_insert(o + 1);
             *next = (*next).max(o + 1);
         }
         let (state, written) = self.task.sink.write(outputs, None).await?;
@@ -406,14 +410,17 @@ impl Runner {
     /// Each partition's records through its own task.
     async fn process_by_partition(&mut self, batch: RawBatch) -> Result<SinkState> {
         let mut state = SinkState::Open;
+        let input = batch.input;
         for (p, part) in split_by_partition(batch) {
-            if !self.partitions.contains_key(&p) {
-                self.start_partition(p).await?;
+            let t = self.task_of(p);
+            if !self.partitions.contains_key(&t) {
+                self.start_partition(t).await?;
             }
-            let Some(task) = self.partitions.get_mut(&p) else {
+            let Some(task) = self.partitions.get_mut(&t) else {
                 continue;
             };
-            let part = skip_below(part, task.skip_below);
+            let below = task.skip_below.get(&(input, p)).copied();
+            let part = skip_below(part, below.unwrap_or(i64::MIN));
             let Some(&last) = part.offsets.last() else {
                 continue;
             };
@@ -422,7 +429,8 @@ impl Runner {
             } else {
                 task.pipeline.process(&part, &self.task.log)?
             };
-            task.next_offset = Some(task.next_offset.unwrap_or(0).max(last + 1));
+            let next = task.next.entry((input, p)).or_insert(0);
+            *next = (*next).max(last + 1);
             let (s, written) = self
                 .task
                 .sink
@@ -445,6 +453,8 @@ impl Runner {
         let Some(assigned) = self.task.reader.assignment() else {
             return Ok(());
         };
+        let mut assigned: Vec<i32> = assigned.into_iter().map(|p| self.task_of(p)).collect();
+        assigned.dedup();
         let became_ready = !self.task.status.ready.load(Ordering::Relaxed);
         let revoked: Vec<i32> = self
             .partitions
@@ -552,6 +562,16 @@ impl Runner {
         self.start_partitions(&[p]).await
     }
 
+    /// The task reading input partition `p`: the task of that partition,
+    /// or task 0 for a pipeline that runs as one task.
+    fn task_of(&self, p: i32) -> i32 {
+        if self.task.pipeline.single_task {
+            0
+        } else {
+            p
+        }
+    }
+
     /// Adds the task of partition `p`, its operators restored: writes back
     /// what an interval cut short had written, and resumes input at the
     /// last marker.
@@ -565,15 +585,15 @@ impl Runner {
             return Ok(());
         };
         let mut records = StateWriter::new();
-        let marker = restored.marker;
+        let marker = restored.marker.clone();
         if !restored.corrections.is_empty() {
             // What an interval cut short wrote is overwritten with the
             // sealed state, and sealed again.
             for (k, v) in &restored.corrections {
                 records.put_raw(k, v.as_deref());
             }
-            if let Some(m) = marker {
-                records.marker(m.next_offset, spec.fingerprint);
+            if let Some(m) = &marker {
+                records.marker_with(m.next_offset, spec.fingerprint, &m.more);
             }
             state::write(spec.writer.as_mut(), &mut records, p).await?;
         }
@@ -612,24 +632,28 @@ impl Runner {
                 records = stats.records,
                 keys = restored.len(),
                 seconds = stats.elapsed.as_secs_f64(),
-                resume_at = marker.map(|m| m.next_offset),
+                resume_at = marker.as_ref().map(|m| m.next_offset),
                 "state restored from changelog '{}'", spec.topic
             );
         }
         // Dropping the restored records (a box per key) off the worker.
         tokio::task::spawn_blocking(move || drop(restored));
-        let next = marker.map(|m| m.next_offset);
-        if let Some(n) = next {
-            self.offsets.insert(p, n);
+        let mut next = Positions::new();
+        if let Some(m) = &marker {
+            if m.next_offset >= 0 {
+                next.insert((0, p), m.next_offset);
+            }
+            next.extend(m.more.iter().map(|&(i, q, o)| ((i, q), o)));
         }
+        self.offsets.extend(next.iter().map(|(&k, &v)| (k, v)));
         self.partitions.insert(
             p,
             PartitionTask {
                 pipeline,
                 records,
-                next_offset: next,
-                sealed_offset: next,
-                skip_below: next.unwrap_or(i64::MIN),
+                sealed: next.clone(),
+                skip_below: next.clone(),
+                next,
             },
         );
         Ok(())
@@ -648,7 +672,7 @@ impl Runner {
                     .fetch_add(written, Ordering::Relaxed);
             }
         }
-        let mut commits: Vec<(i32, i64)> = Vec::new();
+        let mut commits: Vec<CommitPosition> = Vec::new();
         if let Some(spec) = &mut self.task.state {
             for (&p, task) in self.partitions.iter_mut() {
                 let held = task.pipeline.flush(&self.task.log)?;
@@ -664,12 +688,19 @@ impl Runner {
                         .map_err(|_| Error::internal("a pipeline has over 250 operators"))?;
                     op.checkpoint(task.records.component(c))?;
                 }
-                if let Some(next) = task.next_offset {
-                    if task.sealed_offset != Some(next) || !task.records.is_empty() {
-                        task.records.marker(next, spec.fingerprint);
-                        task.sealed_offset = Some(next);
+                if !task.next.is_empty() {
+                    if task.sealed != task.next || !task.records.is_empty() {
+                        let own = task.next.get(&(0, p)).copied().unwrap_or(-1);
+                        let more: Vec<CommitPosition> = task
+                            .next
+                            .iter()
+                            .filter(|(&k, _)| k != (0, p))
+                            .map(|(&(i, q), &o)| (i, q, o))
+                            .collect();
+                        task.records.marker_with(own, spec.fingerprint, &more);
+                        task.sealed = task.next.clone();
                     }
-                    commits.push((p, next));
+                    commits.extend(task.next.iter().map(|(&(i, q), &o)| (i, q, o)));
                 }
                 state::write(spec.writer.as_mut(), &mut task.records, p).await?;
             }
@@ -678,7 +709,7 @@ impl Runner {
                 .await
                 .map_err(|e| e.context("writing the query's state changelog failed"))?;
         } else {
-            commits.extend(self.offsets.iter().map(|(&p, &o)| (p, o)));
+            commits.extend(self.offsets.iter().map(|(&(i, p), &o)| (i, p, o)));
         }
         self.task
             .sink
@@ -743,6 +774,7 @@ fn split_by_partition(batch: RawBatch) -> Vec<(i32, RawBatch)> {
 fn select_rows(batch: &RawBatch, rows: &[usize]) -> RawBatch {
     let mut out = RawBatch {
         topic: Arc::clone(&batch.topic),
+        input: batch.input,
         ..RawBatch::default()
     };
     out.keys.offsets.push(0);

@@ -276,7 +276,7 @@ impl TopicReader for WatchedReader {
     }
     fn commit<'a>(
         &'a mut self,
-        offsets: &'a [(i32, i64)],
+        offsets: &'a [crate::runtime::io::CommitPosition],
     ) -> BoxFuture<'a, crate::error::Result<()>> {
         self.inner.commit(offsets)
     }

@@ -4,6 +4,7 @@
 pub mod aggregate;
 pub mod dedup;
 pub mod explode;
+pub mod join;
 pub mod stateless;
 pub mod table_filter;
 
@@ -33,6 +34,20 @@ pub trait Operator: Send {
         ctx: &OperatorContext<'_>,
         out: &mut Vec<RecordBatch>,
     ) -> Result<()>;
+
+    /// Processes one batch of the right input of a two-input operator (a
+    /// join); single-input operators have none.
+    fn process_right(
+        &mut self,
+        _batch: RecordBatch,
+        _ctx: &OperatorContext<'_>,
+        _out: &mut Vec<RecordBatch>,
+    ) -> Result<()> {
+        Err(crate::error::Error::internal(format!(
+            "operator {} has no second input",
+            self.name()
+        )))
+    }
 
     /// One line describing this operator, for EXPLAIN.
     fn describe(&self) -> String;

@@ -38,7 +38,7 @@ pub use restore::{
 
 use crate::error::{Error, Result};
 use crate::format::Encoded;
-use crate::runtime::io::{OutBatch, TopicWriter};
+use crate::runtime::io::{CommitPosition, OutBatch, TopicWriter};
 
 /// The first key byte of a commit marker.
 pub const MARKER: u8 = 0xFF;
@@ -121,12 +121,46 @@ impl StateWriter {
         self.values.nulls.push(value.is_none());
     }
 
+    /// Moves every record to `out`, in `out`'s current component (for an
+    /// operator collecting its changes between checkpoints).
+    pub fn drain_into(&mut self, out: &mut StateWriter) {
+        for i in 0..self.len() {
+            let (k0, k1) = (self.keys.offsets[i], self.keys.offsets[i + 1]);
+            out.keys.data.push(out.component);
+            out.keys.data.extend_from_slice(&self.keys.data[k0 + 1..k1]);
+            out.keys.offsets.push(out.keys.data.len());
+            out.keys.nulls.push(false);
+            let (v0, v1) = (self.values.offsets[i], self.values.offsets[i + 1]);
+            out.values.data.extend_from_slice(&self.values.data[v0..v1]);
+            out.values.offsets.push(out.values.data.len());
+            out.values.nulls.push(self.values.nulls[i]);
+        }
+        *self = StateWriter::new();
+    }
+
     /// Appends the commit marker: input resumes at `next_offset`.
     pub fn marker(&mut self, next_offset: i64, fingerprint: u64) {
+        self.marker_with(next_offset, fingerprint, &[]);
+    }
+
+    /// Appends the commit marker of a task reading more than one input
+    /// partition (a join): input resumes at `next_offset` in the task's own
+    /// partition of input 0 (-1 when it has none) and at each of `more`.
+    pub fn marker_with(&mut self, next_offset: i64, fingerprint: u64, more: &[CommitPosition]) {
         self.component = MARKER;
+        let mut extra = Vec::with_capacity(more.len() * 14);
+        for &(input, partition, offset) in more {
+            extra.extend_from_slice(&(input as u16).to_be_bytes());
+            extra.extend_from_slice(&partition.to_be_bytes());
+            extra.extend_from_slice(&offset.to_be_bytes());
+        }
         self.put(
             &[],
-            &[&next_offset.to_be_bytes(), &fingerprint.to_be_bytes()],
+            &[
+                &next_offset.to_be_bytes(),
+                &fingerprint.to_be_bytes(),
+                &extra,
+            ],
         );
     }
 
@@ -154,22 +188,35 @@ fn fresh() -> Encoded {
 }
 
 /// A commit marker as read back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Marker {
-    /// The next input offset of the task's partition.
+    /// The next input offset of the task's partition (-1: none).
     pub next_offset: i64,
     /// The state layout the records before it were written with.
     pub fingerprint: u64,
+    /// The next offsets of the other input partitions of a join's task.
+    pub more: Vec<CommitPosition>,
 }
 
 impl Marker {
     /// Parses a marker value (version byte included).
     pub fn parse(value: &[u8]) -> Result<Marker> {
         match value {
-            [STATE_VERSION, rest @ ..] if rest.len() == 16 => Ok(Marker {
-                next_offset: i64::from_be_bytes(array8(&rest[..8])?),
-                fingerprint: u64::from_be_bytes(array8(&rest[8..])?),
-            }),
+            [STATE_VERSION, rest @ ..] if rest.len() >= 16 && (rest.len() - 16) % 14 == 0 => {
+                let more = rest[16..]
+                    .chunks_exact(14)
+                    .map(|c| {
+                        let input = u16::from_be_bytes([c[0], c[1]]) as usize;
+                        let partition = i32::from_be_bytes([c[2], c[3], c[4], c[5]]);
+                        Ok((input, partition, i64::from_be_bytes(array8(&c[6..])?)))
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                Ok(Marker {
+                    next_offset: i64::from_be_bytes(array8(&rest[..8])?),
+                    fingerprint: u64::from_be_bytes(array8(&rest[8..16])?),
+                    more,
+                })
+            }
             [v, ..] if *v > STATE_VERSION => Err(Error::external(format!(
                 "the changelog was written by a newer sluice (state layout version {v}; this \
                  sluice reads version {STATE_VERSION})"
@@ -266,7 +313,8 @@ mod tests {
             m,
             Marker {
                 next_offset: 42,
-                fingerprint: 7
+                fingerprint: 7,
+                more: Vec::new(),
             }
         );
         assert_eq!(b.partition, Some(2));

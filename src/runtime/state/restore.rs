@@ -326,7 +326,7 @@ mod tests {
         write(&broker, &mut w).await;
 
         let state = read_changelog(&broker, "cl", 1, 9).await.unwrap();
-        assert_eq!(state.marker.map(|m| m.next_offset), Some(20));
+        assert_eq!(state.marker.as_ref().map(|m| m.next_offset), Some(20));
         let by = state.by_component().unwrap();
         let mut zero = by[&0].clone();
         zero.sort();
