@@ -38,8 +38,8 @@ pub(crate) struct RunningQuery {
     pub(crate) cancel: CancellationToken,
     pub(crate) handle: Option<tokio::task::JoinHandle<Result<()>>>,
     pub(crate) status: Arc<QueryStatus>,
-    /// The first task of a query that re-keys through a repartition topic.
-    pub(crate) upstream: Option<Arc<QueryStatus>>,
+    /// The first tasks of a query that re-keys through repartition topics.
+    pub(crate) upstream: Vec<Arc<QueryStatus>>,
     /// Records its windowed aggregation dropped as late.
     pub(crate) late_records: Option<Arc<std::sync::atomic::AtomicU64>>,
     pub(crate) plan: Vec<String>,

@@ -146,7 +146,7 @@ impl Engine {
                 cancel,
                 handle: Some(handle),
                 status,
-                upstream: None,
+                upstream: Vec::new(),
                 late_records: None,
                 plan,
                 materialized: Some(store),

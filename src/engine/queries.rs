@@ -497,7 +497,7 @@ impl Engine {
         // A re-keying query runs as two tasks: the first writes the rows,
         // keyed by the new key, to the internal repartition topic; the
         // second (below) reads that topic.
-        let mut upstream = None;
+        let mut upstream = Vec::new();
         let mut input_topic = planned.source.topic.clone();
         let mut input_group = self.config.query_group(query_id);
         let mut input_start = session.start_from(&self.config);
@@ -532,6 +532,18 @@ impl Engine {
                 stage.operators,
                 stage.output_schema,
             );
+            let internal = match join.as_mut() {
+                Some(j) => {
+                    let reps = std::mem::take(&mut j.repartitions);
+                    let (tasks, internal, lines) = self
+                        .start_join_repartitions(session, query_id, reps, &cancel)
+                        .await?;
+                    upstream.extend(tasks);
+                    plan_prefix.extend(lines);
+                    internal
+                }
+                None => Vec::new(),
+            };
             let stage_reader = join_reader(
                 ReaderSpec {
                     topic: planned.source.topic.clone(),
@@ -542,6 +554,7 @@ impl Engine {
                 },
                 &planned.source,
                 join.as_ref(),
+                &internal,
             );
             attach_join(&mut pipeline, join.take());
             plan_prefix = pipeline.describe();
@@ -574,7 +587,7 @@ impl Engine {
                 status: Arc::clone(&status),
                 state: stage_state,
             };
-            upstream = Some((tokio::spawn(run_supervised(task, cancel.clone())), status));
+            upstream.push((tokio::spawn(run_supervised(task, cancel.clone())), status));
             // The aggregating task reads the whole internal topic, in its own
             // consumer group.
             input_group = format!("{input_group}-repartition");
@@ -610,6 +623,18 @@ impl Engine {
                 .map(|w| (w.window.key_layout(), w.start_column, w.end_column)),
         };
         let input_topic_name = input_topic.clone();
+        let internal = match join.as_mut() {
+            Some(j) => {
+                let reps = std::mem::take(&mut j.repartitions);
+                let (tasks, internal, lines) = self
+                    .start_join_repartitions(session, query_id, reps, &cancel)
+                    .await?;
+                upstream.extend(tasks);
+                plan_prefix.extend(lines);
+                internal
+            }
+            None => Vec::new(),
+        };
         let reader = join_reader(
             ReaderSpec {
                 topic: input_topic,
@@ -617,11 +642,12 @@ impl Engine {
                 start: input_start,
                 // Headers are copied to the records the query writes (the
                 // re-keyed rows of a repartition topic carry none).
-                with_headers: upstream.is_none(),
+                with_headers: upstream.is_empty(),
                 also: Vec::new(),
             },
             &planned.source,
             join.as_ref(),
+            &internal,
         );
         // A TABLE sink is materialized for pull queries; a table whose
         // rows cannot be kept is simply not queryable.
@@ -673,22 +699,23 @@ impl Engine {
             state,
         };
         let handle = tokio::spawn(run_supervised(task, cancel.clone()));
-        let (handle, upstream_status) = match upstream {
-            None => (handle, None),
-            Some((first, first_status)) => (
-                tokio::spawn(async move {
-                    let first = first.await;
-                    let second = handle.await;
-                    match (first, second) {
-                        (Ok(Err(e)), _) | (_, Ok(Err(e))) => Err(e),
-                        (Err(e), _) | (_, Err(e)) => {
-                            Err(Error::internal(format!("query task panicked: {e}")))
-                        }
-                        _ => Ok(()),
+        let (firsts, upstream_status): (Vec<_>, Vec<_>) = upstream.into_iter().unzip();
+        let handle = if firsts.is_empty() {
+            handle
+        } else {
+            tokio::spawn(async move {
+                let mut result = Ok(());
+                for task in firsts.into_iter().chain(std::iter::once(handle)) {
+                    let r = match task.await {
+                        Ok(r) => r,
+                        Err(e) => Err(Error::internal(format!("query task panicked: {e}"))),
+                    };
+                    if result.is_ok() {
+                        result = r;
                     }
-                }),
-                Some(first_status),
-            ),
+                }
+                result
+            })
         };
         Ok(RunningQuery {
             cancel,
@@ -732,6 +759,7 @@ impl Engine {
             },
             &planned.source,
             join.as_ref(),
+            &[],
         ))?;
         let (tx, rx) = mpsc::channel(16);
         let columns = planned.columns.clone();
@@ -1258,8 +1286,15 @@ fn query_sources(planned: &PlannedSelect) -> Vec<String> {
 }
 
 /// The reader of a query's first stage: for a join, every input's topic
-/// too; a table input is always read from its beginning, as ksqlDB does.
-fn join_reader(mut spec: ReaderSpec, first: &Source, join: Option<&JoinInputs>) -> ReaderSpec {
+/// too (a re-keyed input's internal topic, from its beginning, for the
+/// inputs in `internal`); a table input is always read from its beginning,
+/// as ksqlDB does.
+fn join_reader(
+    mut spec: ReaderSpec,
+    first: &Source,
+    join: Option<&JoinInputs>,
+    internal: &[(usize, String)],
+) -> ReaderSpec {
     let Some(join) = join else {
         return spec;
     };
@@ -1274,6 +1309,19 @@ fn join_reader(mut spec: ReaderSpec, first: &Source, join: Option<&JoinInputs>) 
         .iter()
         .map(|s| (s.topic.clone(), start(s, default)))
         .collect();
+    for (input, topic) in internal {
+        match input {
+            0 => {
+                spec.topic = topic.clone();
+                spec.start = StartFrom::Earliest;
+            }
+            i => {
+                if let Some(slot) = spec.also.get_mut(i - 1) {
+                    *slot = (topic.clone(), StartFrom::Earliest);
+                }
+            }
+        }
+    }
     spec.with_headers = spec.with_headers || join.sources.iter().any(|s| has_headers(s));
     spec
 }
@@ -1287,6 +1335,78 @@ fn attach_join(pipeline: &mut Pipeline, join: Option<JoinInputs>) {
 }
 
 impl Engine {
+    /// Starts the first stage of each re-keyed join input: it reads the
+    /// source and writes the rows, keyed by their join key, to the internal
+    /// topic the join reads. Returns the tasks, the internal topic of each
+    /// input, and lines for EXPLAIN.
+    #[allow(clippy::type_complexity)]
+    async fn start_join_repartitions(
+        &self,
+        session: &Session,
+        query_id: &str,
+        repartitions: Vec<crate::plan::join::SideRepartition>,
+        cancel: &CancellationToken,
+    ) -> Result<(
+        Vec<(tokio::task::JoinHandle<Result<()>>, Arc<QueryStatus>)>,
+        Vec<(usize, String)>,
+        Vec<String>,
+    )> {
+        let mut tasks = Vec::new();
+        let mut internal = Vec::new();
+        let mut lines = Vec::new();
+        for rep in repartitions {
+            let topic = format!("{}-{}", self.config.query_group(query_id), rep.name);
+            let partitions = self
+                .broker
+                .admin()
+                .describe_topic(&rep.partitions_of)
+                .await?
+                .map_or(1, |t| t.partitions);
+            self.ensure_topic(&topic, None, 1, Some(partitions)).await?;
+            let t = &rep.topic_source;
+            let encode = EncodeStage {
+                key_columns: rep.key_columns.clone(),
+                value_columns: rep.value_columns.clone(),
+                rowtime_column: rep.time_column,
+                null_row_column: None,
+                headers_column: None,
+                key: registry::encoder(&t.key_format, Part::Key, t.key_schema())?,
+                value: registry::encoder(&t.value_format, Part::Value, t.value_schema())?,
+                window: None,
+            };
+            let pipeline = Pipeline::new(query_id, rep.decode, rep.operators, rep.output_schema);
+            let mut described = pipeline.describe();
+            described.push(format!(
+                "Repartition: write topic {topic}, keyed by the join expression"
+            ));
+            lines.extend(described);
+            let status = Arc::new(QueryStatus::default());
+            let task = TaskPlan {
+                broker: Arc::clone(&self.broker),
+                reader: ReaderSpec {
+                    topic: rep.source.topic.clone(),
+                    group_id: Some(self.config.query_group(query_id)),
+                    start: session.start_from(&self.config),
+                    with_headers: false,
+                    also: Vec::new(),
+                },
+                pipeline: std::sync::Mutex::new(pipeline),
+                sink: SinkPlan {
+                    topic: topic.clone(),
+                    encode,
+                    store: None,
+                },
+                log: self.log.clone(),
+                settings: self.task_settings(session),
+                status: Arc::clone(&status),
+                state: None,
+            };
+            tasks.push((tokio::spawn(run_supervised(task, cancel.clone())), status));
+            internal.push((rep.input, topic));
+        }
+        Ok((tasks, internal, lines))
+    }
+
     /// Refuses a join whose co-partitioned sides have different partition
     /// counts, with ksqlDB's message.
     pub(super) async fn check_co_partitioning(

@@ -280,7 +280,7 @@ impl RunningQuery {
             cancel: tokio_util::sync::CancellationToken::new(),
             handle: None,
             status: Arc::new(crate::runtime::task::QueryStatus::default()),
-            upstream: None,
+            upstream: Vec::new(),
             late_records: None,
             plan: vec!["not running".to_string()],
             materialized: None,

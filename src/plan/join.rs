@@ -56,6 +56,36 @@ pub struct JoinInputs {
     /// the alias of the leftmost source of its left side and of its right
     /// source, and the inputs on each side.
     pub co_partitioned: Vec<CoPartition>,
+    /// Re-keyed stream sides, each a first stage writing an internal topic.
+    pub repartitions: Vec<SideRepartition>,
+}
+
+/// The first stage of a re-keyed stream side: reads its source, computes
+/// the join key and writes the rows to an internal topic keyed by it.
+pub struct SideRepartition {
+    /// The internal topic's name after the query's prefix, as ksqlDB names
+    /// it (`Join-left-repartition`, …).
+    pub name: String,
+    /// The join input that reads the internal topic.
+    pub input: usize,
+    /// The source read.
+    pub source: Arc<Source>,
+    /// Its decoding.
+    pub decode: crate::runtime::decode::DecodeStage,
+    /// The operators preparing the rows.
+    pub operators: Vec<Box<dyn Operator>>,
+    /// The schema of the prepared rows.
+    pub output_schema: SchemaRef,
+    /// The columns written as the key, as the value, and as the time.
+    pub key_columns: Vec<usize>,
+    /// Value columns.
+    pub value_columns: Vec<usize>,
+    /// The event time, written as the record timestamp.
+    pub time_column: usize,
+    /// The topic whose partition count the internal topic takes.
+    pub partitions_of: String,
+    /// The internal topic's columns and formats.
+    pub topic_source: Source,
 }
 
 /// Two sides of one join whose partition counts must match.
@@ -128,8 +158,23 @@ pub fn plan_join(
     let mut equivalent: Vec<Expr> = Vec::new();
     let mut viable: Vec<Expr> = Vec::new();
     let mut left_kind = sources[0].source.kind;
+    // Every condition's sources first, then each join's kind and keys.
+    let criteria: Vec<(Expr, Expr, String)> = query
+        .joins
+        .iter()
+        .enumerate()
+        .map(|(j, join)| check_criteria(&sources, j + 1, join))
+        .collect::<Result<_>>()?;
     for (j, join) in query.joins.iter().enumerate() {
-        let step = plan_step(state, &sources, j + 1, join, left_kind, &equivalent)?;
+        let step = plan_step(
+            state,
+            &sources,
+            j + 1,
+            join,
+            &criteria[j],
+            left_kind,
+            &equivalent,
+        )?;
         let refs: Vec<Expr> = [&step.left, &step.right]
             .into_iter()
             .filter(|e| column_ref(e).is_some())
@@ -149,11 +194,10 @@ pub fn plan_join(
                 .key_columns()
                 .map(|c| quoted(&left.joined_name(&c.name)))
                 .collect();
+            viable = equivalent.clone();
         } else if step.join_type == JoinType::Full {
             // Keyed by whichever side is present: neither side's column.
             equivalent.clear();
-        }
-        if step.join_type == JoinType::Full {
             viable.clear();
         } else {
             viable.extend(refs);
@@ -164,7 +208,10 @@ pub fn plan_join(
         };
         steps.push(step);
     }
-    let is_fk = steps.iter().any(|s| s.kind == JoinKind::ForeignKey);
+    // The result is keyed by the left table's primary key when the last
+    // join is on a foreign key.
+    let is_fk = steps.last().is_some_and(|s| s.kind == JoinKind::ForeignKey);
+    let any_fk = steps.iter().any(|s| s.kind == JoinKind::ForeignKey);
     let persistent = matches!(purpose, Purpose::Persistent { .. });
     let sink = match purpose {
         Purpose::Persistent { sink, .. } => Some(sink.as_str()),
@@ -181,7 +228,9 @@ pub fn plan_join(
         .map(|s| s.key_type.clone())
         .unwrap_or(SqlType::String);
     let synthetic = synthetic_key_name(&taken);
-    let is_synthetic = viable.is_empty() && !is_fk;
+    // After PARTITION BY the key is the partitioning expressions.
+    let partitioned = !query.partition_by.is_empty();
+    let is_synthetic = viable.is_empty() && !is_fk && !partitioned;
     let mut rewritten = rewrite_query(query, &sources, &synthetic, is_synthetic)?;
 
     // The result key: the left table's primary key (foreign key), the
@@ -194,7 +243,9 @@ pub fn plan_join(
             _ => false,
         })
     };
-    let key_columns: Vec<(String, SqlType)> = if is_fk {
+    let key_columns: Vec<(String, SqlType)> = if partitioned {
+        Vec::new()
+    } else if is_fk {
         let left = &sources[0];
         left.source
             .key_columns()
@@ -208,7 +259,10 @@ pub fn plan_join(
         let t = joined_type(&sources, &name).unwrap_or_else(|| key_type.clone());
         vec![(name, t)]
     };
-    if let (Some(sink), true) = (sink, persistent && query.group_by.is_empty()) {
+    if let (Some(sink), true) = (
+        sink,
+        persistent && query.group_by.is_empty() && !partitioned,
+    ) {
         check_key_in_projection(
             sink,
             &rewritten,
@@ -235,7 +289,24 @@ pub fn plan_join(
         })
         .collect();
     for s in &sources {
-        for (c, t) in s.columns.iter().chain(&s.pseudo) {
+        // Each source's value columns, pseudo columns, then key columns
+        // (the order `*` takes after PARTITION BY).
+        let values = s
+            .source
+            .columns
+            .iter()
+            .filter(|c| !c.is_key())
+            .map(|c| (c.name.clone(), c.sql_type.clone()));
+        let keys = s
+            .source
+            .key_columns()
+            .map(|c| (c.name.clone(), c.sql_type.clone()));
+        let ordered: Vec<(String, SqlType)> = if partitioned {
+            values.chain(s.pseudo.iter().cloned()).chain(keys).collect()
+        } else {
+            s.columns.iter().chain(&s.pseudo).cloned().collect()
+        };
+        for (c, t) in &ordered {
             let name = s.joined_name(c);
             if key_columns.iter().any(|(k, _)| *k == name) {
                 continue;
@@ -273,15 +344,34 @@ pub fn plan_join(
     )?;
 
     // The join chain in front of the stage that reads the source.
-    let chain = build_chain(state, &sources, &steps, &joined, &key_columns, query_id)?;
-    let single_task = is_fk || steps.iter().any(|s| s.rekey_left || s.rekey_right);
-    let co_partitioned = if is_fk {
+    // A push query runs as one task over every partition: it re-keys in
+    // memory instead of through internal topics.
+    let chain = build_chain(
+        state,
+        &sources,
+        &steps,
+        &joined,
+        &key_columns,
+        query_id,
+        persistent,
+    )?;
+    // A join re-keying an intermediate result (no internal topic between
+    // two joins yet) sees every partition in one task.
+    let single_task = any_fk
+        || steps.iter().enumerate().any(|(j, s)| {
+            (j > 0 && s.rekey_left)
+                || (s.kind == JoinKind::TableTable
+                    && key_formats_differ(&sources[0], &sources[j + 1]))
+        });
+    let co_partitioned = if any_fk {
         Vec::new()
     } else {
         steps
             .iter()
             .enumerate()
-            .filter(|(_, s)| !s.rekey_left && !s.rekey_right)
+            .filter(|(j, s)| {
+                !(*j > 0 && s.rekey_left) && !s.rekey_right && !(*j == 0 && s.rekey_left)
+            })
             .map(|(j, _)| CoPartition {
                 left_name: sources[0].alias.clone(),
                 left_topic: sources[0].source.topic.clone(),
@@ -305,6 +395,7 @@ pub fn plan_join(
         sides: chain.sides,
         single_task,
         co_partitioned,
+        repartitions: chain.repartitions,
     });
     let described: Vec<String> = steps
         .iter()
@@ -719,6 +810,9 @@ fn rewrite_query(
     };
     for item in &query.select {
         match item {
+            SelectItem::Wildcard if !query.partition_by.is_empty() => {
+                select.push(SelectItem::Wildcard);
+            }
             SelectItem::Wildcard => {
                 if is_synthetic {
                     select.push(SelectItem::Expr {
@@ -895,6 +989,23 @@ fn check_key_in_projection(
     let Some((key, _)) = key_columns.first() else {
         return Ok(());
     };
+    let mut names: Vec<String> = query
+        .select
+        .iter()
+        .filter_map(|item| match item {
+            SelectItem::Expr { expr, alias, .. } if column_ref(expr) == Some(key.as_str()) => {
+                Some(alias.clone().unwrap_or_else(|| key.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    if names.len() > 1 {
+        names.sort();
+        return Err(Error::user(format!(
+            "The projection contains a key column (`{key}`) more than once, aliased as: {}.",
+            names.join(" and ")
+        )));
+    }
     if in_projection(key) {
         return Ok(());
     }
@@ -926,23 +1037,35 @@ fn check_key_in_projection(
     )))
 }
 
-/// Checks one join step and works out its kind and keys.
-fn plan_step(
-    state: &SessionState,
-    sources: &[Joined],
-    j: usize,
-    join: &ast::Join,
-    left_kind: SourceKind,
-    equivalent: &[Expr],
-) -> Result<Step> {
+/// Checks that the condition of join `j` compares an expression of the
+/// sources joined before with one of source `j`; returns them in that
+/// order, and the condition as ksqlDB shows it.
+fn check_criteria(sources: &[Joined], j: usize, join: &ast::Join) -> Result<(Expr, Expr, String)> {
     let new = &sources[j];
-    let join_type = match join.kind {
-        ast::JoinKind::Inner => JoinType::Inner,
-        ast::JoinKind::Left => JoinType::Left,
-        ast::JoinKind::Right => JoinType::Right,
-        ast::JoinKind::Full => JoinType::Full,
-    };
     let (a, b) = equality(&join.on)?;
+    let (a, b) = (
+        &normalize_access(a, sources, j),
+        &normalize_access(b, sources, j),
+    );
+    // Unknown qualifiers first, on either side.
+    for e in [a, b] {
+        let mut failure = None;
+        let _ = visit_expressions(e, |x| {
+            if let Expr::CompoundIdentifier(ids) = x {
+                if ids.len() == 2 && find_qualifier(sources, &ids[0].value, j).is_none() {
+                    failure = Some(Error::user(format!(
+                        "'{}' is not a valid stream/table name or alias.",
+                        ids[0].value
+                    )));
+                    return ControlFlow::Break(());
+                }
+            }
+            ControlFlow::Continue(())
+        });
+        if let Some(f) = failure {
+            return Err(f);
+        }
+    }
     let refs_a = referenced(a, sources, j, "JOIN ON")?;
     let refs_b = referenced(b, sources, j, "JOIN ON")?;
     for (refs, _) in [(&refs_a, a), (&refs_b, b)] {
@@ -980,6 +1103,51 @@ fn plan_step(
         qualified(a, sources, j),
         qualified(b, sources, j)
     );
+    Ok((left_raw.clone(), right_raw.clone(), written))
+}
+
+/// `q.col[i]` (parsed with `q` as the root of the access) as `(q.col)[i]`.
+fn normalize_access(e: &Expr, sources: &[Joined], upto: usize) -> Expr {
+    let mut e = e.clone();
+    let _ = datafusion::sql::sqlparser::ast::visit_expressions_mut(&mut e, |x| {
+        if let Expr::CompoundFieldAccess { root, access_chain } = x {
+            if let (Expr::Identifier(q), Some(AccessExpr::Dot(Expr::Identifier(c)))) =
+                (root.as_ref(), access_chain.first())
+            {
+                if find_qualifier(sources, &q.value, upto).is_some() {
+                    let column = Expr::CompoundIdentifier(vec![q.clone(), c.clone()]);
+                    access_chain.remove(0);
+                    if access_chain.is_empty() {
+                        *x = column;
+                    } else {
+                        *root = Box::new(column);
+                    }
+                }
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    e
+}
+
+/// Checks one join step and works out its kind and keys.
+fn plan_step(
+    state: &SessionState,
+    sources: &[Joined],
+    j: usize,
+    join: &ast::Join,
+    criteria: &(Expr, Expr, String),
+    left_kind: SourceKind,
+    equivalent: &[Expr],
+) -> Result<Step> {
+    let new = &sources[j];
+    let join_type = match join.kind {
+        ast::JoinKind::Inner => JoinType::Inner,
+        ast::JoinKind::Left => JoinType::Left,
+        ast::JoinKind::Right => JoinType::Right,
+        ast::JoinKind::Full => JoinType::Full,
+    };
+    let (left_raw, right_raw, written) = (&criteria.0, &criteria.1, &criteria.2);
     let left_name = sources[0].source.name.clone();
     let right_name = new.source.name.clone();
     let kind_word = |t: JoinType| match t {
@@ -1065,6 +1233,11 @@ fn plan_step(
                 )));
             }
             rekey_left = !left_is_key(&left, sources, j, equivalent);
+            // A stream keyed in another format than the table is re-keyed
+            // into the table's, so that equal keys share a partition.
+            if j == 1 && !rekey_left && key_formats_differ(&sources[0], new) {
+                rekey_left = true;
+            }
         }
         JoinKind::TableTable => {
             if !is_key_of(&right, new) {
@@ -1101,6 +1274,11 @@ fn plan_step(
         JoinKind::StreamStream { .. } => {
             rekey_left = !left_is_key(&left, sources, j, equivalent);
             rekey_right = !is_key_of(&right, new);
+            // Keys in different formats land in different partitions: the
+            // right side is re-keyed into the left's format.
+            if j == 1 && !rekey_left && !rekey_right && key_formats_differ(&sources[0], new) {
+                rekey_right = true;
+            }
         }
         JoinKind::ForeignKey => {}
     }
@@ -1141,6 +1319,10 @@ fn plan_step(
     })
 }
 
+fn key_formats_differ(a: &Joined, b: &Joined) -> bool {
+    a.source.key_format.format != b.source.key_format.format
+}
+
 fn contains_map(t: &SqlType) -> bool {
     match t {
         SqlType::Map(..) => true,
@@ -1168,6 +1350,11 @@ fn qualified(e: &Expr, sources: &[Joined], upto: usize) -> String {
     let mut e = e.clone();
     let lambdas = lambda_params(&e);
     let _ = datafusion::sql::sqlparser::ast::visit_expressions_mut(&mut e, |x| {
+        if matches!(x, Expr::Value(v) if matches!(v.value, datafusion::sql::sqlparser::ast::Value::Null))
+        {
+            *x = Expr::Identifier(Ident::new("null"));
+            return ControlFlow::Continue(());
+        }
         if let Expr::Identifier(id) = x {
             if !lambdas.contains(&id.value) {
                 if let Ok(hits) = unqualified(sources, &id.value, upto) {
@@ -1259,6 +1446,7 @@ struct Chain {
     decode: crate::runtime::decode::DecodeStage,
     operators: Vec<Box<dyn Operator>>,
     sides: Vec<SideInput>,
+    repartitions: Vec<SideRepartition>,
 }
 
 fn source_fields(s: &Joined) -> Vec<Field> {
@@ -1344,17 +1532,74 @@ fn build_chain(
     joined: &Arc<Source>,
     key_columns: &[(String, SqlType)],
     query_id: &str,
+    through_topics: bool,
 ) -> Result<Chain> {
     let first = &sources[0];
     let key_type = steps[0].key_type.to_arrow();
-    let (mut operators, mut left_schema) = prepare_source(state, first, &steps[0].left, &key_type)?;
-    let decode = decode_stage(state, &first.source, query_id)?;
+    let n = steps.len();
+    // Internal topics take ksqlDB's names: the join of step j is nested
+    // n - j levels deep on the left of the last one.
+    let prefix = |j: usize| "L_".repeat(n - 1 - j);
+    let mut repartitions = Vec::new();
+    // A re-keyed stream side is written to an internal topic keyed by its
+    // join key, in the key format of the side it joins (so that equal keys
+    // land in equal partitions), or JSON when both sides are re-keyed.
+    let key_format_for = |other: Option<&Joined>| match other {
+        Some(o) if o.source.key_format.format != crate::format::Format::None => {
+            crate::format::FormatSpec {
+                wrap_single_value: None,
+                ..o.source.key_format.clone()
+            }
+        }
+        _ => crate::format::FormatSpec::new(crate::format::Format::Json),
+    };
+    let first_plan = if steps[0].rekey_left && through_topics {
+        let name = match steps[0].kind {
+            JoinKind::StreamStream { .. } => format!("{}Join-left-repartition", prefix(0)),
+            _ => format!("{}Join-repartition", prefix(0)),
+        };
+        let other = (!steps[0].rekey_right).then_some(&sources[1]);
+        Some(Repartition {
+            name,
+            input: 0,
+            key_format: key_format_for(other),
+            partitions_of: sources[1].source.topic.clone(),
+        })
+    } else {
+        None
+    };
+    let (decode, mut operators, mut left_schema) = side_input(
+        state,
+        first,
+        &steps[0].left,
+        &key_type,
+        first_plan,
+        query_id,
+        &mut repartitions,
+    )?;
     let mut acc: Vec<Field> = source_fields(first);
     let mut sides = Vec::with_capacity(steps.len());
     for (j, step) in steps.iter().enumerate() {
         let s = &sources[j + 1];
         let key_type = step.key_type.to_arrow();
-        let (side_ops, right_schema) = prepare_source(state, s, &step.right, &key_type)?;
+        let plan = (step.rekey_right && through_topics).then(|| {
+            let other = (!(j == 0 && step.rekey_left)).then_some(first);
+            Repartition {
+                name: format!("{}Join-right-repartition", prefix(j)),
+                input: j + 1,
+                key_format: key_format_for(other),
+                partitions_of: first.source.topic.clone(),
+            }
+        });
+        let (side_decode, side_ops, right_schema) = side_input(
+            state,
+            s,
+            &step.right,
+            &key_type,
+            plan,
+            query_id,
+            &mut repartitions,
+        )?;
         let is_fk = step.kind == JoinKind::ForeignKey;
         // Output: left, right, key, time, null.
         let mut fields: Vec<Field> = Vec::new();
@@ -1413,7 +1658,7 @@ fn build_chain(
         let join_at = operators.len();
         operators.push(Box::new(Join::new(spec)?));
         sides.push(SideInput {
-            decode: decode_stage(state, &s.source, query_id)?,
+            decode: side_decode,
             operators: side_ops,
             join_at,
         });
@@ -1480,5 +1725,90 @@ fn build_chain(
         decode,
         operators,
         sides,
+        repartitions,
     })
+}
+
+/// How a re-keyed stream side goes through an internal topic.
+struct Repartition {
+    name: String,
+    input: usize,
+    key_format: crate::format::FormatSpec,
+    partitions_of: String,
+}
+
+/// One input of the join chain: its decoding and the operators preparing
+/// its rows. A re-keyed side is prepared by a first stage writing the
+/// internal topic (added to `repartitions`); the join then reads that topic.
+fn side_input(
+    state: &SessionState,
+    s: &Joined,
+    key: &Expr,
+    key_type: &DataType,
+    repartition: Option<Repartition>,
+    query_id: &str,
+    repartitions: &mut Vec<SideRepartition>,
+) -> Result<(
+    crate::runtime::decode::DecodeStage,
+    Vec<Box<dyn Operator>>,
+    SchemaRef,
+)> {
+    let (ops, prepared) = prepare_source(state, s, key, key_type)?;
+    let decode = decode_stage(state, &s.source, query_id)?;
+    let Some(plan) = repartition else {
+        return Ok((decode, ops, prepared));
+    };
+    let n = prepared.fields().len();
+    let named = &prepared.fields()[..n - 3];
+    let key_name = format!("{JOIN_KEY}0");
+    let mut columns = vec![Column {
+        name: key_name.clone(),
+        sql_type: SqlType::from_arrow(key_type)?,
+        namespace: ColumnNamespace::Key,
+    }];
+    for f in named {
+        columns.push(Column {
+            name: f.name().clone(),
+            sql_type: SqlType::from_arrow(f.data_type())?,
+            namespace: ColumnNamespace::Value,
+        });
+    }
+    let topic_source = Source {
+        name: format!("{}$REPARTITION", s.source.name),
+        kind: SourceKind::Stream,
+        columns,
+        topic: String::new(),
+        key_format: plan.key_format,
+        value_format: crate::format::FormatSpec::new(crate::format::Format::Json),
+        timestamp: None,
+        is_source: false,
+        sql: String::new(),
+        created_by: None,
+        window: None,
+    };
+    // Read back: the same prepared rows.
+    let rows = topic_source.row_schema();
+    let mut exprs: Vec<DfExpr> = named.iter().map(|f| input(f.name())).collect();
+    exprs.push(input(&key_name));
+    exprs.push(input(RECORD_TIME).alias(JOIN_TIME));
+    exprs.push(input(NULL_ROW).alias(JOIN_NULL));
+    let (read_ops, read_schema) = project(state, &rows, Some(not(input(NULL_ROW))), exprs)?;
+    repartitions.push(SideRepartition {
+        name: plan.name,
+        input: plan.input,
+        source: Arc::clone(&s.source),
+        decode,
+        operators: ops,
+        output_schema: Arc::clone(&prepared),
+        key_columns: vec![n - 3],
+        value_columns: (0..n - 3).collect(),
+        time_column: n - 2,
+        partitions_of: plan.partitions_of,
+        topic_source: topic_source.clone(),
+    });
+    Ok((
+        decode_stage(state, &topic_source, query_id)?,
+        read_ops,
+        read_schema,
+    ))
 }

@@ -360,6 +360,19 @@ impl Join {
         }
     }
 
+    /// The rows its state holds: buffered stream records, held outer
+    /// records, table rows and foreign-key left rows (for benchmarks).
+    pub fn state_rows(&self) -> usize {
+        let buffered: usize = self
+            .windows
+            .iter()
+            .flat_map(|w| w.by_key.values())
+            .map(Vec::len)
+            .sum();
+        let tables: usize = self.tables.iter().map(|t| t.rows.len()).sum();
+        buffered + self.held.len() + tables + self.fk_left.len()
+    }
+
     fn layout(&self, side: usize) -> &SideLayout {
         if side == LEFT {
             &self.spec.left
