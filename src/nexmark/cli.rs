@@ -30,6 +30,35 @@ pub enum BenchCommand {
     /// Restarts a GROUP BY query and measures how fast its state comes back
     /// from the changelog, beside a raw rdkafka consumer of the changelog.
     Restore(RestoreArgs),
+    /// Measures the join operator alone over decoded batches
+    /// (stream-table, table-table, stream-stream) beside DataFusion's batch
+    /// hash join over the same batches.
+    Join(JoinArgs),
+}
+
+/// `sluice bench join` options.
+#[derive(Debug, Args)]
+pub struct JoinArgs {
+    /// Input rows of each join: bids streamed against the auction table
+    /// (stream-table); persons and auctions (table-table, and stream-stream,
+    /// which also runs at 4× this).
+    #[arg(long, default_value_t = 200_000)]
+    pub events: usize,
+    /// Rows per input batch (both inputs of a join: rows of the event
+    /// stream per round, split by side).
+    #[arg(long, default_value_t = 4096)]
+    pub batch: usize,
+    /// Timed runs of each join (medians are printed).
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
+    /// Seed: the same seed gives the same events.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Events (all kinds) per second of event time: at the default, 800
+    /// persons and auctions per second, so the stream-stream window (10 s
+    /// either way) holds a small part of the input.
+    #[arg(long, default_value_t = 10_000)]
+    pub event_rate: u64,
 }
 
 /// `sluice bench restore` options.
@@ -232,6 +261,21 @@ pub async fn bench(command: BenchCommand, bootstrap: Option<&str>) -> Result<()>
                 runs: args.runs,
             };
             return super::restore::run(opts, connect(bootstrap)?, &mut std::io::stdout()).await;
+        }
+        BenchCommand::Join(args) => {
+            if args.events == 0 || args.batch == 0 || args.runs == 0 || args.event_rate == 0 {
+                return Err(Error::user(
+                    "--events, --batch, --runs and --event-rate must be at least 1",
+                ));
+            }
+            let opts = super::join_bench::JoinBenchOptions {
+                events: args.events,
+                batch: args.batch,
+                runs: args.runs,
+                seed: args.seed,
+                event_rate: args.event_rate,
+            };
+            return super::join_bench::run(opts, &mut std::io::stdout()).await;
         }
     };
     if args.partitions.is_some_and(|p| p < 1) {

@@ -13,7 +13,10 @@
 //! - [`bench`]: `sluice bench nexmark`, with [`baseline`] (the rdkafka
 //!   ceiling, the ports copy, DataFusion over the same batches),
 //!   [`check`] (sluice's output against DataFusion's), [`measure`] (CPU
-//!   time, RSS) and [`report`] (the printed figures).
+//!   time, RSS) and [`report`] (the printed figures);
+//! - [`restore`]: `sluice bench restore`, state restored from a changelog;
+//! - [`join_bench`]: `sluice bench join`, the join operator alone over
+//!   decoded batches, beside DataFusion's hash join.
 //!
 //! `sluice nexmark generate` is [`generate`]; [`cli`] parses both commands.
 
@@ -22,6 +25,7 @@ pub mod bench;
 pub mod check;
 pub mod cli;
 pub mod generator;
+pub mod join_bench;
 pub mod load;
 pub mod measure;
 pub mod queries;
