@@ -376,6 +376,13 @@ impl Engine {
     }
 
     /// Errors of queries that stopped.
+    /// True when a persistent query reads more than one source (a join).
+    pub async fn has_join_queries(&self) -> bool {
+        let state = self.state.lock().await;
+        let joins = state.catalog.queries().any(|q| q.sources.len() > 1);
+        joins
+    }
+
     pub async fn failed_queries(&self) -> Vec<(String, String)> {
         let state = self.state.lock().await;
         state

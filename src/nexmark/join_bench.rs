@@ -988,7 +988,8 @@ pub async fn run(opts: JoinBenchOptions, out: &mut dyn Write) -> Result<()> {
     writeln!(
         out,
         "Records are kept for before + after + grace = {} s of event time (~{} rows at this \
-         event rate) and swept every quarter of that.",
+         event rate) and swept every quarter of that, so up to a quarter more are held \
+         between sweeps.",
         2 * WINDOW_MS / 1000,
         thousands(opts.event_rate as f64 * 4.0 / 50.0 * (2 * WINDOW_MS / 1000) as f64)
     )?;

@@ -67,6 +67,40 @@ impl RawBatch {
         self.timestamps.is_empty()
     }
 
+    /// The first `at` records and the rest (gaps go with the first part).
+    pub fn split_at(mut self, at: usize) -> (RawBatch, RawBatch) {
+        if at >= self.len() {
+            let rest = RawBatch {
+                topic: Arc::clone(&self.topic),
+                input: self.input,
+                ..RawBatch::default()
+            };
+            return (self, rest);
+        }
+        let mut rest = RawBatch {
+            topic: Arc::clone(&self.topic),
+            input: self.input,
+            ..RawBatch::default()
+        };
+        for (from, to) in [
+            (&mut self.keys, &mut rest.keys),
+            (&mut self.values, &mut rest.values),
+        ] {
+            let cut = from.offsets[at];
+            to.data = from.data.split_off(cut);
+            to.offsets = from.offsets[at..].iter().map(|o| o - cut).collect();
+            from.offsets.truncate(at + 1);
+            to.nulls = from.nulls.split_off(at);
+        }
+        rest.timestamps = self.timestamps.split_off(at);
+        rest.partitions = self.partitions.split_off(at);
+        rest.offsets = self.offsets.split_off(at);
+        if self.headers.len() > at {
+            rest.headers = self.headers.split_off(at);
+        }
+        (self, rest)
+    }
+
     /// The record at `row` alone.
     pub fn slice(&self, row: usize) -> RawBatch {
         let mut out = RawBatch {
@@ -330,40 +364,121 @@ mod tests {
 }
 
 /// Reads several topics through one reader per topic (for brokers whose
-/// readers take one topic): each poll takes the next non-empty batch,
-/// starting with a different input each time, so no input starves.
+/// readers take one topic). Records of different inputs are merged in
+/// timestamp order, as far as what was fetched allows (as Kafka Streams
+/// picks the partition whose next record is oldest): each poll returns the
+/// run of the fetched batch with the oldest head whose records are not
+/// newer than the heads of the others.
 pub struct MultiReader {
     inputs: Vec<Box<dyn TopicReader>>,
-    next: usize,
+    /// Fetched records not yet returned, per input.
+    pending: Vec<RawBatch>,
+    /// Since when records wait for an input that has neither records nor
+    /// is known to be read to its end.
+    waiting_since: Option<std::time::Instant>,
 }
+
+/// How long buffered records wait for an input not heard from yet (Kafka
+/// Streams' `max.task.idle.ms` in spirit): after that they are processed
+/// without its records.
+const MAX_IDLE: Duration = Duration::from_millis(500);
 
 impl MultiReader {
     /// A reader over `inputs`, input 0 first.
     pub fn new(inputs: Vec<Box<dyn TopicReader>>) -> Self {
-        MultiReader { inputs, next: 0 }
+        let pending = inputs.iter().map(|_| RawBatch::default()).collect();
+        MultiReader {
+            inputs,
+            pending,
+            waiting_since: None,
+        }
+    }
+
+    /// Fetches for every input without buffered records; `wait` is shared
+    /// among them. Gaps come back at once.
+    async fn fill(&mut self, max: usize, wait: Duration) -> Result<Option<RawBatch>> {
+        let n = self.inputs.len().max(1) as u32;
+        for (input, reader) in self.inputs.iter_mut().enumerate() {
+            if !self.pending[input].is_empty() {
+                continue;
+            }
+            let mut batch = reader.poll(max, wait / n).await?;
+            batch.input = input;
+            if !batch.gaps.is_empty() {
+                return Ok(Some(batch));
+            }
+            self.pending[input] = batch;
+        }
+        Ok(None)
+    }
+
+    /// The oldest run of buffered records.
+    fn take_oldest(&mut self) -> RawBatch {
+        let heads: Vec<Option<i64>> = self
+            .pending
+            .iter()
+            .map(|b| b.timestamps.first().copied())
+            .collect();
+        let Some((input, _)) = heads
+            .iter()
+            .enumerate()
+            .filter_map(|(i, h)| h.map(|t| (i, t)))
+            .min_by_key(|&(i, t)| (t, i))
+        else {
+            return RawBatch::default();
+        };
+        let others = heads
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != input)
+            .filter_map(|(_, h)| *h)
+            .min();
+        let batch = std::mem::take(&mut self.pending[input]);
+        let run = match others {
+            None => batch.len(),
+            Some(limit) => batch
+                .timestamps
+                .iter()
+                .position(|&t| t > limit)
+                .unwrap_or(batch.len())
+                .max(1),
+        };
+        let (head, rest) = batch.split_at(run);
+        self.pending[input] = rest;
+        head
     }
 }
 
 impl TopicReader for MultiReader {
     fn poll(&mut self, max: usize, wait: Duration) -> BoxFuture<'_, Result<RawBatch>> {
         Box::pin(async move {
-            let n = self.inputs.len().max(1);
-            // First every input without waiting, then each waiting its share.
-            for share in [Duration::ZERO, wait / n as u32] {
-                for k in 0..n {
-                    let input = (self.next + k) % n;
-                    let Some(reader) = self.inputs.get_mut(input) else {
-                        continue;
-                    };
-                    let mut batch = reader.poll(max, share).await?;
-                    if !batch.is_empty() || !batch.gaps.is_empty() {
-                        self.next = (input + 1) % n;
-                        batch.input = input;
-                        return Ok(batch);
-                    }
+            if let Some(gaps) = self.fill(max, Duration::ZERO).await? {
+                return Ok(gaps);
+            }
+            if self.pending.iter().all(RawBatch::is_empty) {
+                if let Some(gaps) = self.fill(max, wait).await? {
+                    return Ok(gaps);
                 }
             }
-            Ok(RawBatch::default())
+            // Records are merged by timestamp only when every input has
+            // records or is read to its end; else they wait a little.
+            let unknown = self
+                .pending
+                .iter()
+                .zip(&self.inputs)
+                .any(|(p, r)| p.is_empty() && !r.caught_up());
+            let any = self.pending.iter().any(|p| !p.is_empty());
+            if any && unknown {
+                let since = *self
+                    .waiting_since
+                    .get_or_insert_with(std::time::Instant::now);
+                if since.elapsed() < MAX_IDLE {
+                    tokio::time::sleep(Duration::from_millis(5).min(wait)).await;
+                    return Ok(RawBatch::default());
+                }
+            }
+            self.waiting_since = None;
+            Ok(self.take_oldest())
         })
     }
 
@@ -384,7 +499,7 @@ impl TopicReader for MultiReader {
     }
 
     fn caught_up(&self) -> bool {
-        self.inputs.iter().all(|r| r.caught_up())
+        self.pending.iter().all(RawBatch::is_empty) && self.inputs.iter().all(|r| r.caught_up())
     }
 
     fn assignment(&mut self) -> Option<Vec<i32>> {

@@ -301,8 +301,9 @@ impl MemoryReader {
                     .collect(),
             );
         }
-        // The input, partition and record appended first among the next
-        // record of every partition.
+        // Within an input, the record appended first among the next record
+        // of every partition; among inputs (a join's), the one whose next
+        // record is oldest, as Kafka Streams picks (ties: appended first).
         let next = |positions: &Vec<Option<Vec<usize>>>| {
             let mut best: Option<(usize, usize, &StoredRecord)> = None;
             for (input, pos) in positions.iter().enumerate() {
@@ -311,11 +312,17 @@ impl MemoryReader {
                 else {
                     continue;
                 };
+                let mut head: Option<(usize, &StoredRecord)> = None;
                 for (p, &i) in pos.iter().enumerate() {
                     if let Some(r) = topic.partitions.get(p).and_then(|recs| recs.get(i)) {
-                        if best.is_none_or(|(_, _, b)| r.seq < b.seq) {
-                            best = Some((input, p, r));
+                        if head.is_none_or(|(_, h)| r.seq < h.seq) {
+                            head = Some((p, r));
                         }
+                    }
+                }
+                if let Some((p, r)) = head {
+                    if best.is_none_or(|(_, _, b)| (r.timestamp, r.seq) < (b.timestamp, b.seq)) {
+                        best = Some((input, p, r));
                     }
                 }
             }
