@@ -332,7 +332,7 @@ pub fn plan_join(
         is_source: false,
         sql: String::new(),
         created_by: None,
-        window: None,
+        window: sources[0].source.window,
     });
     let mut planned = plan_over(
         state,
@@ -522,10 +522,12 @@ fn check_windows(sources: &[Joined]) -> Result<()> {
                         b.type_name()
                     )));
                 }
-                return Err(Error::user(
-                    "Joins of windowed sources are not supported by sluice yet: join the \
-                     tables or streams they were aggregated from instead.",
-                ));
+                if a.size_ms != b.size_ms {
+                    return Err(Error::user(
+                        "Implicit repartitioning of windowed sources is not supported. See \
+                         https://github.com/confluentinc/ksql/issues/4385.",
+                    ));
+                }
             }
         }
     }
@@ -1268,6 +1270,11 @@ fn plan_step(
                     }
                     _ => {}
                 }
+                if sources[0].source.window.is_some() || new.source.window.is_some() {
+                    return Err(Error::user(
+                        "Foreign-key table-table joins are not supported on windowed tables.",
+                    ));
+                }
                 kind = JoinKind::ForeignKey;
             }
         }
@@ -1518,11 +1525,26 @@ fn prepare_source(
         .map(|f| input(f.name()))
         .collect();
     exprs.push(cast(key_expr, key_type.clone()).alias(format!("{JOIN_KEY}0")));
+    // Records of windowed sources match only within the same window.
+    if s.source.window.is_some() {
+        exprs.push(input(&s.joined_name(WINDOW_START)).alias(format!("{JOIN_KEY}1")));
+        exprs.push(input(&s.joined_name(WINDOW_END)).alias(format!("{JOIN_KEY}2")));
+    }
     exprs.push(input(JOIN_TIME));
     exprs.push(input(JOIN_NULL));
     let (more, out) = project(state, &named, None, exprs)?;
     ops.extend(more);
     Ok((ops, out))
+}
+
+/// The number of join key columns of the sources' inputs: the key, and
+/// the window bounds of windowed sources.
+fn key_width(sources: &[Joined]) -> usize {
+    if sources[0].source.window.is_some() {
+        3
+    } else {
+        1
+    }
 }
 
 fn build_chain(
@@ -1601,12 +1623,13 @@ fn build_chain(
             &mut repartitions,
         )?;
         let is_fk = step.kind == JoinKind::ForeignKey;
+        let width = key_width(sources);
         // Output: left, right, key, time, null.
         let mut fields: Vec<Field> = Vec::new();
         for (tag, schema) in [("L", &left_schema), ("R", &right_schema)] {
             let n = schema.fields().len();
             for (i, f) in schema.fields().iter().enumerate() {
-                let name = if i >= n - 3 {
+                let name = if i >= n - 2 - width {
                     format!("${tag}{}", f.name())
                 } else {
                     f.name().clone()
@@ -1621,7 +1644,9 @@ fn build_chain(
                 .map(|c| c.sql_type.to_arrow())
                 .collect()
         } else {
-            vec![key_type.clone()]
+            let mut keys = vec![key_type.clone()];
+            keys.extend((1..width).map(|_| DataType::Int64));
+            keys
         };
         for (i, t) in out_keys.iter().enumerate() {
             fields.push(Field::new(format!("{JOIN_KEY}{i}"), t.clone(), true));
@@ -1633,7 +1658,7 @@ fn build_chain(
             let n = schema.fields().len();
             SideLayout {
                 schema: Arc::clone(schema),
-                key: vec![n - 3],
+                key: (n - 2 - width..n - 2).collect(),
                 primary_key,
                 time: n - 2,
                 null_row: n - 1,
@@ -1680,6 +1705,9 @@ fn build_chain(
                 cast(input(&format!("{JOIN_KEY}0")), next_type)
             };
             exprs.push(key.alias(format!("{JOIN_KEY}0")));
+            for i in 1..width {
+                exprs.push(input(&format!("{JOIN_KEY}{i}")));
+            }
             exprs.push(input(JOIN_TIME));
             exprs.push(input(JOIN_NULL));
             let _ = &df;
@@ -1704,6 +1732,8 @@ fn build_chain(
                 } else {
                     match name {
                         "ROWTIME" => input(JOIN_TIME),
+                        n if n == WINDOW_START && width == 3 => input(&format!("{JOIN_KEY}1")),
+                        n if n == WINDOW_END && width == 3 => input(&format!("{JOIN_KEY}2")),
                         n if n == RECORD_TIME => input(JOIN_TIME),
                         n if n == NULL_ROW => datafusion::functions::core::expr_fn::coalesce(vec![
                             input(JOIN_NULL),
