@@ -549,14 +549,19 @@ fn referenced(expr: &Expr, sources: &[Joined], upto: usize, clause: &str) -> Res
                         ids[0].value
                     ))),
                     Some(i) if sources[i].has(&ids[1].value) => Ok(Some(i)),
-                    Some(_) => Err(Error::user(format!(
-                        "{clause} column '{}.{}' cannot be resolved.",
-                        ids[0].value, ids[1].value
-                    ))),
+                    Some(_) => Err(at_ident(
+                        Error::user(format!(
+                            "{clause} column '{}.{}' cannot be resolved.",
+                            ids[0].value, ids[1].value
+                        )),
+                        &ids[0],
+                    )),
                 }
             }
             Expr::Identifier(id) if !lambdas.contains(&id.value) => {
-                unqualified(sources, &id.value, upto).map(|i| i.first().copied())
+                unqualified(sources, &id.value, upto)
+                    .map(|i| i.first().copied())
+                    .map_err(|e| at_ident(e, id))
             }
             _ => Ok(None),
         };
@@ -577,6 +582,20 @@ fn referenced(expr: &Expr, sources: &[Joined], upto: usize, clause: &str) -> Res
     match failure {
         Some(e) => Err(e),
         None => Ok(found),
+    }
+}
+
+/// An error at an identifier's place in the statement, when known.
+fn at_ident(e: Error, id: &Ident) -> Error {
+    match e {
+        Error::User { message, .. } if id.span.start.line > 0 => Error::user_at(
+            message,
+            crate::error::Location {
+                line: id.span.start.line,
+                column: id.span.start.column,
+            },
+        ),
+        other => other,
     }
 }
 

@@ -281,7 +281,19 @@ fn statement_failed(case: &TestCase, index: usize, error: &Error, strict: bool) 
             format!("statement {} failed: {message}", index + 1),
         );
     };
-    let matched = expected.message.as_ref().map(|m| message.contains(m));
+    // ksqlDB's harness shows a located error as `Line: l, Col: c: message`,
+    // its line counting the statements before it.
+    let located = error.location().map(|at| {
+        format!(
+            "Line: {}, Col: {}: {message}",
+            index as u64 + at.line,
+            at.column
+        )
+    });
+    let matched = expected
+        .message
+        .as_ref()
+        .map(|m| message.contains(m) || located.as_ref().is_some_and(|l| l.contains(m)));
     let right_statement = case.failing_statement() == Some(index);
     // An error that only says sluice lacks something is not the rejection
     // ksqlDB makes, unless it happens to say the same.
