@@ -667,3 +667,177 @@ async fn queries_ride_out_a_broker_outage() {
         server.log_text()
     );
 }
+
+/// Orders for the join test: order `i` of customer `c<i % JOIN_CUSTOMERS>`.
+const JOIN_ORDERS: usize = 3000;
+const JOIN_CUSTOMERS: usize = 50;
+
+/// Produces with murmur2 partitioning (Java clients' default, which
+/// co-partitioned joins assume), waiting out a full queue.
+fn send_murmur2(bootstrap: &str, topic: &str, records: &[(String, String, i64)]) {
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("partitioner", "murmur2_random")
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "5")
+        .create()
+        .expect("producer");
+    for (key, value, ts) in records {
+        let mut r = BaseRecord::to(topic)
+            .key(key.as_str())
+            .payload(value.as_str())
+            .timestamp(*ts);
+        loop {
+            match producer.send(r) {
+                Ok(()) => break,
+                Err((_, back)) => {
+                    r = back;
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+        }
+    }
+    producer
+        .flush(Duration::from_secs(120))
+        .expect("every record acknowledged");
+}
+
+fn join_order(i: usize) -> (String, String, i64) {
+    (
+        format!("o{i}"),
+        format!(r#"{{"CUSTOMER":"c{}","AMOUNT":{i}}}"#, i % JOIN_CUSTOMERS),
+        BASE_MS + i as i64 * STEP_MS,
+    )
+}
+
+/// The enriched orders: per order, how often it was written and whether
+/// every copy carried its customer's name.
+fn check_enriched(bootstrap: &str, topic: &str) -> (usize, usize, usize, usize) {
+    let out = common::read_all(bootstrap, topic);
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut wrong = 0;
+    for r in &out {
+        let Some(v) = r
+            .value
+            .as_deref()
+            .and_then(|v| serde_json::from_slice::<Value>(v).ok())
+        else {
+            wrong += 1;
+            continue;
+        };
+        let order = v["ORDER_ID"].as_str().unwrap_or_default().to_string();
+        let i: usize = order.trim_start_matches('o').parse().unwrap_or(usize::MAX);
+        if v["NAME"] != format!("name-{}", i % JOIN_CUSTOMERS) {
+            wrong += 1;
+        }
+        *seen.entry(order).or_default() += 1;
+    }
+    let lost = (0..JOIN_ORDERS)
+        .filter(|i| !seen.contains_key(&format!("o{i}")))
+        .count();
+    let duplicates = seen.values().map(|c| c - 1).sum();
+    (out.len(), lost, duplicates, wrong)
+}
+
+/// A stream-table join (the stream re-keyed through an internal topic) is
+/// killed with SIGKILL three times while orders flow: afterwards every
+/// order is enriched with its customer (the table side comes back from the
+/// changelog, it is not re-read) and none is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn join_state_survives_kill_9() {
+    let Some(tansu) = Tansu::start() else {
+        common::skipped(
+            "join_state_survives_kill_9",
+            "the tansu broker is not installed (scripts/test.sh installs it)",
+        );
+        return;
+    };
+    let bootstrap = tansu.bootstrap();
+    create_topic(&bootstrap, "jk_customers").await;
+    create_topic(&bootstrap, "jk_orders").await;
+    let mut server = Server::start(&bootstrap, "join_kill_test", tansu.dir.path());
+    for sql in [
+        "CREATE TABLE customers (id STRING PRIMARY KEY, name STRING) \
+         WITH (kafka_topic='jk_customers', value_format='json');",
+        "CREATE STREAM orders (order_id STRING KEY, customer STRING, amount BIGINT) \
+         WITH (kafka_topic='jk_orders', value_format='json');",
+        "CREATE STREAM enriched WITH (kafka_topic='JK_ENRICHED') AS \
+         SELECT o.customer AS customer, o.order_id, o.amount, c.name \
+         FROM orders o JOIN customers c ON o.customer = c.id;",
+    ] {
+        server.ksql(sql).await;
+    }
+    let customers: Vec<(String, String, i64)> = (0..JOIN_CUSTOMERS)
+        .map(|i| {
+            (
+                format!("c{i}"),
+                format!(r#"{{"NAME":"name-{i}"}}"#),
+                BASE_MS - 1000,
+            )
+        })
+        .collect();
+    let b = bootstrap.clone();
+    tokio::task::spawn_blocking(move || send_murmur2(&b, "jk_customers", &customers))
+        .await
+        .expect("customers");
+    // The first order only once the join has read the whole table: an
+    // inner join drops what it cannot enrich.
+    let b = bootstrap.clone();
+    tokio::task::spawn_blocking(move || {
+        let sizes = common::TopicSizes::new(&b);
+        wait_until("the join's changelog", Duration::from_secs(120), || {
+            sizes.records("_confluent-ksql-join_kill_testquery_CSAS_ENRICHED_0-Join-changelog")
+                >= JOIN_CUSTOMERS as i64
+        })
+    })
+    .await
+    .expect("wait");
+    let b = bootstrap.clone();
+    let producer = std::thread::spawn(move || {
+        for burst in (0..JOIN_ORDERS).step_by(BURST) {
+            let records: Vec<_> = (burst..(burst + BURST).min(JOIN_ORDERS))
+                .map(join_order)
+                .collect();
+            send_murmur2(&b, "jk_orders", &records);
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    });
+    let mut kills = 0;
+    for mark in [JOIN_ORDERS / 4, JOIN_ORDERS / 2, 3 * JOIN_ORDERS / 4] {
+        let b = bootstrap.clone();
+        tokio::task::spawn_blocking(move || {
+            let sizes = common::TopicSizes::new(&b);
+            wait_until("the enriched output", Duration::from_secs(120), || {
+                sizes.records("JK_ENRICHED") >= mark as i64
+            })
+        })
+        .await
+        .expect("wait");
+        server.kill_and_restart();
+        kills += 1;
+    }
+    tokio::task::spawn_blocking(move || producer.join().expect("producer"))
+        .await
+        .expect("join");
+    let start = Instant::now();
+    let (written, lost, duplicates, wrong) = loop {
+        let b = bootstrap.clone();
+        let verdict = tokio::task::spawn_blocking(move || check_enriched(&b, "JK_ENRICHED"))
+            .await
+            .expect("check");
+        if (verdict.1 == 0 && verdict.3 == 0) || start.elapsed() > Duration::from_secs(240) {
+            break verdict;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    common::report_line(&format!(
+        "kill -9 of a join: orders {JOIN_ORDERS}, enriched {written}, lost {lost}, written twice \
+         {duplicates} (at-least-once replays), without their customer {wrong}, kills {kills}"
+    ));
+    assert!(server.alive(), "the server is up");
+    assert!(
+        lost == 0 && wrong == 0,
+        "lost {lost}, wrong {wrong}\nserver log:\n{}",
+        server.log_text()
+    );
+}

@@ -274,7 +274,7 @@ fn wait_for_table(bootstrap: &str, names: &Names) -> usize {
             attempt + 1,
             Duration::from_secs(5),
         );
-        if out.iter().any(|r| json(r)["NAME"] == Value::from("name-0")) {
+        if out.iter().any(|r| json(r)["NAME"] == "name-0") {
             return attempt + 1;
         }
         assert!(

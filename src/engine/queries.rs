@@ -526,12 +526,8 @@ impl Engine {
                 window: None,
             };
             let status = Arc::new(QueryStatus::default());
-            let mut pipeline = Pipeline::new(
-                &query_id,
-                stage.decode,
-                stage.operators,
-                stage.output_schema,
-            );
+            let mut pipeline =
+                Pipeline::new(query_id, stage.decode, stage.operators, stage.output_schema);
             let internal = match join.as_mut() {
                 Some(j) => {
                     let reps = std::mem::take(&mut j.repartitions);
@@ -658,7 +654,7 @@ impl Engine {
             SourceKind::Stream => None,
         };
         let mut pipeline = Pipeline::new(
-            &query_id,
+            query_id,
             planned.decode,
             planned.operators,
             planned.output_schema,

@@ -1058,6 +1058,16 @@ mod tests {
         assert!(m.state_peak < events.len() * 3 / 4, "{}", m.state_peak);
     }
 
+    #[tokio::test]
+    async fn a_different_result_is_a_mismatch() {
+        let (generator, opts) = small();
+        let events = persons_and_auctions(&generator, opts.events).unwrap();
+        let mut case = stream_stream(&events, opts.batch).unwrap();
+        case.sql = case.sql.replace("p.ts + 10000", "p.ts + 1000");
+        let m = measure(&case, 1).await.unwrap();
+        assert!(m.mismatch.is_some());
+    }
+
     #[test]
     fn a_checksum_ignores_row_order() {
         let schema = Arc::new(Schema::new(vec![field("a", DataType::Int64)]));

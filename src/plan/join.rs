@@ -369,9 +369,7 @@ pub fn plan_join(
         steps
             .iter()
             .enumerate()
-            .filter(|(j, s)| {
-                !(*j > 0 && s.rekey_left) && !s.rekey_right && !(*j == 0 && s.rekey_left)
-            })
+            .filter(|(_, s)| !(s.rekey_right || s.rekey_left))
             .map(|(j, _)| CoPartition {
                 left_name: sources[0].alias.clone(),
                 left_topic: sources[0].source.topic.clone(),
@@ -689,7 +687,7 @@ impl VisitorMut for Resolver<'_> {
                     if access_chain.is_empty() {
                         *expr = qualified;
                     } else {
-                        *root = Box::new(qualified);
+                        **root = qualified;
                     }
                 }
             }
@@ -1141,7 +1139,7 @@ fn normalize_access(e: &Expr, sources: &[Joined], upto: usize) -> Expr {
                     if access_chain.is_empty() {
                         *x = column;
                     } else {
-                        *root = Box::new(column);
+                        **root = column;
                     }
                 }
             }
@@ -1778,6 +1776,13 @@ fn build_chain(
     })
 }
 
+/// An input's decoding, the operators preparing its rows, and their schema.
+type PreparedInput = (
+    crate::runtime::decode::DecodeStage,
+    Vec<Box<dyn Operator>>,
+    SchemaRef,
+);
+
 /// How a re-keyed stream side goes through an internal topic.
 struct Repartition {
     name: String,
@@ -1797,11 +1802,7 @@ fn side_input(
     repartition: Option<Repartition>,
     query_id: &str,
     repartitions: &mut Vec<SideRepartition>,
-) -> Result<(
-    crate::runtime::decode::DecodeStage,
-    Vec<Box<dyn Operator>>,
-    SchemaRef,
-)> {
+) -> Result<PreparedInput> {
     let (ops, prepared) = prepare_source(state, s, key, key_type)?;
     let decode = decode_stage(state, &s.source, query_id)?;
     let Some(plan) = repartition else {

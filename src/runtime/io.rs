@@ -349,20 +349,6 @@ pub fn murmur2(data: &[u8]) -> u32 {
     h
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn murmur2_matches_kafka() {
-        // Values computed by Kafka's Java client for these inputs.
-        assert_eq!(murmur2(b"21") as i32, -973932308);
-        assert_eq!(murmur2(b"foobar") as i32, -790332482);
-        assert_eq!(murmur2(b"a-little-bit-long-string") as i32, -985981536);
-        assert_eq!(murmur2(b"abc") as i32, 479470107);
-    }
-}
-
 /// Reads several topics through one reader per topic (for brokers whose
 /// readers take one topic). Records of different inputs are merged in
 /// timestamp order, as far as what was fetched allows (as Kafka Streams
@@ -504,5 +490,19 @@ impl TopicReader for MultiReader {
 
     fn assignment(&mut self) -> Option<Vec<i32>> {
         self.inputs.first_mut()?.assignment()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn murmur2_matches_kafka() {
+        // Values computed by Kafka's Java client for these inputs.
+        assert_eq!(murmur2(b"21") as i32, -973932308);
+        assert_eq!(murmur2(b"foobar") as i32, -790332482);
+        assert_eq!(murmur2(b"a-little-bit-long-string") as i32, -985981536);
+        assert_eq!(murmur2(b"abc") as i32, 479470107);
     }
 }

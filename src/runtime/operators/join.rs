@@ -506,6 +506,7 @@ impl Join {
     }
 
     /// Emits a row: `this` from `side`, `other` from the other side.
+    #[allow(clippy::too_many_arguments)]
     fn emit(
         &self,
         out: &mut Emitted,
