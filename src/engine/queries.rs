@@ -21,7 +21,7 @@ use crate::plan::ddl::{self, FormatDefaults};
 use crate::plan::join::JoinInputs;
 use crate::plan::select::{plan_select, OutputColumn, PlannedSelect, Purpose, ROWTIME_OUT};
 use crate::runtime::io::{OutBatch, ReaderSpec, StartFrom};
-use crate::runtime::pipeline::{state_fingerprint, EncodeStage, Pipeline};
+use crate::runtime::pipeline::{EncodeStage, Pipeline};
 use crate::runtime::supervise::{run_supervised, SinkPlan, TaskPlan};
 use crate::runtime::task::{QuerySink, QueryStatus, QueryTask};
 use crate::sql::ast::{
@@ -558,7 +558,7 @@ impl Engine {
                 "Repartition: write topic {topic}, keyed by the GROUP BY"
             ));
             // A join before the re-keying keeps its state in a changelog.
-            let stage_state = match state_fingerprint(&pipeline.operators, None) {
+            let stage_state = match pipeline.fingerprint(None) {
                 None => None,
                 Some(fingerprint) => {
                     let topic = self.changelog_topic(query_id, &pipeline.operators);
@@ -666,10 +666,7 @@ impl Engine {
         let status = Arc::new(QueryStatus::default());
         // A query with state runs a task per input partition, each backed
         // by its partition of the query's changelog topic.
-        let state = match state_fingerprint(
-            &pipeline.operators,
-            materialized.as_ref().map(|m| m.layout()),
-        ) {
+        let state = match pipeline.fingerprint(materialized.as_ref().map(|m| m.layout())) {
             None => None,
             Some(fingerprint) => {
                 let topic = self.changelog_topic(query_id, &pipeline.operators);

@@ -1842,7 +1842,14 @@ fn side_input(
     exprs.push(input(&key_name));
     exprs.push(input(RECORD_TIME).alias(JOIN_TIME));
     exprs.push(input(NULL_ROW).alias(JOIN_NULL));
-    let (read_ops, read_schema) = project(state, &rows, Some(not(input(NULL_ROW))), exprs)?;
+    let (mut read_ops, read_schema) = project(state, &rows, Some(not(input(NULL_ROW))), exprs)?;
+    // What the first stage wrote again after a crash (it is at-least-once)
+    // is dropped by the source partition and offset each row carries.
+    let partition = read_schema.index_of(&s.joined_name("ROWPARTITION"))?;
+    let offset = read_schema.index_of(&s.joined_name("ROWOFFSET"))?;
+    read_ops.push(Box::new(crate::runtime::operators::dedup::Dedup::new(
+        partition, offset,
+    )));
     repartitions.push(SideRepartition {
         name: plan.name,
         input: plan.input,

@@ -222,6 +222,49 @@ impl Pipeline {
         Ok(current)
     }
 
+    /// Every operator with the changelog component its state is written
+    /// under: its position for the main chain, `128 + 16 × side + position`
+    /// for the operators of a join's other inputs.
+    pub fn components(&mut self) -> Result<Vec<(u8, &mut Box<dyn Operator>)>> {
+        let mut out = Vec::new();
+        for (i, op) in self.operators.iter_mut().enumerate() {
+            let c = u8::try_from(i)
+                .ok()
+                .filter(|c| *c < 128)
+                .ok_or_else(|| Error::internal("a pipeline has over 127 operators"))?;
+            out.push((c, op));
+        }
+        for (s, side) in self.sides.iter_mut().enumerate() {
+            for (k, op) in side.operators.iter_mut().enumerate() {
+                let c = u8::try_from(128 + 16 * s + k)
+                    .ok()
+                    .filter(|_| k < 16 && s < 7)
+                    .ok_or_else(|| Error::internal("a join has too many inputs or operators"))?;
+                out.push((c, op));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The fingerprint of the state layout of every operator (the other
+    /// inputs' too) and of the materialized table, if any.
+    pub fn fingerprint(&self, store_layout: Option<String>) -> Option<u64> {
+        let mut parts: Vec<String> = self
+            .operators
+            .iter()
+            .enumerate()
+            .filter_map(|(i, op)| op.state_layout().map(|l| format!("{i}: {l}")))
+            .collect();
+        for (s, side) in self.sides.iter().enumerate() {
+            parts.extend(side.operators.iter().enumerate().filter_map(|(k, op)| {
+                op.state_layout()
+                    .map(|l| format!("input {} {k}: {l}", s + 1))
+            }));
+        }
+        parts.extend(store_layout);
+        (!parts.is_empty()).then(|| super::state::fingerprint(&parts.join("; ")))
+    }
+
     /// One line per stage, for EXPLAIN.
     pub fn describe(&self) -> Vec<String> {
         let mut lines = vec![format!(

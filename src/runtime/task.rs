@@ -683,9 +683,7 @@ impl Runner {
                         .records_out
                         .fetch_add(written, Ordering::Relaxed);
                 }
-                for (i, op) in task.pipeline.operators.iter_mut().enumerate() {
-                    let c = u8::try_from(i)
-                        .map_err(|_| Error::internal("a pipeline has over 250 operators"))?;
+                for (c, op) in task.pipeline.components()? {
                     op.checkpoint(task.records.component(c))?;
                 }
                 if !task.next.is_empty() {
@@ -740,9 +738,9 @@ fn restore_operators(
     restored: &state::RestoredState,
 ) -> Result<()> {
     let by_component = restored.by_component()?;
-    for (i, op) in pipeline.operators.iter_mut().enumerate() {
+    for (c, op) in pipeline.components()? {
         op.enable_changelog();
-        if let Some(records) = u8::try_from(i).ok().and_then(|c| by_component.get(&c)) {
+        if let Some(records) = by_component.get(&c) {
             op.restore(p, records)?;
         }
     }

@@ -27,7 +27,9 @@
 //! - Foreign key: left rows are indexed by the key their expression gives;
 //!   a change on either side re-joins the left rows concerned.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+
+use hashbrown::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array};
@@ -336,6 +338,8 @@ pub struct Join {
     next_seq: u64,
     /// Changes since the last checkpoint, when the changelog is on.
     changes: Option<StateWriter>,
+    /// Reused for the matches of one record.
+    scratch: Vec<(i64, u64, usize, usize)>,
 }
 
 impl Join {
@@ -357,6 +361,7 @@ impl Join {
             stream_time: i64::MIN,
             next_seq: 0,
             changes: None,
+            scratch: Vec::new(),
         }
     }
 
@@ -579,7 +584,8 @@ impl Join {
         };
         let other_cutoff = self.windows[other].max_ts.saturating_sub(retention);
         let mut matched = false;
-        let mut matches: Vec<(i64, u64, usize, usize)> = Vec::new();
+        let mut matches = std::mem::take(&mut self.scratch);
+        matches.clear();
         if let Some(list) = self.windows[other].by_key.get(r.key) {
             for e in list {
                 if e.ts >= lo && e.ts <= hi && e.ts > other_cutoff {
@@ -587,7 +593,7 @@ impl Join {
                 }
             }
         }
-        for (ts, seq, start, len) in matches {
+        for &(ts, seq, start, len) in &matches {
             matched = true;
             let row = &self.windows[other].data[start..start + len];
             let (left, right) = if side == LEFT {
@@ -603,6 +609,7 @@ impl Join {
                 }
             }
         }
+        self.scratch = matches;
         let seq = self.next_seq;
         self.next_seq += 1;
         if !matched && self.is_outer(side) {
@@ -755,7 +762,7 @@ impl Join {
         let found = self.tables[other]
             .rows
             .get(r.key)
-            .map(|(t, v)| (*t, v.clone()));
+            .map(|(t, v)| (*t, v.as_slice()));
         // Which sides must be present for a row (else nothing or a
         // tombstone).
         let this_outer = self.is_outer(side);
@@ -765,7 +772,7 @@ impl Join {
                 out,
                 side,
                 Some(row),
-                Some(&other_row),
+                Some(other_row),
                 r.key,
                 r.ts.max(t),
                 false,
@@ -774,7 +781,7 @@ impl Join {
                 // This side is gone: the other side's row alone if it is
                 // outer, else a tombstone.
                 if other_outer {
-                    self.emit(out, side, None, Some(&other_row), r.key, r.ts.max(t), false)
+                    self.emit(out, side, None, Some(other_row), r.key, r.ts.max(t), false)
                 } else {
                     self.emit(out, side, None, None, r.key, r.ts.max(t), true)
                 }
