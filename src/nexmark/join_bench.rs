@@ -394,6 +394,7 @@ fn spec(kind: JoinKind, left: &SchemaRef, right: &SchemaRef, primary_key: Vec<us
     fields.push(field("$key0", DataType::Int64));
     fields.push(field("$time", DataType::Int64));
     fields.push(field("$null", DataType::Boolean));
+    fields.push(field("$right", DataType::Boolean));
     JoinSpec {
         kind,
         join_type: JoinType::Inner,

@@ -34,8 +34,8 @@ use super::select::{
     StreamTable,
 };
 use crate::catalog::{
-    source_headers_type, Catalog, Column, ColumnNamespace, Source, NULL_ROW, PSEUDO_COLUMNS,
-    RECORD_HEADERS, RECORD_TIME, WINDOW_END, WINDOW_START,
+    Catalog, Column, ColumnNamespace, Source, NULL_ROW, PSEUDO_COLUMNS, RECORD_HEADERS,
+    RECORD_TIME, WINDOW_END, WINDOW_START,
 };
 use crate::error::{Error, Result};
 use crate::runtime::operators::join::{Join, JoinKind, JoinSpec, JoinType, SideLayout};
@@ -105,6 +105,8 @@ pub struct CoPartition {
 const JOIN_TIME: &str = "$JT";
 const JOIN_NULL: &str = "$JN";
 const JOIN_KEY: &str = "$JK";
+const JOIN_HEADERS: &str = "$JH";
+const JOIN_RIGHT: &str = "$JRIGHT";
 
 /// A source of the join as its columns are known in the joined source.
 struct Joined {
@@ -1508,6 +1510,18 @@ fn input(name: &str) -> DfExpr {
     hidden("$IN", name)
 }
 
+/// The headers of the record that triggered a join's output row.
+fn trigger_headers() -> DfExpr {
+    let right = input(&format!("$R{JOIN_HEADERS}"));
+    let left = input(&format!("$L{JOIN_HEADERS}"));
+    datafusion::logical_expr::when(
+        datafusion::functions::core::expr_fn::coalesce(vec![input(JOIN_RIGHT), lit(false)]),
+        right,
+    )
+    .otherwise(left.clone())
+    .unwrap_or(left)
+}
+
 /// The preparation of source `i`: its row named by joined names, its join
 /// key `key` (a rewritten expression), time and null-row flag.
 fn prepare_source(
@@ -1524,6 +1538,7 @@ fn prepare_source(
         .chain(&s.pseudo)
         .map(|(c, _)| input(c).alias(s.joined_name(c)))
         .collect();
+    exprs.push(input(RECORD_HEADERS).alias(JOIN_HEADERS));
     exprs.push(input(RECORD_TIME).alias(JOIN_TIME));
     exprs.push(input(NULL_ROW).alias(JOIN_NULL));
     let filter = match s.source.kind {
@@ -1646,7 +1661,7 @@ fn build_chain(
         for (tag, schema) in [("L", &left_schema), ("R", &right_schema)] {
             let n = schema.fields().len();
             for (i, f) in schema.fields().iter().enumerate() {
-                let name = if i >= n - 2 - width {
+                let name = if i >= n - 2 - width || f.name() == JOIN_HEADERS {
                     format!("${tag}{}", f.name())
                 } else {
                     f.name().clone()
@@ -1670,6 +1685,7 @@ fn build_chain(
         }
         fields.push(Field::new(JOIN_TIME, DataType::Int64, true));
         fields.push(Field::new(JOIN_NULL, DataType::Boolean, true));
+        fields.push(Field::new(JOIN_RIGHT, DataType::Boolean, true));
         let output: SchemaRef = Arc::new(Schema::new(fields));
         let layout = |schema: &SchemaRef, primary_key: Vec<usize>| {
             let n = schema.fields().len();
@@ -1721,6 +1737,7 @@ fn build_chain(
             } else {
                 cast(input(&format!("{JOIN_KEY}0")), next_type)
             };
+            exprs.push(trigger_headers().alias(JOIN_HEADERS));
             exprs.push(key.alias(format!("{JOIN_KEY}0")));
             for i in 1..width {
                 exprs.push(input(&format!("{JOIN_KEY}{i}")));
@@ -1756,9 +1773,7 @@ fn build_chain(
                             input(JOIN_NULL),
                             lit(false),
                         ]),
-                        n if n == RECORD_HEADERS => {
-                            lit(ScalarValue::try_from(&source_headers_type().to_arrow())?)
-                        }
+                        n if n == RECORD_HEADERS => trigger_headers(),
                         _ => lit(ScalarValue::try_from(f.data_type())?),
                     }
                 };

@@ -10,8 +10,10 @@
 //!
 //! Output row: every column of the left input, every column of the right
 //! input (all null for a missing side), the result key (the join key, or the
-//! left table's primary key for a foreign-key join), the output timestamp
-//! and the tombstone flag.
+//! left table's primary key for a foreign-key join), the output timestamp,
+//! the tombstone flag, and whether the row came from a right-side record
+//! (whose headers the row then carries, as Kafka Streams forwards a join
+//! result in the context of the record that triggered it).
 //!
 //! - Stream-stream (`WITHIN`): each side buffers its records for the
 //!   window's retention; a new record joins the other side's buffered
@@ -101,7 +103,7 @@ pub struct JoinSpec {
     /// The right input.
     pub right: SideLayout,
     /// The output schema: left columns, right columns, key columns, time,
-    /// tombstone flag.
+    /// tombstone flag, right-side trigger flag.
     pub output: SchemaRef,
 }
 
@@ -474,12 +476,13 @@ impl Join {
             }
         }
         if !emitted.is_empty() {
-            out.push(self.build(emitted)?);
+            out.push(self.build(emitted, side)?);
         }
         Ok(())
     }
 
-    fn build(&self, e: Emitted) -> Result<RecordBatch> {
+    fn build(&self, e: Emitted, side: usize) -> Result<RecordBatch> {
+        let rows = e.times.len();
         let codecs = &self.codecs;
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.spec.output.fields().len());
         for side in [LEFT, RIGHT] {
@@ -492,6 +495,7 @@ impl Join {
         columns.extend(key_codec.convert_rows(parse(&parser, &e.keys, &e.key_ends))?);
         columns.push(Arc::new(Int64Array::from(e.times)));
         columns.push(Arc::new(BooleanArray::from(e.tombstones)));
+        columns.push(Arc::new(BooleanArray::from(vec![side == RIGHT; rows])));
         // Types are the inputs'; the names the planner gave.
         let columns = columns
             .into_iter()
