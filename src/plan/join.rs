@@ -1074,8 +1074,11 @@ fn check_criteria(sources: &[Joined], j: usize, join: &ast::Join) -> Result<(Exp
         let _ = visit_expressions(e, |x| {
             if let Expr::CompoundIdentifier(ids) = x {
                 if ids.len() == 2 && find_qualifier(sources, &ids[0].value, j).is_none() {
+                    // ksqlDB's words: it finds this while preparing the
+                    // statement, before it looks at the join.
                     failure = Some(Error::user(format!(
-                        "'{}' is not a valid stream/table name or alias.",
+                        "Failed to prepare statement: '{}' is not a valid stream/table name or \
+                         alias.",
                         ids[0].value
                     )));
                     return ControlFlow::Break(());

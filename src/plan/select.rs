@@ -193,6 +193,12 @@ pub(super) fn plan_over(
     };
 
     // 1. The projection: expand wildcards, name every item, find the key.
+    if let Some(selection) = &query.selection {
+        super::semantics::check_comparisons(state, "WHERE", selection, &df_schema)?;
+    }
+    if let Some(having) = &query.having {
+        super::semantics::check_comparisons(state, "HAVING", having, &df_schema)?;
+    }
     let mut items = expand_select(state, &source, &qualifier, &df_schema, query, persistent)?;
     if !query.group_by.is_empty() {
         return super::aggregate::plan_aggregate(super::aggregate::AggregateInput {

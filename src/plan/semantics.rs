@@ -136,3 +136,84 @@ fn null_safe_comparisons(expr: DfExpr, schema: &DFSchema) -> Result<DfExpr> {
         None => Ok(out.data),
     }
 }
+
+/// ksqlDB's check of the comparisons in a WHERE or HAVING clause: both
+/// sides must be of comparable types (numbers with numbers, strings with
+/// strings or times, booleans with booleans, …), else the clause is
+/// rejected as ksqlDB rejects it, naming both sides with their types.
+pub(crate) fn check_comparisons(
+    state: &datafusion::execution::SessionState,
+    clause: &str,
+    expr: &datafusion::sql::sqlparser::ast::Expr,
+    schema: &DFSchema,
+) -> Result<()> {
+    use datafusion::logical_expr::ExprSchemable;
+    use datafusion::sql::sqlparser::ast::{visit_expressions, BinaryOperator, Expr};
+    use std::ops::ControlFlow;
+    let mut failure = None;
+    let _ = visit_expressions(expr, |e| {
+        let Expr::BinaryOp { left, op, right } = e else {
+            return ControlFlow::Continue(());
+        };
+        let name = match op {
+            BinaryOperator::Eq => "EQUAL",
+            BinaryOperator::NotEq => "NOT_EQUAL",
+            BinaryOperator::Lt => "LESS_THAN",
+            BinaryOperator::LtEq => "LESS_THAN_OR_EQUAL",
+            BinaryOperator::Gt => "GREATER_THAN",
+            BinaryOperator::GtEq => "GREATER_THAN_OR_EQUAL",
+            _ => return ControlFlow::Continue(()),
+        };
+        let type_of = |side: &Expr| {
+            super::expr::to_datafusion(state, side, schema)
+                .ok()
+                .and_then(|p| p.get_type(schema).ok())
+                .and_then(|t| crate::types::SqlType::from_arrow(&t).ok())
+        };
+        let (Some(l), Some(r)) = (type_of(left), type_of(right)) else {
+            return ControlFlow::Continue(());
+        };
+        // ROWTIME and window bounds compare with a timestamp string.
+        let magic = |side: &Expr, other: &crate::types::SqlType| {
+            *other == crate::types::SqlType::String
+                && super::expr::column_ref(side).is_some_and(|c| {
+                    ["ROWTIME", "WINDOWSTART", "WINDOWEND"]
+                        .iter()
+                        .any(|m| c == *m || c.ends_with(&format!("_{m}")))
+                })
+        };
+        if comparable(&l, &r) || magic(left, &r) || magic(right, &l) {
+            return ControlFlow::Continue(());
+        }
+        let show = |side: &Expr| side.to_string().replace('`', "");
+        failure = Some(Error::user(format!(
+            "Error in {clause} expression: Cannot compare {} ({l}) to {} ({r}) with {name}.",
+            show(left),
+            show(right)
+        )));
+        ControlFlow::Break(())
+    });
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Whether ksqlDB compares values of these types.
+fn comparable(a: &crate::types::SqlType, b: &crate::types::SqlType) -> bool {
+    use crate::types::SqlType as T;
+    let class = |t: &T| match t {
+        T::Int | T::Bigint | T::Double | T::Decimal(..) => 0,
+        T::String => 1,
+        T::Boolean => 2,
+        T::Date | T::Time | T::Timestamp => 3,
+        T::Bytes => 4,
+        _ => 5,
+    };
+    match (class(a), class(b)) {
+        (5, _) | (_, 5) => a == b,
+        // Times compare with strings (parsed) as well as with each other.
+        (1, 3) | (3, 1) => true,
+        (x, y) => x == y,
+    }
+}
