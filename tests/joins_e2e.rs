@@ -373,3 +373,53 @@ async fn joins_through_tansu() {
     let broker: Arc<dyn Broker> = Arc::new(KafkaBroker::connect(&bootstrap).expect("broker"));
     joins_end_to_end(broker, &format!("_{}", std::process::id())).await;
 }
+
+/// Inputs written by a producer that does not partition by murmur2 of the
+/// key (librdkafka's default, CRC32) are not co-partitioned: the join says
+/// so in the processing log instead of silently missing matches.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inputs_not_partitioned_by_key_are_reported() {
+    use rdkafka::config::ClientConfig;
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    let broker: Arc<dyn Broker> = Arc::new(KafkaBroker::embedded().expect("broker"));
+    let bootstrap = broker.address();
+    let engine = engine(Arc::clone(&broker)).await;
+    exec(
+        &engine,
+        "CREATE STREAM clicks (user_id STRING KEY, page STRING) \
+           WITH (kafka_topic='clicks', value_format='json', partitions=3);
+         CREATE TABLE users (id STRING PRIMARY KEY, name STRING) \
+           WITH (kafka_topic='users', value_format='json', partitions=3);
+         CREATE STREAM named AS SELECT c.user_id AS user_id, c.page, u.name \
+           FROM clicks c JOIN users u ON c.user_id = u.id;",
+    )
+    .await;
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .set("partitioner", "consistent")
+        .create()
+        .expect("producer");
+    for i in 0..30 {
+        let key = format!("user-{i}");
+        let value = format!(r#"{{"PAGE":"/p{i}"}}"#);
+        producer
+            .send(BaseRecord::to("clicks").key(&key).payload(&value))
+            .map_err(|(e, _)| e)
+            .expect("send");
+    }
+    producer.flush(Duration::from_secs(10)).expect("flush");
+    let log = read_topic(
+        &bootstrap,
+        "default_ksql_processing_log",
+        1,
+        Duration::from_secs(30),
+    );
+    let entries: Vec<String> = log.iter().filter_map(|r| r.value_str()).collect();
+    assert!(
+        entries
+            .iter()
+            .any(|e| e.contains("partitioning") && e.contains("murmur2") && e.contains("clicks")),
+        "{entries:?}"
+    );
+    engine.shutdown().await;
+}

@@ -1324,6 +1324,7 @@ fn attach_join(pipeline: &mut Pipeline, join: Option<JoinInputs>) {
     if let Some(join) = join {
         pipeline.sides = join.sides;
         pipeline.single_task = join.single_task;
+        pipeline.check_partitioning = join.check_partitioning;
     }
 }
 

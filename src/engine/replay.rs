@@ -77,6 +77,15 @@ impl Engine {
         if planned.repartition.is_some() {
             internal.push(self.repartition_topic(query_id));
         }
+        if let Some(join) = &planned.join {
+            for rep in &join.repartitions {
+                internal.push(format!(
+                    "{}-{}",
+                    self.config.query_group(query_id),
+                    rep.name
+                ));
+            }
+        }
         let store = match sink.kind {
             SourceKind::Table => super::pull::store_for(&sink.name, planned)
                 .ok()

@@ -52,6 +52,9 @@ pub struct JoinInputs {
     pub sides: Vec<SideInput>,
     /// Runs as one task over all partitions (see the module documentation).
     pub single_task: bool,
+    /// Each input partition runs as its own task: records must be in the
+    /// partition murmur2 of their key gives.
+    pub check_partitioning: bool,
     /// The names of the sources, for the co-partitioning check: per join,
     /// the alias of the leftmost source of its left side and of its right
     /// source, and the inputs on each side.
@@ -394,6 +397,7 @@ pub fn plan_join(
         sources: sources[1..].iter().map(|s| Arc::clone(&s.source)).collect(),
         sides: chain.sides,
         single_task,
+        check_partitioning: !single_task && sources[0].source.window.is_none(),
         co_partitioned,
         repartitions: chain.repartitions,
     });

@@ -34,6 +34,9 @@ pub struct Pipeline {
     /// Runs as one task for all input partitions (a foreign-key join, whose
     /// inputs are not co-partitioned), not one task per partition.
     pub single_task: bool,
+    /// The inputs must be partitioned by murmur2 of their key bytes (a
+    /// co-partitioned join): records that are not are reported.
+    pub check_partitioning: bool,
 }
 
 /// An input of a join other than the first: its decoding and the operators
@@ -81,6 +84,7 @@ impl Pipeline {
                 .map(SideInput::fork)
                 .collect::<Result<_>>()?,
             single_task: self.single_task,
+            check_partitioning: self.check_partitioning,
         })
     }
 
@@ -98,6 +102,7 @@ impl Pipeline {
             output_schema,
             sides: Vec::new(),
             single_task: false,
+            check_partitioning: false,
         }
     }
 

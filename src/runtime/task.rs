@@ -262,6 +262,11 @@ struct Runner {
     partitions: BTreeMap<i32, PartitionTask>,
     /// The offset after the last record processed, per input partition.
     offsets: Positions,
+    /// The partition count of a co-partitioned join's inputs, once known.
+    partition_count: Option<i32>,
+    /// Inputs of a join found not partitioned by murmur2 of the key (each
+    /// reported once).
+    misplaced: std::collections::HashSet<usize>,
 }
 
 impl QueryTask {
@@ -293,6 +298,8 @@ impl QueryTask {
             task: self,
             partitions: BTreeMap::new(),
             offsets: BTreeMap::new(),
+            partition_count: None,
+            misplaced: std::collections::HashSet::new(),
         };
         runner.run_loop(cancel).await
     }
@@ -411,6 +418,9 @@ impl Runner {
     async fn process_by_partition(&mut self, batch: RawBatch) -> Result<SinkState> {
         let mut state = SinkState::Open;
         let input = batch.input;
+        if self.task.pipeline.check_partitioning {
+            self.check_partitioning(&batch);
+        }
         for (p, part) in split_by_partition(batch) {
             let t = self.task_of(p);
             if !self.partitions.contains_key(&t) {
@@ -447,12 +457,61 @@ impl Runner {
         Ok(state)
     }
 
+    /// Reports, once per input, records of a co-partitioned join that are
+    /// not in the partition Kafka's default partitioner (murmur2 of the key
+    /// bytes) gives their key: the join's task for that partition does not
+    /// see the other side's records of the same key, so matches would be
+    /// missed without a word.
+    fn check_partitioning(&mut self, batch: &RawBatch) {
+        let Some(n) = self.partition_count.filter(|n| *n > 1) else {
+            return;
+        };
+        if self.misplaced.contains(&batch.input) {
+            return;
+        }
+        for i in 0..batch.len() {
+            let Some(key) = batch.keys.get(i) else {
+                continue;
+            };
+            let p = batch.partitions[i];
+            let expected = super::io::partition_for_key(key, n);
+            if expected == p {
+                continue;
+            }
+            self.misplaced.insert(batch.input);
+            let message = format!(
+                "The record at offset {} of partition {p} of topic '{}' belongs in partition \
+                 {expected} by Kafka's default partitioner (murmur2 of the key bytes): the \
+                 join's inputs are not partitioned alike, so it can miss matches. Produce with \
+                 a murmur2 partitioner (the Java client's default; librdkafka clients: \
+                 partitioner=murmur2_random), or repartition the topic (CREATE STREAM … AS \
+                 SELECT … PARTITION BY the key)",
+                batch.offsets[i], batch.topic
+            );
+            tracing::warn!(query = %self.task.pipeline.query_id, "{message}");
+            self.task.log.record(LogEntry {
+                query_id: self.task.pipeline.query_id.clone(),
+                kind: "partitioning",
+                origin: Some(RecordOrigin {
+                    topic: batch.topic.to_string(),
+                    partition: p,
+                    offset: batch.offsets[i],
+                }),
+                target: Some("key"),
+                message,
+                record: None,
+            });
+            return;
+        }
+    }
+
     /// Starts tasks for newly assigned partitions (restoring their state)
     /// and drops those of partitions assigned elsewhere.
     async fn sync_assignment(&mut self) -> Result<()> {
         let Some(assigned) = self.task.reader.assignment() else {
             return Ok(());
         };
+        self.partition_count = assigned.iter().max().map(|m| m + 1);
         let mut assigned: Vec<i32> = assigned.into_iter().map(|p| self.task_of(p)).collect();
         assigned.dedup();
         let became_ready = !self.task.status.ready.load(Ordering::Relaxed);
