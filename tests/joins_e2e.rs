@@ -25,9 +25,12 @@ use sluice::engine::{Engine, Outcome};
 use sluice::kafka::KafkaBroker;
 use sluice::runtime::io::{Broker, StartFrom};
 
+/// An engine whose internal topics (named after the service id) are this
+/// test run's own, also on a broker that outlives the run.
 async fn engine(broker: Arc<dyn Broker>) -> Arc<Engine> {
     let config = Config {
         default_start: StartFrom::Earliest,
+        service_id: format!("joins_test_{}", std::process::id()),
         ..Config::default()
     };
     Engine::new(broker, config).await.expect("engine")
@@ -73,6 +76,8 @@ fn rec(key: &str, value: &str, ts: i64) -> OwnedInput {
 }
 
 struct Names {
+    regions: String,
+    regional: String,
     customers: String,
     orders: String,
     enriched: String,
@@ -84,6 +89,8 @@ struct Names {
 impl Names {
     fn new(suffix: &str) -> Names {
         Names {
+            regions: format!("regions{suffix}"),
+            regional: format!("regional{suffix}"),
             customers: format!("customers{suffix}"),
             orders: format!("orders{suffix}"),
             enriched: format!("enriched{suffix}"),
@@ -127,6 +134,20 @@ impl Names {
                  SELECT p.card AS card, p.amount, f.status \
                  FROM payments p JOIN fills f WITHIN 1 MINUTE ON p.card = f.card;",
                 self.matched
+            ),
+            format!(
+                "CREATE TABLE regions (city STRING PRIMARY KEY, region STRING) \
+                 WITH (kafka_topic='{}', value_format='json'{parts});",
+                self.regions
+            ),
+            // Three-way: the second join's ON uses the customer's city, so
+            // the first join's result is re-keyed through an internal topic.
+            format!(
+                "CREATE STREAM regional WITH (kafka_topic='{}') AS \
+                 SELECT r.city AS city, o.order_id, c.name, r.region \
+                 FROM orders o JOIN customers c ON o.customer = c.id \
+                 JOIN regions r ON c.city = r.city;",
+                self.regional
             ),
         ]
     }
@@ -184,6 +205,71 @@ fn fills(from: usize, to: usize) -> Vec<OwnedInput> {
             )
         })
         .collect()
+}
+
+/// Cities `city-0` … `city-4` in regions `north` and `south`.
+fn regions() -> Vec<OwnedInput> {
+    (0..5)
+        .map(|k| {
+            let region = if k % 2 == 0 { "north" } else { "south" };
+            rec(
+                &format!("city-{k}"),
+                &format!(r#"{{"REGION":"{region}"}}"#),
+                500,
+            )
+        })
+        .collect()
+}
+
+/// The orders of known customers among `0..n`, plus the probes.
+fn regional_expected(n: usize) -> usize {
+    (0..n).filter(|i| i % 12 < 10).count()
+}
+
+/// Reads the three-way join's output until it holds every expected order
+/// (probes aside), or a deadline.
+fn wait_for_regional(bootstrap: &str, topic: &str, n: usize) -> Vec<common::Record> {
+    let want = regional_expected(n);
+    let start = Instant::now();
+    loop {
+        let out = without_probe(read_topic(bootstrap, topic, want, Duration::from_secs(10)));
+        if out.len() >= want || start.elapsed() > Duration::from_secs(90) {
+            return out;
+        }
+    }
+}
+
+/// Checks the three-way join: each order of a known customer once, keyed
+/// by the customer's city, with the city's region.
+fn check_regional(out: &[common::Record], n: usize) {
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for r in out {
+        let v = json(r);
+        let order = v["ORDER_ID"].as_str().unwrap_or_default().to_string();
+        let i: usize = order.trim_start_matches('o').parse().expect("order id");
+        let city = (i % 12) % 5;
+        assert_eq!(
+            r.key.as_deref(),
+            Some(format!("city-{city}").as_bytes()),
+            "key of {v}"
+        );
+        let region = if city % 2 == 0 { "north" } else { "south" };
+        assert_eq!(v["REGION"], region, "{v}");
+        assert_eq!(v["NAME"], Value::from(format!("name-{}", i % 12)), "{v}");
+        *seen.entry(order).or_default() += 1;
+    }
+    let missing: Vec<usize> = (0..n)
+        .filter(|i| i % 12 < 10 && !seen.contains_key(&format!("o{i}")))
+        .collect();
+    let twice: Vec<&String> = seen
+        .iter()
+        .filter(|(_, c)| **c > 1)
+        .map(|(k, _)| k)
+        .collect();
+    assert!(
+        missing.is_empty() && twice.is_empty(),
+        "three-way join: orders missing {missing:?}, emitted twice {twice:?}"
+    );
 }
 
 fn json(r: &common::Record) -> Value {
@@ -305,6 +391,7 @@ async fn joins_end_to_end(broker: Arc<dyn Broker>, suffix: &str) {
         exec(&first, &sql).await;
     }
     send(&bootstrap, &names.customers, &customers(10));
+    send(&bootstrap, &names.regions, &regions());
     let probes = wait_for_table(&bootstrap, &names);
     send(&bootstrap, &names.orders, &orders(0, 60));
     send(&bootstrap, &names.payments, &payments(0, 20));
@@ -318,6 +405,8 @@ async fn joins_end_to_end(broker: Arc<dyn Broker>, suffix: &str) {
     check_enriched(&enriched, 60);
     let matched = read_topic(&bootstrap, &names.matched, 10, Duration::from_secs(60));
     check_matched(&matched, 20);
+    let regional = wait_for_regional(&bootstrap, &names.regional, 60);
+    check_regional(&regional, 60);
     assert!(
         first.wait_idle(Duration::from_secs(60)).await,
         "the queries did not finish"
@@ -343,6 +432,8 @@ async fn joins_end_to_end(broker: Arc<dyn Broker>, suffix: &str) {
     check_enriched(&enriched, 120);
     let matched = read_topic(&bootstrap, &names.matched, 20, Duration::from_secs(90));
     check_matched(&matched, 40);
+    let regional = wait_for_regional(&bootstrap, &names.regional, 120);
+    check_regional(&regional, 120);
     second.shutdown().await;
     common::report_line(&format!(
         "joins end to end ({}): 120 orders enriched across a restart, 20 of 40 payments \
@@ -410,7 +501,7 @@ async fn inputs_not_partitioned_by_key_are_reported() {
     producer.flush(Duration::from_secs(10)).expect("flush");
     let log = read_topic(
         &bootstrap,
-        "default_ksql_processing_log",
+        &format!("joins_test_{}ksql_processing_log", std::process::id()),
         1,
         Duration::from_secs(30),
     );

@@ -531,12 +531,12 @@ impl Engine {
             let internal = match join.as_mut() {
                 Some(j) => {
                     let reps = std::mem::take(&mut j.repartitions);
-                    let (tasks, internal, lines) = self
+                    let (tasks, lines) = self
                         .start_join_repartitions(session, query_id, reps, &cancel)
                         .await?;
                     upstream.extend(tasks);
                     plan_prefix.extend(lines);
-                    internal
+                    self.internal_topics(query_id, &j.internal_inputs)
                 }
                 None => Vec::new(),
             };
@@ -562,7 +562,7 @@ impl Engine {
                 None => None,
                 Some(fingerprint) => {
                     let topic = self.changelog_topic(query_id, &pipeline.operators);
-                    self.ensure_changelog(&topic, &planned.source.topic).await?;
+                    self.ensure_changelog(&topic, &stage_reader.topic).await?;
                     plan_prefix.push(format!(
                         "State: per input partition, in changelog topic {topic}"
                     ));
@@ -618,16 +618,15 @@ impl Engine {
                 .filter(|_| sink.window.is_some())
                 .map(|w| (w.window.key_layout(), w.start_column, w.end_column)),
         };
-        let input_topic_name = input_topic.clone();
         let internal = match join.as_mut() {
             Some(j) => {
                 let reps = std::mem::take(&mut j.repartitions);
-                let (tasks, internal, lines) = self
+                let (tasks, lines) = self
                     .start_join_repartitions(session, query_id, reps, &cancel)
                     .await?;
                 upstream.extend(tasks);
                 plan_prefix.extend(lines);
-                internal
+                self.internal_topics(query_id, &j.internal_inputs)
             }
             None => Vec::new(),
         };
@@ -670,7 +669,7 @@ impl Engine {
             None => None,
             Some(fingerprint) => {
                 let topic = self.changelog_topic(query_id, &pipeline.operators);
-                self.ensure_changelog(&topic, &input_topic_name).await?;
+                self.ensure_changelog(&topic, &reader.topic).await?;
                 plan.push(format!(
                     "State: per input partition, in changelog topic {topic}"
                 ));
@@ -1273,7 +1272,7 @@ fn sink_source(
 fn query_sources(planned: &PlannedSelect) -> Vec<String> {
     let mut names = vec![planned.source.name.clone()];
     if let Some(join) = &planned.join {
-        names.extend(join.sources.iter().map(|s| s.name.clone()));
+        names.extend(join.all_sources.iter().map(|s| s.name.clone()));
     }
     names
 }
@@ -1283,22 +1282,32 @@ fn query_sources(planned: &PlannedSelect) -> Vec<String> {
 /// inputs in `internal`); a table input is always read from its beginning,
 /// as ksqlDB does.
 fn join_reader(
-    mut spec: ReaderSpec,
+    spec: ReaderSpec,
     first: &Source,
     join: Option<&JoinInputs>,
     internal: &[(usize, String)],
 ) -> ReaderSpec {
-    let Some(join) = join else {
-        return spec;
-    };
+    match join {
+        None => spec,
+        Some(join) => inputs_reader(spec, first, &join.sources, internal),
+    }
+}
+
+/// The reader of a join stage: `first` as input 0, `more` after it, the
+/// inputs in `internal` reading those internal topics instead.
+fn inputs_reader(
+    mut spec: ReaderSpec,
+    first: &Source,
+    more: &[Arc<Source>],
+    internal: &[(usize, String)],
+) -> ReaderSpec {
     let start = |s: &Source, default: StartFrom| match s.kind {
         SourceKind::Table => StartFrom::Earliest,
         SourceKind::Stream => default,
     };
     let default = spec.start;
     spec.start = start(first, default);
-    spec.also = join
-        .sources
+    spec.also = more
         .iter()
         .map(|s| (s.topic.clone(), start(s, default)))
         .collect();
@@ -1315,7 +1324,7 @@ fn join_reader(
             }
         }
     }
-    spec.with_headers = spec.with_headers || join.sources.iter().any(|s| has_headers(s));
+    spec.with_headers = spec.with_headers || more.iter().any(|s| has_headers(s));
     spec
 }
 
@@ -1329,10 +1338,21 @@ fn attach_join(pipeline: &mut Pipeline, join: Option<JoinInputs>) {
 }
 
 impl Engine {
-    /// Starts the first stage of each re-keyed join input: it reads the
-    /// source and writes the rows, keyed by their join key, to the internal
-    /// topic the join reads. Returns the tasks, the internal topic of each
-    /// input, and lines for EXPLAIN.
+    /// The full names of a join's internal topics, by input.
+    fn internal_topics(&self, query_id: &str, inputs: &[(usize, String)]) -> Vec<(usize, String)> {
+        let group = self.config.query_group(query_id);
+        inputs
+            .iter()
+            .map(|(i, name)| (*i, format!("{group}-{name}")))
+            .collect()
+    }
+
+    /// Starts the stages of a join that write internal topics: a re-keyed
+    /// input's (read the source, write the rows keyed by their join key)
+    /// and an intermediate result's (joins up to a later join whose left
+    /// expression is not the key, written keyed by that expression). Each
+    /// stage with joins keeps its state in its own changelog. Returns the
+    /// tasks and lines for EXPLAIN.
     #[allow(clippy::type_complexity)]
     async fn start_join_repartitions(
         &self,
@@ -1342,14 +1362,13 @@ impl Engine {
         cancel: &CancellationToken,
     ) -> Result<(
         Vec<(tokio::task::JoinHandle<Result<()>>, Arc<QueryStatus>)>,
-        Vec<(usize, String)>,
         Vec<String>,
     )> {
         let mut tasks = Vec::new();
-        let mut internal = Vec::new();
         let mut lines = Vec::new();
+        let group = self.config.query_group(query_id);
         for rep in repartitions {
-            let topic = format!("{}-{}", self.config.query_group(query_id), rep.name);
+            let topic = format!("{group}-{}", rep.name);
             let partitions = self
                 .broker
                 .admin()
@@ -1368,22 +1387,49 @@ impl Engine {
                 value: registry::encoder(&t.value_format, Part::Value, t.value_schema())?,
                 window: None,
             };
-            let pipeline = Pipeline::new(query_id, rep.decode, rep.operators, rep.output_schema);
+            let internal = self.internal_topics(query_id, &rep.internal_inputs);
+            let reader = inputs_reader(
+                ReaderSpec {
+                    topic: rep.source.topic.clone(),
+                    group_id: Some(group.clone()),
+                    start: session.start_from(&self.config),
+                    with_headers: true,
+                    also: Vec::new(),
+                },
+                &rep.source,
+                &rep.more_sources,
+                &internal,
+            );
+            let mut pipeline =
+                Pipeline::new(query_id, rep.decode, rep.operators, rep.output_schema);
+            let joins = !rep.sides.is_empty();
+            pipeline.sides = rep.sides;
+            pipeline.single_task = rep.single_task;
+            pipeline.check_partitioning = joins && !rep.single_task;
             let mut described = pipeline.describe();
             described.push(format!(
                 "Repartition: write topic {topic}, keyed by the join expression"
             ));
+            // A stage with joins keeps their state in its own changelog.
+            let state = match pipeline.fingerprint(None) {
+                None => None,
+                Some(fingerprint) => {
+                    let changelog = format!(
+                        "{topic}-changelog",
+                        topic = topic.trim_end_matches("-repartition")
+                    );
+                    self.ensure_changelog(&changelog, &reader.topic).await?;
+                    described.push(format!(
+                        "State: per input partition, in changelog topic {changelog}"
+                    ));
+                    Some((changelog, fingerprint))
+                }
+            };
             lines.extend(described);
             let status = Arc::new(QueryStatus::default());
             let task = TaskPlan {
                 broker: Arc::clone(&self.broker),
-                reader: ReaderSpec {
-                    topic: rep.source.topic.clone(),
-                    group_id: Some(self.config.query_group(query_id)),
-                    start: session.start_from(&self.config),
-                    with_headers: false,
-                    also: Vec::new(),
-                },
+                reader,
                 pipeline: std::sync::Mutex::new(pipeline),
                 sink: SinkPlan {
                     topic: topic.clone(),
@@ -1393,12 +1439,11 @@ impl Engine {
                 log: self.log.clone(),
                 settings: self.task_settings(session),
                 status: Arc::clone(&status),
-                state: None,
+                state,
             };
             tasks.push((tokio::spawn(run_supervised(task, cancel.clone())), status));
-            internal.push((rep.input, topic));
         }
-        Ok((tasks, internal, lines))
+        Ok((tasks, lines))
     }
 
     /// Refuses a join whose co-partitioned sides have different partition

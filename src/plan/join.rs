@@ -48,6 +48,11 @@ use crate::types::SqlType;
 pub struct JoinInputs {
     /// The sources read by inputs 1, 2, … (input 0 is the plan's `source`).
     pub sources: Vec<Arc<Source>>,
+    /// Every source the join reads after the first (in every stage).
+    pub all_sources: Vec<Arc<Source>>,
+    /// Inputs that read an internal topic (name after the query's prefix)
+    /// instead of their source.
+    pub internal_inputs: Vec<(usize, String)>,
     /// Their decoding and preparation, each into its join.
     pub sides: Vec<SideInput>,
     /// Runs as one task over all partitions (see the module documentation).
@@ -59,7 +64,8 @@ pub struct JoinInputs {
     /// the alias of the leftmost source of its left side and of its right
     /// source, and the inputs on each side.
     pub co_partitioned: Vec<CoPartition>,
-    /// Re-keyed stream sides, each a first stage writing an internal topic.
+    /// Stages writing internal topics (re-keyed stream sides, intermediate
+    /// results re-keyed for a later join), in the order they are started.
     pub repartitions: Vec<SideRepartition>,
 }
 
@@ -69,9 +75,7 @@ pub struct SideRepartition {
     /// The internal topic's name after the query's prefix, as ksqlDB names
     /// it (`Join-left-repartition`, …).
     pub name: String,
-    /// The join input that reads the internal topic.
-    pub input: usize,
-    /// The source read.
+    /// The source read (the first, for a stage reading several).
     pub source: Arc<Source>,
     /// Its decoding.
     pub decode: crate::runtime::decode::DecodeStage,
@@ -89,6 +93,16 @@ pub struct SideRepartition {
     pub partitions_of: String,
     /// The internal topic's columns and formats.
     pub topic_source: Source,
+    /// For a stage ending in the re-keying of an intermediate join result:
+    /// the other inputs of its joins.
+    pub sides: Vec<SideInput>,
+    /// The sources of inputs 1, 2, … of the stage.
+    pub more_sources: Vec<Arc<Source>>,
+    /// Inputs of the stage that read internal topics (by name after the
+    /// query's prefix).
+    pub internal_inputs: Vec<(usize, String)>,
+    /// The stage runs as one task over all partitions.
+    pub single_task: bool,
 }
 
 /// Two sides of one join whose partition counts must match.
@@ -360,13 +374,13 @@ pub fn plan_join(
         query_id,
         persistent,
     )?;
-    // A join re-keying an intermediate result (no internal topic between
-    // two joins yet) sees every partition in one task.
-    let single_task = any_fk
+    // A foreign-key join (and, for a push query, a join re-keyed in
+    // memory) sees every partition in one task; so does a table-table join
+    // whose tables' keys are in different formats.
+    let single_task = chain.single_task
+        || (!persistent && steps.iter().enumerate().any(|(j, s)| j > 0 && s.rekey_left))
         || steps.iter().enumerate().any(|(j, s)| {
-            (j > 0 && s.rekey_left)
-                || (s.kind == JoinKind::TableTable
-                    && key_formats_differ(&sources[0], &sources[j + 1]))
+            s.kind == JoinKind::TableTable && key_formats_differ(&sources[0], &sources[j + 1])
         });
     let co_partitioned = if any_fk {
         Vec::new()
@@ -394,7 +408,9 @@ pub fn plan_join(
     *operators = all;
     planned.source = Arc::clone(&sources[0].source);
     planned.join = Some(JoinInputs {
-        sources: sources[1..].iter().map(|s| Arc::clone(&s.source)).collect(),
+        sources: chain.sources,
+        all_sources: sources[1..].iter().map(|s| Arc::clone(&s.source)).collect(),
+        internal_inputs: chain.internal_inputs,
         sides: chain.sides,
         single_task,
         check_partitioning: !single_task && sources[0].source.window.is_none(),
@@ -1480,6 +1496,11 @@ struct Chain {
     operators: Vec<Box<dyn Operator>>,
     sides: Vec<SideInput>,
     repartitions: Vec<SideRepartition>,
+    /// The last stage's inputs after the first, and which of its inputs
+    /// read internal topics.
+    sources: Vec<Arc<Source>>,
+    internal_inputs: Vec<(usize, String)>,
+    single_task: bool,
 }
 
 fn source_fields(s: &Joined) -> Vec<Field> {
@@ -1622,14 +1643,15 @@ fn build_chain(
         let other = (!steps[0].rekey_right).then_some(&sources[1]);
         Some(Repartition {
             name,
-            input: 0,
             key_format: key_format_for(other),
             partitions_of: sources[1].source.topic.clone(),
         })
     } else {
         None
     };
-    let (decode, mut operators, mut left_schema) = side_input(
+    let mut internal_inputs: Vec<(usize, String)> =
+        first_plan.iter().map(|p| (0, p.name.clone())).collect();
+    let (mut decode, mut operators, mut left_schema) = side_input(
         state,
         first,
         &steps[0].left,
@@ -1640,6 +1662,10 @@ fn build_chain(
     )?;
     let mut acc: Vec<Field> = source_fields(first);
     let mut sides = Vec::with_capacity(steps.len());
+    // The current stage's inputs after the first, and whether it holds a
+    // foreign-key join.
+    let mut stage_sources: Vec<Arc<Source>> = Vec::new();
+    let mut stage_fk = false;
     for (j, step) in steps.iter().enumerate() {
         let s = &sources[j + 1];
         let key_type = step.key_type.to_arrow();
@@ -1647,11 +1673,13 @@ fn build_chain(
             let other = (!(j == 0 && step.rekey_left)).then_some(first);
             Repartition {
                 name: format!("{}Join-right-repartition", prefix(j)),
-                input: j + 1,
                 key_format: key_format_for(other),
                 partitions_of: first.source.topic.clone(),
             }
         });
+        if let Some(p) = &plan {
+            internal_inputs.push((stage_sources.len() + 1, p.name.clone()));
+        }
         let (side_decode, side_ops, right_schema) = side_input(
             state,
             s,
@@ -1661,7 +1689,9 @@ fn build_chain(
             query_id,
             &mut repartitions,
         )?;
+        stage_sources.push(Arc::clone(&s.source));
         let is_fk = step.kind == JoinKind::ForeignKey;
+        stage_fk |= is_fk;
         let width = key_width(sources);
         // Output: left, right, key, time, null.
         let mut fields: Vec<Field> = Vec::new();
@@ -1755,6 +1785,44 @@ fn build_chain(
             let (ops, schema) = project(state, &output, None, exprs)?;
             operators.extend(ops);
             left_schema = schema;
+            if next.rekey_left && through_topics {
+                // The stage so far writes the intermediate result, keyed by
+                // the next join's left expression, to an internal topic;
+                // the next stage reads it as its first input.
+                let name = format!("{}Join-left-repartition", prefix(j + 1));
+                let right = &sources[j + 2];
+                let key_format = key_format_for((!next.rekey_right).then_some(right));
+                let (topic_source, read_ops, read_schema) = internal_topic(
+                    state,
+                    &left_schema,
+                    &next.key_type.to_arrow(),
+                    key_format,
+                    "$JOIN",
+                )?;
+                let n = left_schema.fields().len();
+                let stage_decode = decode_stage(state, &topic_source, query_id)?;
+                repartitions.push(SideRepartition {
+                    name: name.clone(),
+                    source: Arc::clone(&first.source),
+                    decode: std::mem::replace(&mut decode, stage_decode),
+                    operators: std::mem::replace(&mut operators, read_ops),
+                    output_schema: Arc::clone(&left_schema),
+                    key_columns: vec![n - 3],
+                    value_columns: (0..n - 3).collect(),
+                    time_column: n - 2,
+                    partitions_of: right.source.topic.clone(),
+                    topic_source,
+                    sides: std::mem::take(&mut sides),
+                    more_sources: std::mem::take(&mut stage_sources),
+                    internal_inputs: std::mem::replace(
+                        &mut internal_inputs,
+                        vec![(0, name.clone())],
+                    ),
+                    single_task: stage_fk,
+                });
+                stage_fk = false;
+                left_schema = read_schema;
+            }
         } else {
             let row = joined.row_schema();
             let mut exprs: Vec<DfExpr> = Vec::with_capacity(row.fields().len());
@@ -1795,8 +1863,15 @@ fn build_chain(
         operators,
         sides,
         repartitions,
+        sources: stage_sources,
+        internal_inputs,
+        single_task: stage_fk,
     })
 }
+
+/// An internal topic's columns and formats, the operators reading its
+/// rows back, and their schema.
+type InternalTopic = (Source, Vec<Box<dyn Operator>>, SchemaRef);
 
 /// An input's decoding, the operators preparing its rows, and their schema.
 type PreparedInput = (
@@ -1808,7 +1883,6 @@ type PreparedInput = (
 /// How a re-keyed stream side goes through an internal topic.
 struct Repartition {
     name: String,
-    input: usize,
     key_format: crate::format::FormatSpec,
     partitions_of: String,
 }
@@ -1830,6 +1904,50 @@ fn side_input(
     let Some(plan) = repartition else {
         return Ok((decode, ops, prepared));
     };
+    let (topic_source, mut read_ops, read_schema) =
+        internal_topic(state, &prepared, key_type, plan.key_format, &s.source.name)?;
+    // What the first stage wrote again after a crash (it is at-least-once)
+    // is dropped by the source partition and offset each row carries.
+    let partition = read_schema.index_of(&s.joined_name("ROWPARTITION"))?;
+    let offset = read_schema.index_of(&s.joined_name("ROWOFFSET"))?;
+    read_ops.push(Box::new(crate::runtime::operators::dedup::Dedup::new(
+        partition, offset,
+    )));
+    let n = prepared.fields().len();
+    repartitions.push(SideRepartition {
+        name: plan.name,
+        source: Arc::clone(&s.source),
+        decode,
+        operators: ops,
+        output_schema: Arc::clone(&prepared),
+        key_columns: vec![n - 3],
+        value_columns: (0..n - 3).collect(),
+        time_column: n - 2,
+        partitions_of: plan.partitions_of,
+        topic_source: topic_source.clone(),
+        sides: Vec::new(),
+        more_sources: Vec::new(),
+        internal_inputs: Vec::new(),
+        single_task: false,
+    });
+    Ok((
+        decode_stage(state, &topic_source, query_id)?,
+        read_ops,
+        read_schema,
+    ))
+}
+
+/// The internal topic rows of the prepared layout `prepared` (its named
+/// columns, headers, one key column, time, null flag) are written to: its
+/// columns and formats, and the operators reading them back into the same
+/// layout.
+fn internal_topic(
+    state: &SessionState,
+    prepared: &SchemaRef,
+    key_type: &DataType,
+    key_format: crate::format::FormatSpec,
+    name: &str,
+) -> Result<InternalTopic> {
     let n = prepared.fields().len();
     let named = &prepared.fields()[..n - 3];
     let key_name = format!("{JOIN_KEY}0");
@@ -1846,11 +1964,11 @@ fn side_input(
         });
     }
     let topic_source = Source {
-        name: format!("{}$REPARTITION", s.source.name),
+        name: format!("{name}$REPARTITION"),
         kind: SourceKind::Stream,
         columns,
         topic: String::new(),
-        key_format: plan.key_format,
+        key_format,
         value_format: crate::format::FormatSpec::new(crate::format::Format::Json),
         timestamp: None,
         is_source: false,
@@ -1858,36 +1976,11 @@ fn side_input(
         created_by: None,
         window: None,
     };
-    // Read back: the same prepared rows.
     let rows = topic_source.row_schema();
     let mut exprs: Vec<DfExpr> = named.iter().map(|f| input(f.name())).collect();
     exprs.push(input(&key_name));
     exprs.push(input(RECORD_TIME).alias(JOIN_TIME));
     exprs.push(input(NULL_ROW).alias(JOIN_NULL));
-    let (mut read_ops, read_schema) = project(state, &rows, Some(not(input(NULL_ROW))), exprs)?;
-    // What the first stage wrote again after a crash (it is at-least-once)
-    // is dropped by the source partition and offset each row carries.
-    let partition = read_schema.index_of(&s.joined_name("ROWPARTITION"))?;
-    let offset = read_schema.index_of(&s.joined_name("ROWOFFSET"))?;
-    read_ops.push(Box::new(crate::runtime::operators::dedup::Dedup::new(
-        partition, offset,
-    )));
-    repartitions.push(SideRepartition {
-        name: plan.name,
-        input: plan.input,
-        source: Arc::clone(&s.source),
-        decode,
-        operators: ops,
-        output_schema: Arc::clone(&prepared),
-        key_columns: vec![n - 3],
-        value_columns: (0..n - 3).collect(),
-        time_column: n - 2,
-        partitions_of: plan.partitions_of,
-        topic_source: topic_source.clone(),
-    });
-    Ok((
-        decode_stage(state, &topic_source, query_id)?,
-        read_ops,
-        read_schema,
-    ))
+    let (read_ops, read_schema) = project(state, &rows, Some(not(input(NULL_ROW))), exprs)?;
+    Ok((topic_source, read_ops, read_schema))
 }
