@@ -253,7 +253,11 @@ fn check_regional(out: &[common::Record], n: usize) {
             Some(format!("city-{city}").as_bytes()),
             "key of {v}"
         );
-        let region = if city % 2 == 0 { "north" } else { "south" };
+        let region = if city.is_multiple_of(2) {
+            "north"
+        } else {
+            "south"
+        };
         assert_eq!(v["REGION"], region, "{v}");
         assert_eq!(v["NAME"], Value::from(format!("name-{}", i % 12)), "{v}");
         *seen.entry(order).or_default() += 1;
