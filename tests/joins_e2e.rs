@@ -458,14 +458,9 @@ async fn joins_through_embedded_broker() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn joins_through_tansu() {
-    let Ok(bootstrap) = std::env::var("SLUICE_TANSU_BOOTSTRAP") else {
-        common::skipped(
-            "joins_through_tansu",
-            "SLUICE_TANSU_BOOTSTRAP is not set (scripts/test.sh starts Tansu and sets it)",
-        );
+    let Some(broker) = common::tansu_broker("joins_through_tansu") else {
         return;
     };
-    let broker: Arc<dyn Broker> = Arc::new(KafkaBroker::connect(&bootstrap).expect("broker"));
     joins_end_to_end(broker, &format!("_{}", std::process::id())).await;
 }
 

@@ -95,14 +95,9 @@ async fn csas_through_embedded_broker() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn csas_through_tansu() {
-    let Ok(bootstrap) = std::env::var("SLUICE_TANSU_BOOTSTRAP") else {
-        common::skipped(
-            "csas_through_tansu",
-            "SLUICE_TANSU_BOOTSTRAP is not set (scripts/test.sh starts Tansu and sets it)",
-        );
+    let Some(broker) = common::tansu_broker("csas_through_tansu") else {
         return;
     };
-    let broker: Arc<dyn Broker> = Arc::new(KafkaBroker::connect(&bootstrap).expect("broker"));
     csas_end_to_end(broker, &format!("_{}", std::process::id())).await;
 }
 
@@ -267,14 +262,9 @@ async fn restart_through_embedded_broker() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_through_tansu() {
-    let Ok(bootstrap) = std::env::var("SLUICE_TANSU_BOOTSTRAP") else {
-        common::skipped(
-            "restart_through_tansu",
-            "SLUICE_TANSU_BOOTSTRAP is not set (scripts/test.sh starts Tansu and sets it)",
-        );
+    let Some(broker) = common::tansu_broker("restart_through_tansu") else {
         return;
     };
-    let broker: Arc<dyn Broker> = Arc::new(KafkaBroker::connect(&bootstrap).expect("broker"));
     restart_loses_nothing(broker, &format!("_{}", std::process::id())).await;
 }
 
@@ -425,13 +415,8 @@ async fn windowed_aggregation_through_embedded_broker() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn windowed_aggregation_through_tansu() {
-    let Ok(bootstrap) = std::env::var("SLUICE_TANSU_BOOTSTRAP") else {
-        common::skipped(
-            "windowed_aggregation_through_tansu",
-            "SLUICE_TANSU_BOOTSTRAP is not set (scripts/test.sh starts Tansu and sets it)",
-        );
+    let Some(broker) = common::tansu_broker("windowed_aggregation_through_tansu") else {
         return;
     };
-    let broker: Arc<dyn Broker> = Arc::new(KafkaBroker::connect(&bootstrap).expect("broker"));
     windowed_aggregation_end_to_end(broker, &format!("_{}", std::process::id())).await;
 }

@@ -528,18 +528,11 @@ impl Engine {
             let status = Arc::new(QueryStatus::default());
             let mut pipeline =
                 Pipeline::new(query_id, stage.decode, stage.operators, stage.output_schema);
-            let internal = match join.as_mut() {
-                Some(j) => {
-                    let reps = std::mem::take(&mut j.repartitions);
-                    let (tasks, lines) = self
-                        .start_join_repartitions(session, query_id, reps, &cancel)
-                        .await?;
-                    upstream.extend(tasks);
-                    plan_prefix.extend(lines);
-                    self.internal_topics(query_id, &j.internal_inputs)
-                }
-                None => Vec::new(),
-            };
+            let internal = self
+                .start_join_stages(session, query_id, join.as_mut(), &cancel, &mut upstream)
+                .await?;
+            plan_prefix.extend(internal.1);
+            let internal = internal.0;
             let stage_reader = join_reader(
                 ReaderSpec {
                     topic: planned.source.topic.clone(),
@@ -553,7 +546,7 @@ impl Engine {
                 &internal,
             );
             attach_join(&mut pipeline, join.take());
-            plan_prefix = pipeline.describe();
+            plan_prefix.extend(pipeline.describe());
             plan_prefix.push(format!(
                 "Repartition: write topic {topic}, keyed by the GROUP BY"
             ));
@@ -618,18 +611,11 @@ impl Engine {
                 .filter(|_| sink.window.is_some())
                 .map(|w| (w.window.key_layout(), w.start_column, w.end_column)),
         };
-        let internal = match join.as_mut() {
-            Some(j) => {
-                let reps = std::mem::take(&mut j.repartitions);
-                let (tasks, lines) = self
-                    .start_join_repartitions(session, query_id, reps, &cancel)
-                    .await?;
-                upstream.extend(tasks);
-                plan_prefix.extend(lines);
-                self.internal_topics(query_id, &j.internal_inputs)
-            }
-            None => Vec::new(),
-        };
+        let internal = self
+            .start_join_stages(session, query_id, join.as_mut(), &cancel, &mut upstream)
+            .await?;
+        plan_prefix.extend(internal.1);
+        let internal = internal.0;
         let reader = join_reader(
             ReaderSpec {
                 topic: input_topic,
@@ -1338,6 +1324,30 @@ fn attach_join(pipeline: &mut Pipeline, join: Option<JoinInputs>) {
 }
 
 impl Engine {
+    /// Starts the stages of a join that write its internal topics (see
+    /// `start_join_repartitions`), adding their tasks to `upstream`; returns
+    /// the internal topic each input of the join's last stage reads, and
+    /// lines for EXPLAIN.
+    #[allow(clippy::type_complexity)]
+    async fn start_join_stages(
+        &self,
+        session: &Session,
+        query_id: &str,
+        join: Option<&mut JoinInputs>,
+        cancel: &CancellationToken,
+        upstream: &mut Vec<(tokio::task::JoinHandle<Result<()>>, Arc<QueryStatus>)>,
+    ) -> Result<(Vec<(usize, String)>, Vec<String>)> {
+        let Some(join) = join else {
+            return Ok((Vec::new(), Vec::new()));
+        };
+        let stages = std::mem::take(&mut join.repartitions);
+        let (tasks, lines) = self
+            .start_join_repartitions(session, query_id, stages, cancel)
+            .await?;
+        upstream.extend(tasks);
+        Ok((self.internal_topics(query_id, &join.internal_inputs), lines))
+    }
+
     /// The full names of a join's internal topics, by input.
     fn internal_topics(&self, query_id: &str, inputs: &[(usize, String)]) -> Vec<(usize, String)> {
         let group = self.config.query_group(query_id);

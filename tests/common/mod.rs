@@ -270,3 +270,18 @@ impl TopicSizes {
             .sum()
     }
 }
+
+/// The Tansu broker scripts/test.sh starts (`SLUICE_TANSU_BOOTSTRAP`), or
+/// `None` after reporting `test` as SKIPPED when there is none.
+pub fn tansu_broker(test: &str) -> Option<std::sync::Arc<dyn sluice::runtime::io::Broker>> {
+    let Ok(bootstrap) = std::env::var("SLUICE_TANSU_BOOTSTRAP") else {
+        skipped(
+            test,
+            "SLUICE_TANSU_BOOTSTRAP is not set (scripts/test.sh starts Tansu and sets it)",
+        );
+        return None;
+    };
+    Some(std::sync::Arc::new(
+        sluice::kafka::KafkaBroker::connect(&bootstrap).expect("broker"),
+    ))
+}
