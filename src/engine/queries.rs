@@ -551,17 +551,15 @@ impl Engine {
                 "Repartition: write topic {topic}, keyed by the GROUP BY"
             ));
             // A join before the re-keying keeps its state in a changelog.
-            let stage_state = match pipeline.fingerprint(None) {
-                None => None,
-                Some(fingerprint) => {
-                    let topic = self.changelog_topic(query_id, &pipeline.operators);
-                    self.ensure_changelog(&topic, &stage_reader.topic).await?;
-                    plan_prefix.push(format!(
-                        "State: per input partition, in changelog topic {topic}"
-                    ));
-                    Some((topic, fingerprint))
-                }
-            };
+            let changelog = self.changelog_topic(query_id, &pipeline.operators);
+            let stage_state = self
+                .state_of(
+                    pipeline.fingerprint(None),
+                    changelog,
+                    &stage_reader.topic,
+                    &mut plan_prefix,
+                )
+                .await?;
             let task = TaskPlan {
                 broker: Arc::clone(&self.broker),
                 reader: stage_reader,
@@ -651,17 +649,15 @@ impl Engine {
         let status = Arc::new(QueryStatus::default());
         // A query with state runs a task per input partition, each backed
         // by its partition of the query's changelog topic.
-        let state = match pipeline.fingerprint(materialized.as_ref().map(|m| m.layout())) {
-            None => None,
-            Some(fingerprint) => {
-                let topic = self.changelog_topic(query_id, &pipeline.operators);
-                self.ensure_changelog(&topic, &reader.topic).await?;
-                plan.push(format!(
-                    "State: per input partition, in changelog topic {topic}"
-                ));
-                Some((topic, fingerprint))
-            }
-        };
+        let changelog = self.changelog_topic(query_id, &pipeline.operators);
+        let state = self
+            .state_of(
+                pipeline.fingerprint(materialized.as_ref().map(|m| m.layout())),
+                changelog,
+                &reader.topic,
+                &mut plan,
+            )
+            .await?;
         let task = TaskPlan {
             broker: Arc::clone(&self.broker),
             reader,
@@ -1348,6 +1344,27 @@ impl Engine {
         Ok((self.internal_topics(query_id, &join.internal_inputs), lines))
     }
 
+    /// Where a pipeline with state (`fingerprint` of its layout) keeps it:
+    /// its changelog topic, created with its input's partitions when
+    /// missing, with a line for EXPLAIN; `None` for a pipeline without
+    /// state.
+    async fn state_of(
+        &self,
+        fingerprint: Option<u64>,
+        changelog: String,
+        input_topic: &str,
+        plan: &mut Vec<String>,
+    ) -> Result<Option<(String, u64)>> {
+        let Some(fingerprint) = fingerprint else {
+            return Ok(None);
+        };
+        self.ensure_changelog(&changelog, input_topic).await?;
+        plan.push(format!(
+            "State: per input partition, in changelog topic {changelog}"
+        ));
+        Ok(Some((changelog, fingerprint)))
+    }
+
     /// The full names of a join's internal topics, by input.
     fn internal_topics(&self, query_id: &str, inputs: &[(usize, String)]) -> Vec<(usize, String)> {
         let group = self.config.query_group(query_id);
@@ -1421,20 +1438,15 @@ impl Engine {
                 "Repartition: write topic {topic}, keyed by the join expression"
             ));
             // A stage with joins keeps their state in its own changelog.
-            let state = match pipeline.fingerprint(None) {
-                None => None,
-                Some(fingerprint) => {
-                    let changelog = format!(
-                        "{topic}-changelog",
-                        topic = topic.trim_end_matches("-repartition")
-                    );
-                    self.ensure_changelog(&changelog, &reader.topic).await?;
-                    described.push(format!(
-                        "State: per input partition, in changelog topic {changelog}"
-                    ));
-                    Some((changelog, fingerprint))
-                }
-            };
+            let changelog = format!("{}-changelog", topic.trim_end_matches("-repartition"));
+            let state = self
+                .state_of(
+                    pipeline.fingerprint(None),
+                    changelog,
+                    &reader.topic,
+                    &mut described,
+                )
+                .await?;
             lines.extend(described);
             let status = Arc::new(QueryStatus::default());
             let task = TaskPlan {
