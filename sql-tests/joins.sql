@@ -1367,15 +1367,49 @@ CREATE TABLE newsletter (address STRING PRIMARY KEY, customer INT)
 CREATE TABLE subscribed AS
   SELECT c.id, email, address FROM customers c JOIN newsletter n ON c.id = n.customer;
 
---@test: a join takes a single condition
-CREATE STREAM orders (id INT KEY, region STRING)
+--@test: beyond ksqlDB, a stream-stream join on two conditions matches only when both hold
+-- ksqlDB allows one equality; sluice joins on several, re-keying both
+-- streams by the pair (id, region): the result is keyed by both columns.
+CREATE STREAM orders (id INT KEY, region STRING, item STRING)
   WITH (kafka_topic='orders', value_format='JSON', partitions=1);
-CREATE STREAM payments (id INT KEY, region STRING)
+CREATE STREAM payments (id INT KEY, region STRING, method STRING)
+  WITH (kafka_topic='payments', value_format='JSON', partitions=1);
+CREATE STREAM paid WITH (key_format='JSON') AS
+  SELECT o.id AS id, o.region AS region, item, method FROM orders o JOIN payments p WITHIN 1 HOUR
+  ON o.id = p.id AND o.region = p.region;
+
+INSERT INTO orders (id, region, item, ROWTIME) VALUES (1, 'eu', 'book', 1000);
+INSERT INTO payments (id, region, method, ROWTIME) VALUES (1, 'us', 'card', 2000);
+INSERT INTO payments (id, region, method, ROWTIME) VALUES (1, 'eu', 'cash', 3000);
+INSERT INTO payments (id, region, method, ROWTIME) VALUES (2, 'eu', 'card', 4000);
+
+ASSERT VALUES paid (id, region, item, method, ROWTIME) VALUES (1, 'eu', 'book', 'cash', 3000);
+
+--@test: beyond ksqlDB, a stream joins a table on its whole two-column primary key
+CREATE TABLE rates (currency STRING PRIMARY KEY, day STRING PRIMARY KEY, rate DOUBLE)
+  WITH (kafka_topic='rates', key_format='JSON', value_format='JSON', partitions=1);
+CREATE STREAM trades (id INT KEY, currency STRING, day STRING, amount DOUBLE)
+  WITH (kafka_topic='trades', value_format='JSON', partitions=1);
+CREATE STREAM converted WITH (key_format='JSON') AS
+  SELECT r.currency AS currency, r.day AS day, t.id, amount * rate AS eur
+  FROM trades t JOIN rates r ON t.day = r.day AND t.currency = r.currency;
+
+INSERT INTO rates (currency, day, rate, ROWTIME) VALUES ('usd', 'mon', 0.5, 10);
+INSERT INTO rates (currency, day, rate, ROWTIME) VALUES ('usd', 'tue', 0.25, 20);
+INSERT INTO trades (id, currency, day, amount, ROWTIME) VALUES (7, 'usd', 'tue', 8.0, 100);
+INSERT INTO trades (id, currency, day, amount, ROWTIME) VALUES (8, 'gbp', 'tue', 8.0, 200);
+
+ASSERT VALUES converted (currency, day, id, eur, ROWTIME) VALUES ('usd', 'tue', 7, 2.0, 100);
+
+--@test: a join on several conditions needs a column in each, and is not FULL OUTER
+CREATE STREAM orders (id INT KEY, region STRING, item STRING)
+  WITH (kafka_topic='orders', value_format='JSON', partitions=1);
+CREATE STREAM payments (id INT KEY, region STRING, method STRING)
   WITH (kafka_topic='payments', value_format='JSON', partitions=1);
 --@expected.error: user
---@expected.message: Invalid join condition: joins on multiple conditions are not yet supported. Got ((O.ID = P.ID) AND (O.REGION = P.REGION)).
+--@expected.message: A join on several conditions needs a column on one side of each condition
 CREATE STREAM paid AS
-  SELECT o.id AS id, o.region FROM orders o JOIN payments p WITHIN 1 HOUR
+  SELECT ROWKEY, item, method FROM orders o FULL OUTER JOIN payments p WITHIN 1 HOUR
   ON o.id = p.id AND o.region = p.region;
 
 --@test: a join condition must be an equality

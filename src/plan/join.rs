@@ -149,15 +149,23 @@ impl Joined {
 struct Step {
     join_type: JoinType,
     kind: JoinKind,
-    /// The ON operand over the sources joined so far, and over the new one
-    /// (rewritten to joined names).
-    left: Expr,
-    right: Expr,
+    /// The ON operands over the sources joined so far, and over the new
+    /// one (rewritten to joined names): one pair per condition.
+    left: Vec<Expr>,
+    right: Vec<Expr>,
     /// Whether the left side must be re-keyed by `left`.
     rekey_left: bool,
     /// Whether the right (stream) side must be re-keyed by `right`.
     rekey_right: bool,
-    key_type: SqlType,
+    /// The join key's types, one per condition.
+    key_types: Vec<SqlType>,
+}
+
+/// A join's conditions, checked: the (already joined, new source)
+/// operands of each, and the whole as ksqlDB shows it in messages.
+struct Criteria {
+    pairs: Vec<(Expr, Expr)>,
+    written: String,
 }
 
 /// Plans a SELECT with joins.
@@ -174,11 +182,12 @@ pub fn plan_join(
     let mut steps = Vec::with_capacity(query.joins.len());
     // Column references equal to the current key, and those among them
     // that may name the result key.
-    let mut equivalent: Vec<Expr> = Vec::new();
-    let mut viable: Vec<Expr> = Vec::new();
+    // (one list per key column: per condition of the join).
+    let mut equivalent: Vec<Vec<Expr>> = Vec::new();
+    let mut viable: Vec<Vec<Expr>> = Vec::new();
     let mut left_kind = sources[0].source.kind;
     // Every condition's sources first, then each join's kind and keys.
-    let criteria: Vec<(Expr, Expr, String)> = query
+    let criteria: Vec<Criteria> = query
         .joins
         .iter()
         .enumerate()
@@ -194,16 +203,16 @@ pub fn plan_join(
             left_kind,
             &equivalent,
         )?;
-        let refs: Vec<Expr> = [&step.left, &step.right]
-            .into_iter()
-            .filter(|e| column_ref(e).is_some())
-            .cloned()
-            .collect();
-        if step.rekey_left || j == 0 {
-            equivalent = vec![step.left.clone(), step.right.clone()];
-            viable = Vec::new();
+        let c = step.left.len();
+        if step.rekey_left || j == 0 || equivalent.len() != c {
+            equivalent = (0..c)
+                .map(|i| vec![step.left[i].clone(), step.right[i].clone()])
+                .collect();
+            viable = vec![Vec::new(); c];
         } else {
-            equivalent.extend([step.left.clone(), step.right.clone()]);
+            for (i, e) in equivalent.iter_mut().enumerate() {
+                e.extend([step.left[i].clone(), step.right[i].clone()]);
+            }
         }
         if step.kind == JoinKind::ForeignKey {
             // Keyed by the left table's primary key.
@@ -211,15 +220,22 @@ pub fn plan_join(
             equivalent = left
                 .source
                 .key_columns()
-                .map(|c| quoted(&left.joined_name(&c.name)))
+                .map(|c| vec![quoted(&left.joined_name(&c.name))])
                 .collect();
             viable = equivalent.clone();
         } else if step.join_type == JoinType::Full {
             // Keyed by whichever side is present: neither side's column.
-            equivalent.clear();
-            viable.clear();
+            equivalent = vec![Vec::new(); c];
+            viable = vec![Vec::new(); c];
         } else {
-            viable.extend(refs);
+            for (i, v) in viable.iter_mut().enumerate() {
+                v.extend(
+                    [&step.left[i], &step.right[i]]
+                        .into_iter()
+                        .filter(|e| column_ref(e).is_some())
+                        .cloned(),
+                );
+            }
         }
         left_kind = match (left_kind, sources[j + 1].source.kind) {
             (SourceKind::Table, SourceKind::Table) => SourceKind::Table,
@@ -244,12 +260,20 @@ pub fn plan_join(
         .collect();
     let key_type = steps
         .last()
-        .map(|s| s.key_type.clone())
+        .and_then(|s| s.key_types.first().cloned())
         .unwrap_or(SqlType::String);
     let synthetic = synthetic_key_name(&taken);
     // After PARTITION BY the key is the partitioning expressions.
     let partitioned = !query.partition_by.is_empty();
-    let is_synthetic = viable.is_empty() && !is_fk && !partitioned;
+    let no_viable = viable.iter().all(Vec::is_empty);
+    if viable.len() > 1 && viable.iter().any(Vec::is_empty) && !is_fk && !partitioned {
+        return Err(Error::user(
+            "A join on several conditions needs a column on one side of each condition (it \
+             becomes a key column of the result), and cannot be a FULL OUTER join: the key of \
+             its rows would be undefined.",
+        ));
+    }
+    let is_synthetic = no_viable && !is_fk && !partitioned;
     let mut rewritten = rewrite_query(query, &sources, &synthetic, is_synthetic)?;
 
     // The result key: the left table's primary key (foreign key), the
@@ -270,13 +294,25 @@ pub fn plan_join(
             .key_columns()
             .map(|c| (left.joined_name(&c.name), c.sql_type.clone()))
             .collect()
-    } else if viable.is_empty() {
+    } else if no_viable {
         vec![(synthetic.clone(), key_type.clone())]
     } else {
-        let chosen = viable.iter().find(|e| projected(e)).unwrap_or(&viable[0]);
-        let name = column_ref(chosen).unwrap_or_default().to_string();
-        let t = joined_type(&sources, &name).unwrap_or_else(|| key_type.clone());
-        vec![(name, t)]
+        let last_types = steps
+            .last()
+            .map(|s| s.key_types.clone())
+            .unwrap_or_default();
+        viable
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let chosen = v.iter().find(|e| projected(e)).unwrap_or(&v[0]);
+                let name = column_ref(chosen).unwrap_or_default().to_string();
+                let t = joined_type(&sources, &name)
+                    .or_else(|| last_types.get(i).cloned())
+                    .unwrap_or_else(|| key_type.clone());
+                (name, t)
+            })
+            .collect()
     };
     if let (Some(sink), true) = (
         sink,
@@ -422,12 +458,16 @@ pub fn plan_join(
         .enumerate()
         .map(|(j, s)| {
             format!(
-                "Join {}: {:?} {:?} ON {} = {}{}",
+                "Join {}: {:?} {:?} ON {}{}",
                 j + 1,
                 s.join_type,
                 s.kind,
-                s.left,
-                s.right,
+                s.left
+                    .iter()
+                    .zip(&s.right)
+                    .map(|(l, r)| format!("{l} = {r}"))
+                    .collect::<Vec<_>>()
+                    .join(" AND "),
                 if s.rekey_left || s.rekey_right {
                     " (re-keyed)"
                 } else {
@@ -987,7 +1027,7 @@ fn check_key_in_projection(
     sink: &str,
     query: &Query,
     key_columns: &[(String, SqlType)],
-    viable: &[Expr],
+    viable: &[Vec<Expr>],
     synthetic: &str,
     sources: &[Joined],
     is_fk: bool,
@@ -1027,93 +1067,95 @@ fn check_key_in_projection(
             )
         }));
     }
-    let Some((key, _)) = key_columns.first() else {
-        return Ok(());
-    };
-    let mut names: Vec<String> = query
-        .select
-        .iter()
-        .filter_map(|item| match item {
-            SelectItem::Expr { expr, alias, .. } if column_ref(expr) == Some(key.as_str()) => {
-                Some(alias.clone().unwrap_or_else(|| key.clone()))
-            }
-            _ => None,
-        })
-        .collect();
-    if names.len() > 1 {
-        names.sort();
-        return Err(Error::user(format!(
-            "The projection contains a key column (`{key}`) more than once, aliased as: {}.",
-            names.join(" and ")
-        )));
-    }
-    if in_projection(key) {
-        return Ok(());
-    }
-    let _ = original;
-    if key == synthetic && viable.is_empty() {
-        return Err(Error::user(format!(
-            "Key missing from projection (ie, SELECT). See https://cnfl.io/2LV7ouS.\nThe query \
-             used to build `{sink}` must include the join expression {synthetic} in its \
-             projection (eg, SELECT {synthetic}...).\n{synthetic} was added as a synthetic key \
-             column because the join criteria did not match any source column. This expression \
-             must be included in the projection and may be aliased."
-        )));
-    }
-    let names: Vec<String> = viable.iter().map(|e| show_joined(e, sources)).collect();
-    let mut unique: Vec<String> = Vec::new();
-    for n in names {
-        if !unique.contains(&n) {
-            unique.push(n);
+    for (position, (key, _)) in key_columns.iter().enumerate() {
+        let mut names: Vec<String> = query
+            .select
+            .iter()
+            .filter_map(|item| match item {
+                SelectItem::Expr { expr, alias, .. } if column_ref(expr) == Some(key.as_str()) => {
+                    Some(alias.clone().unwrap_or_else(|| key.clone()))
+                }
+                _ => None,
+            })
+            .collect();
+        if names.len() > 1 {
+            names.sort();
+            return Err(Error::user(format!(
+                "The projection contains a key column (`{key}`) more than once, aliased as: {}.",
+                names.join(" and ")
+            )));
         }
+        if in_projection(key) {
+            continue;
+        }
+        let _ = original;
+        let viable = viable.get(position).map(Vec::as_slice).unwrap_or_default();
+        if key == synthetic && viable.is_empty() {
+            return Err(Error::user(format!(
+                "Key missing from projection (ie, SELECT). See https://cnfl.io/2LV7ouS.\nThe \
+                 query used to build `{sink}` must include the join expression {synthetic} in \
+                 its projection (eg, SELECT {synthetic}...).\n{synthetic} was added as a \
+                 synthetic key column because the join criteria did not match any source \
+                 column. This expression must be included in the projection and may be aliased."
+            )));
+        }
+        let names: Vec<String> = viable.iter().map(|e| show_joined(e, sources)).collect();
+        let mut unique: Vec<String> = Vec::new();
+        for n in names {
+            if !unique.contains(&n) {
+                unique.push(n);
+            }
+        }
+        let what = if unique.len() == 1 {
+            format!("the join expression {}", unique[0])
+        } else {
+            format!("the join expressions {}", join_or(&unique))
+        };
+        return Err(Error::user(format!(
+            "The query used to build `{sink}` must include {what} in its projection (eg, \
+             SELECT {}...).",
+            unique[0]
+        )));
     }
-    let what = if unique.len() == 1 {
-        format!("the join expression {}", unique[0])
-    } else {
-        format!("the join expressions {}", join_or(&unique))
-    };
-    Err(Error::user(format!(
-        "The query used to build `{sink}` must include {what} in its projection (eg, SELECT {}...).",
-        unique[0]
-    )))
+    Ok(())
 }
 
 /// Checks that the condition of join `j` compares an expression of the
 /// sources joined before with one of source `j`; returns them in that
 /// order, and the condition as ksqlDB shows it.
-fn check_criteria(sources: &[Joined], j: usize, join: &ast::Join) -> Result<(Expr, Expr, String)> {
+fn check_criteria(sources: &[Joined], j: usize, join: &ast::Join) -> Result<Criteria> {
     let new = &sources[j];
-    let (a, b) = equality(&join.on)?;
-    let (a, b) = (
-        &normalize_access(a, sources, j),
-        &normalize_access(b, sources, j),
-    );
-    // Unknown qualifiers first, on either side.
-    for e in [a, b] {
-        let mut failure = None;
-        let _ = visit_expressions(e, |x| {
-            if let Expr::CompoundIdentifier(ids) = x {
-                if ids.len() == 2 && find_qualifier(sources, &ids[0].value, j).is_none() {
-                    // ksqlDB's words: it finds this while preparing the
-                    // statement, before it looks at the join.
-                    failure = Some(Error::user(format!(
-                        "Failed to prepare statement: '{}' is not a valid stream/table name or \
-                         alias.",
-                        ids[0].value
-                    )));
-                    return ControlFlow::Break(());
+    let mut conditions = Vec::new();
+    equalities(&join.on, &mut conditions)?;
+    let mut pairs = Vec::with_capacity(conditions.len());
+    let mut written = Vec::with_capacity(conditions.len());
+    for (a, b) in conditions {
+        let (a, b) = (
+            &normalize_access(a, sources, j),
+            &normalize_access(b, sources, j),
+        );
+        // Unknown qualifiers first, on either side.
+        for e in [a, b] {
+            let mut failure = None;
+            let _ = visit_expressions(e, |x| {
+                if let Expr::CompoundIdentifier(ids) = x {
+                    if ids.len() == 2 && find_qualifier(sources, &ids[0].value, j).is_none() {
+                        failure = Some(Error::user(format!(
+                            "'{}' is not a valid stream/table name or alias.",
+                            ids[0].value
+                        )));
+                        return ControlFlow::Break(());
+                    }
                 }
+                ControlFlow::Continue(())
+            });
+            if let Some(f) = failure {
+                return Err(f);
             }
-            ControlFlow::Continue(())
-        });
-        if let Some(f) = failure {
-            return Err(f);
         }
-    }
-    let refs_a = referenced(a, sources, j, "JOIN ON")?;
-    let refs_b = referenced(b, sources, j, "JOIN ON")?;
-    for (refs, _) in [(&refs_a, a), (&refs_b, b)] {
-        if refs.len() != 1 {
+        let refs_a = referenced(a, sources, j, "JOIN ON")?;
+        let refs_b = referenced(b, sources, j, "JOIN ON")?;
+        if refs_a.len() != 1 || refs_b.len() != 1 {
             let bad = if refs_a.len() != 1 { a } else { b };
             return Err(Error::user(format!(
                 "Invalid comparison expression '{}' in join '({})'. Each side of the join \
@@ -1122,32 +1164,41 @@ fn check_criteria(sources: &[Joined], j: usize, join: &ast::Join) -> Result<(Exp
                 qualified(&join.on, sources, j)
             )));
         }
+        let (ia, ib) = (refs_a[0], refs_b[0]);
+        if ia == ib {
+            return Err(Error::user(format!(
+                "Each side of the join must reference exactly one source and not the same \
+                 source. Left side references `{}` and right references `{}`",
+                sources[ia].alias, sources[ib].alias
+            )));
+        }
+        let (left_raw, right_raw) = if ib == j {
+            (a, b)
+        } else if ia == j {
+            (b, a)
+        } else {
+            return Err(Error::user(format!(
+                "A join criteria is expected to reference the source (`{}`) in the FROM \
+                 clause, instead the right source references `{}` and the left source \
+                 references `{}`",
+                new.alias, sources[ib].alias, sources[ia].alias
+            )));
+        };
+        let pair = (left_raw.clone(), right_raw.clone());
+        if pairs.contains(&pair) {
+            continue;
+        }
+        written.push(format!(
+            "{} = {}",
+            qualified(a, sources, j),
+            qualified(b, sources, j)
+        ));
+        pairs.push(pair);
     }
-    let (ia, ib) = (refs_a[0], refs_b[0]);
-    if ia == ib {
-        return Err(Error::user(format!(
-            "Each side of the join must reference exactly one source and not the same source. \
-             Left side references `{}` and right references `{}`",
-            sources[ia].alias, sources[ib].alias
-        )));
-    }
-    let (left_raw, right_raw) = if ib == j {
-        (a, b)
-    } else if ia == j {
-        (b, a)
-    } else {
-        return Err(Error::user(format!(
-            "A join criteria is expected to reference the source (`{}`) in the FROM clause, \
-             instead the right source references `{}` and the left source references `{}`",
-            new.alias, sources[ib].alias, sources[ia].alias
-        )));
-    };
-    let written = format!(
-        "{} = {}",
-        qualified(a, sources, j),
-        qualified(b, sources, j)
-    );
-    Ok((left_raw.clone(), right_raw.clone(), written))
+    Ok(Criteria {
+        pairs,
+        written: written.join(" AND "),
+    })
 }
 
 /// `q.col[i]` (parsed with `q` as the root of the access) as `(q.col)[i]`.
@@ -1180,9 +1231,9 @@ fn plan_step(
     sources: &[Joined],
     j: usize,
     join: &ast::Join,
-    criteria: &(Expr, Expr, String),
+    criteria: &Criteria,
     left_kind: SourceKind,
-    equivalent: &[Expr],
+    equivalent: &[Vec<Expr>],
 ) -> Result<Step> {
     let new = &sources[j];
     let join_type = match join.kind {
@@ -1191,7 +1242,7 @@ fn plan_step(
         ast::JoinKind::Right => JoinType::Right,
         ast::JoinKind::Full => JoinType::Full,
     };
-    let (left_raw, right_raw, written) = (&criteria.0, &criteria.1, &criteria.2);
+    let written = &criteria.written;
     let left_name = sources[0].source.name.clone();
     let right_name = new.source.name.clone();
     let kind_word = |t: JoinType| match t {
@@ -1256,21 +1307,70 @@ fn plan_step(
             JoinKind::TableTable
         }
     };
-    let left = resolve(left_raw, sources, j, "JOIN ON")?;
-    let right = resolve(right_raw, sources, j, "JOIN ON")?;
-    // Types.
-    let left_type = expr_type(state, &left, sources, j)?;
-    let right_type = expr_type(state, &right, sources, j)?;
-    let is_key_of = |e: &Expr, s: &Joined| {
-        let keys: Vec<&Column> = s.source.key_columns().collect();
-        keys.len() == 1 && column_ref(e) == Some(s.joined_name(&keys[0].name).as_str())
+    let mut pairs: Vec<(Expr, Expr, &Expr, &Expr)> = Vec::with_capacity(criteria.pairs.len());
+    for (l, r) in &criteria.pairs {
+        pairs.push((
+            resolve(l, sources, j, "JOIN ON")?,
+            resolve(r, sources, j, "JOIN ON")?,
+            l,
+            r,
+        ));
+    }
+    // A join on a source's whole key, in another order, is taken in the
+    // key's order.
+    let key_order = |exprs: &[&Expr], s: &Joined| -> Option<Vec<usize>> {
+        let keys: Vec<String> = s
+            .source
+            .key_columns()
+            .map(|c| s.joined_name(&c.name))
+            .collect();
+        if keys.len() != exprs.len() {
+            return None;
+        }
+        keys.iter()
+            .map(|k| exprs.iter().position(|e| column_ref(e) == Some(k.as_str())))
+            .collect()
     };
+    let rights: Vec<&Expr> = pairs.iter().map(|p| &p.1).collect();
+    let right_order = key_order(&rights, new);
+    if let Some(order) = &right_order {
+        let mut taken: Vec<Option<(Expr, Expr, &Expr, &Expr)>> =
+            pairs.into_iter().map(Some).collect();
+        pairs = order.iter().filter_map(|&i| taken[i].take()).collect();
+    }
+    let left: Vec<Expr> = pairs.iter().map(|p| p.0.clone()).collect();
+    let right: Vec<Expr> = pairs.iter().map(|p| p.1.clone()).collect();
+    // Types.
+    let mut key_types = Vec::with_capacity(pairs.len());
+    for (l, r, l_raw, r_raw) in &pairs {
+        let left_type = expr_type(state, l, sources, j)?;
+        let right_type = expr_type(state, r, sources, j)?;
+        if left_type != right_type {
+            return Err(Error::user(format!(
+                "Invalid join condition: types don't match. Got {}{{{left_type}}} = \
+                 {}{{{right_type}}}.",
+                qualified(l_raw, sources, j),
+                qualified(r_raw, sources, j)
+            )));
+        }
+        if contains_map(&left_type) {
+            let name = column_ref(l).unwrap_or("ROWKEY").to_string();
+            return Err(Error::user(format!(
+                "Map keys, including types that contain maps, are not supported as they may \
+                 lead to unexpected behavior due to inconsistent serialization. Key column \
+                 name: `{name}`. Column type: {left_type}. See \
+                 https://github.com/confluentinc/ksql/issues/6621 for more."
+            )));
+        }
+        key_types.push(left_type);
+    }
+    let is_key_of = right_order.is_some();
     let mut kind = kind;
     let mut rekey_left = false;
     let mut rekey_right = false;
     match kind {
         JoinKind::StreamTable => {
-            if !is_key_of(&right, new) {
+            if !is_key_of {
                 return Err(Error::user(format!(
                     "Invalid join condition: stream-table joins require to join on the table's \
                      primary key. Got {written}."
@@ -1284,13 +1384,20 @@ fn plan_step(
             }
         }
         JoinKind::TableTable => {
-            if !is_key_of(&right, new) {
+            if !is_key_of {
                 return Err(Error::user(format!(
                     "Invalid join condition: table-table joins require to join on the primary \
                      key of the right input table. Got {written}."
                 )));
             }
             if !left_is_key(&left, sources, j, equivalent) {
+                if left.len() > 1 {
+                    return Err(Error::user(format!(
+                        "Invalid join condition: a table-table join on several conditions must \
+                         join both tables' whole primary keys (a foreign-key join takes one \
+                         condition). Got {written}."
+                    )));
+                }
                 if j > 1 {
                     return Err(Error::user(format!(
                         "Invalid join condition: foreign-key table-table joins are not \
@@ -1322,7 +1429,7 @@ fn plan_step(
         }
         JoinKind::StreamStream { .. } => {
             rekey_left = !left_is_key(&left, sources, j, equivalent);
-            rekey_right = !is_key_of(&right, new);
+            rekey_right = !is_key_of;
             // Keys in different formats land in different partitions: the
             // right side is re-keyed into the left's format.
             if j == 1 && !rekey_left && !rekey_right && key_formats_differ(&sources[0], new) {
@@ -1330,24 +1437,6 @@ fn plan_step(
             }
         }
         JoinKind::ForeignKey => {}
-    }
-    if left_type != right_type {
-        let show =
-            |_: &Expr, raw: &Expr, t: &SqlType| format!("{}{{{t}}}", qualified(raw, sources, j));
-        return Err(Error::user(format!(
-            "Invalid join condition: types don't match. Got {} = {}.",
-            show(&left, left_raw, &left_type),
-            show(&right, right_raw, &right_type)
-        )));
-    }
-    if contains_map(&left_type) {
-        let name = column_ref(&left).unwrap_or("ROWKEY").to_string();
-        return Err(Error::user(format!(
-            "Map keys, including types that contain maps, are not supported as they may lead to \
-             unexpected behavior due to inconsistent serialization. Key column name: `{name}`. \
-             Column type: {left_type}. See https://github.com/confluentinc/ksql/issues/6621 for \
-             more."
-        )));
     }
     if (rekey_left && j == 1 && sources[0].source.window.is_some())
         || (rekey_right && new.source.window.is_some())
@@ -1364,7 +1453,7 @@ fn plan_step(
         right,
         rekey_left,
         rekey_right,
-        key_type: left_type,
+        key_types,
     })
 }
 
@@ -1383,14 +1472,21 @@ fn contains_map(t: &SqlType) -> bool {
 
 /// True when the left operand is already the left side's key: the key
 /// column of the first source, or equal to the previous join's key.
-fn left_is_key(left: &Expr, sources: &[Joined], j: usize, equivalent: &[Expr]) -> bool {
+fn left_is_key(left: &[Expr], sources: &[Joined], j: usize, equivalent: &[Vec<Expr>]) -> bool {
     if j == 1 {
         let first = &sources[0];
         let keys: Vec<&Column> = first.source.key_columns().collect();
-        return keys.len() == 1
-            && column_ref(left) == Some(first.joined_name(&keys[0].name).as_str());
+        return keys.len() == left.len()
+            && keys
+                .iter()
+                .zip(left)
+                .all(|(k, e)| column_ref(e) == Some(first.joined_name(&k.name).as_str()));
     }
-    equivalent.iter().any(|e| e == left)
+    equivalent.len() == left.len()
+        && equivalent
+            .iter()
+            .zip(left)
+            .all(|(eq, e)| eq.iter().any(|x| x == e))
 }
 
 /// An expression as ksqlDB shows it in messages: every column qualified
@@ -1433,23 +1529,28 @@ fn show_raw(e: &Expr) -> String {
     }
 }
 
-/// The two operands of the ON equality.
-fn equality(on: &Expr) -> Result<(&Expr, &Expr)> {
+/// The operands of each equality of the ON condition (equalities joined
+/// by AND).
+fn equalities<'a>(on: &'a Expr, out: &mut Vec<(&'a Expr, &'a Expr)>) -> Result<()> {
     match on {
-        Expr::Nested(inner) => equality(inner),
+        Expr::Nested(inner) => equalities(inner, out),
         Expr::BinaryOp {
             left,
             op: BinaryOperator::Eq,
             right,
-        } => Ok((left, right)),
+        } => {
+            out.push((left, right));
+            Ok(())
+        }
+        // Beyond ksqlDB: several equalities joined by AND.
         Expr::BinaryOp {
+            left,
             op: BinaryOperator::And,
-            ..
-        } => Err(Error::user(format!(
-            "Invalid join condition: joins on multiple conditions are not yet supported. Got \
-             {}.",
-            show_condition(on)
-        ))),
+            right,
+        } => {
+            equalities(left, out)?;
+            equalities(right, out)
+        }
         Expr::BinaryOp {
             op:
                 BinaryOperator::NotEq
@@ -1460,16 +1561,6 @@ fn equality(on: &Expr) -> Result<(&Expr, &Expr)> {
             ..
         } => Err(Error::user("Only equality join criteria is supported.")),
         other => Err(Error::user(format!("Unsupported join expression: {other}"))),
-    }
-}
-
-fn show_condition(e: &Expr) -> String {
-    match e {
-        Expr::Nested(inner) => show_condition(inner),
-        Expr::BinaryOp { left, op, right } => {
-            format!("({} {op} {})", show_condition(left), show_condition(right))
-        }
-        other => show_raw(other),
     }
 }
 
@@ -1555,8 +1646,8 @@ fn trigger_headers() -> DfExpr {
 fn prepare_source(
     state: &SessionState,
     s: &Joined,
-    key: &Expr,
-    key_type: &DataType,
+    keys: &[Expr],
+    key_types: &[DataType],
 ) -> Result<(Vec<Box<dyn Operator>>, SchemaRef)> {
     let row = s.source.row_schema();
     // 1. Rename.
@@ -1577,18 +1668,21 @@ fn prepare_source(
     let (mut ops, named) = project(state, &row, filter, exprs)?;
     // 2. The key.
     let df = DFSchema::try_from_qualified_schema(table_ref("$IN"), &named)?;
-    let key_expr = to_datafusion(state, key, &df)?;
     let mut exprs: Vec<DfExpr> = named
         .fields()
         .iter()
         .take(named.fields().len() - 2)
         .map(|f| input(f.name()))
         .collect();
-    exprs.push(cast(key_expr, key_type.clone()).alias(format!("{JOIN_KEY}0")));
+    for (i, (key, t)) in keys.iter().zip(key_types).enumerate() {
+        let key_expr = to_datafusion(state, key, &df)?;
+        exprs.push(cast(key_expr, t.clone()).alias(format!("{JOIN_KEY}{i}")));
+    }
     // Records of windowed sources match only within the same window.
     if s.source.window.is_some() {
-        exprs.push(input(&s.joined_name(WINDOW_START)).alias(format!("{JOIN_KEY}1")));
-        exprs.push(input(&s.joined_name(WINDOW_END)).alias(format!("{JOIN_KEY}2")));
+        let c = keys.len();
+        exprs.push(input(&s.joined_name(WINDOW_START)).alias(format!("{JOIN_KEY}{c}")));
+        exprs.push(input(&s.joined_name(WINDOW_END)).alias(format!("{JOIN_KEY}{}", c + 1)));
     }
     exprs.push(input(JOIN_TIME));
     exprs.push(input(JOIN_NULL));
@@ -1597,13 +1691,13 @@ fn prepare_source(
     Ok((ops, out))
 }
 
-/// The number of join key columns of the sources' inputs: the key, and
-/// the window bounds of windowed sources.
-fn key_width(sources: &[Joined]) -> usize {
+/// The number of join key columns after the conditions': the window
+/// bounds of windowed sources.
+fn window_width(sources: &[Joined]) -> usize {
     if sources[0].source.window.is_some() {
-        3
+        2
     } else {
-        1
+        0
     }
 }
 
@@ -1617,7 +1711,10 @@ fn build_chain(
     through_topics: bool,
 ) -> Result<Chain> {
     let first = &sources[0];
-    let key_type = steps[0].key_type.to_arrow();
+    let arrow_types =
+        |step: &Step| -> Vec<DataType> { step.key_types.iter().map(SqlType::to_arrow).collect() };
+    let key_types = arrow_types(&steps[0]);
+    let win = window_width(sources);
     let n = steps.len();
     // Internal topics take ksqlDB's names: the join of step j is nested
     // n - j levels deep on the left of the last one.
@@ -1626,7 +1723,16 @@ fn build_chain(
     // A re-keyed stream side is written to an internal topic keyed by its
     // join key, in the key format of the side it joins (so that equal keys
     // land in equal partitions), or JSON when both sides are re-keyed.
-    let key_format_for = |other: Option<&Joined>| match other {
+    let key_names_for = |other: Option<&Joined>, conditions: usize| -> Vec<String> {
+        match other {
+            Some(o) if o.source.key_columns().count() == conditions => {
+                o.source.key_columns().map(|c| c.name.clone()).collect()
+            }
+            _ => (0..conditions).map(|i| format!("{JOIN_KEY}{i}")).collect(),
+        }
+    };
+    let key_format_for = |other: Option<&Joined>, conditions: usize| match other {
+        None if conditions > 1 => crate::format::FormatSpec::new(crate::format::Format::Json),
         Some(o) if o.source.key_format.format != crate::format::Format::None => {
             crate::format::FormatSpec {
                 wrap_single_value: None,
@@ -1643,7 +1749,8 @@ fn build_chain(
         let other = (!steps[0].rekey_right).then_some(&sources[1]);
         Some(Repartition {
             name,
-            key_format: key_format_for(other),
+            key_format: key_format_for(other, steps[0].left.len()),
+            key_names: key_names_for(other, steps[0].left.len()),
             partitions_of: sources[1].source.topic.clone(),
         })
     } else {
@@ -1655,7 +1762,7 @@ fn build_chain(
         state,
         first,
         &steps[0].left,
-        &key_type,
+        &key_types,
         first_plan,
         query_id,
         &mut repartitions,
@@ -1668,12 +1775,14 @@ fn build_chain(
     let mut stage_fk = false;
     for (j, step) in steps.iter().enumerate() {
         let s = &sources[j + 1];
-        let key_type = step.key_type.to_arrow();
+        let key_types = arrow_types(step);
+        let conditions = key_types.len();
         let plan = (step.rekey_right && through_topics).then(|| {
             let other = (!(j == 0 && step.rekey_left)).then_some(first);
             Repartition {
                 name: format!("{}Join-right-repartition", prefix(j)),
-                key_format: key_format_for(other),
+                key_format: key_format_for(other, conditions),
+                key_names: key_names_for(other, conditions),
                 partitions_of: first.source.topic.clone(),
             }
         });
@@ -1684,7 +1793,7 @@ fn build_chain(
             state,
             s,
             &step.right,
-            &key_type,
+            &key_types,
             plan,
             query_id,
             &mut repartitions,
@@ -1692,7 +1801,7 @@ fn build_chain(
         stage_sources.push(Arc::clone(&s.source));
         let is_fk = step.kind == JoinKind::ForeignKey;
         stage_fk |= is_fk;
-        let width = key_width(sources);
+        let width = conditions + win;
         // Output: left, right, key, time, null.
         let mut fields: Vec<Field> = Vec::new();
         for (tag, schema) in [("L", &left_schema), ("R", &right_schema)] {
@@ -1713,8 +1822,8 @@ fn build_chain(
                 .map(|c| c.sql_type.to_arrow())
                 .collect()
         } else {
-            let mut keys = vec![key_type.clone()];
-            keys.extend((1..width).map(|_| DataType::Int64));
+            let mut keys = key_types.clone();
+            keys.extend((0..win).map(|_| DataType::Int64));
             keys
         };
         for (i, t) in out_keys.iter().enumerate() {
@@ -1762,22 +1871,24 @@ fn build_chain(
         let df = DFSchema::try_from_qualified_schema(table_ref("$IN"), &output)?;
         if let Some(next) = steps.get(j + 1) {
             let mut exprs: Vec<DfExpr> = acc.iter().map(|f| input(f.name())).collect();
-            let next_type = next.key_type.to_arrow();
-            let key = if next.rekey_left {
-                // Over the accumulated columns by their joined names.
-                let acc_schema = DFSchema::try_from_qualified_schema(
-                    table_ref("$IN"),
-                    &Schema::new(acc.clone()),
-                )?;
-                let e = to_datafusion(state, &next.left, &acc_schema)?;
-                cast(e, next_type)
-            } else {
-                cast(input(&format!("{JOIN_KEY}0")), next_type)
-            };
             exprs.push(trigger_headers().alias(JOIN_HEADERS));
-            exprs.push(key.alias(format!("{JOIN_KEY}0")));
-            for i in 1..width {
-                exprs.push(input(&format!("{JOIN_KEY}{i}")));
+            let next_types = arrow_types(next);
+            // Over the accumulated columns by their joined names.
+            let acc_schema =
+                DFSchema::try_from_qualified_schema(table_ref("$IN"), &Schema::new(acc.clone()))?;
+            for (i, t) in next_types.iter().enumerate() {
+                let key = if next.rekey_left {
+                    cast(to_datafusion(state, &next.left[i], &acc_schema)?, t.clone())
+                } else {
+                    cast(input(&format!("{JOIN_KEY}{i}")), t.clone())
+                };
+                exprs.push(key.alias(format!("{JOIN_KEY}{i}")));
+            }
+            for w in 0..win {
+                exprs.push(
+                    input(&format!("{JOIN_KEY}{}", conditions + w))
+                        .alias(format!("{JOIN_KEY}{}", next_types.len() + w)),
+                );
             }
             exprs.push(input(JOIN_TIME));
             exprs.push(input(JOIN_NULL));
@@ -1791,15 +1902,19 @@ fn build_chain(
                 // the next stage reads it as its first input.
                 let name = format!("{}Join-left-repartition", prefix(j + 1));
                 let right = &sources[j + 2];
-                let key_format = key_format_for((!next.rekey_right).then_some(right));
+                let other = (!next.rekey_right).then_some(right);
+                let key_format = key_format_for(other, next_types.len());
+                let key_names = key_names_for(other, next_types.len());
                 let (topic_source, read_ops, read_schema) = internal_topic(
                     state,
                     &left_schema,
-                    &next.key_type.to_arrow(),
+                    &next_types,
                     key_format,
+                    &key_names,
                     "$JOIN",
                 )?;
                 let n = left_schema.fields().len();
+                let c = next_types.len();
                 let stage_decode = decode_stage(state, &topic_source, query_id)?;
                 repartitions.push(SideRepartition {
                     name: name.clone(),
@@ -1807,8 +1922,8 @@ fn build_chain(
                     decode: std::mem::replace(&mut decode, stage_decode),
                     operators: std::mem::replace(&mut operators, read_ops),
                     output_schema: Arc::clone(&left_schema),
-                    key_columns: vec![n - 3],
-                    value_columns: (0..n - 3).collect(),
+                    key_columns: (n - 2 - c..n - 2).collect(),
+                    value_columns: (0..n - 2 - c).collect(),
                     time_column: n - 2,
                     partitions_of: right.source.topic.clone(),
                     topic_source,
@@ -1841,8 +1956,12 @@ fn build_chain(
                 } else {
                     match name {
                         "ROWTIME" => input(JOIN_TIME),
-                        n if n == WINDOW_START && width == 3 => input(&format!("{JOIN_KEY}1")),
-                        n if n == WINDOW_END && width == 3 => input(&format!("{JOIN_KEY}2")),
+                        n if n == WINDOW_START && win == 2 => {
+                            input(&format!("{JOIN_KEY}{conditions}"))
+                        }
+                        n if n == WINDOW_END && win == 2 => {
+                            input(&format!("{JOIN_KEY}{}", conditions + 1))
+                        }
                         n if n == RECORD_TIME => input(JOIN_TIME),
                         n if n == NULL_ROW => datafusion::functions::core::expr_fn::coalesce(vec![
                             input(JOIN_NULL),
@@ -1883,7 +2002,11 @@ type PreparedInput = (
 /// How a re-keyed stream side goes through an internal topic.
 struct Repartition {
     name: String,
+    /// The key format and key column names of the side it joins, so that
+    /// equal keys are written as that side's are (and land in the same
+    /// partition).
     key_format: crate::format::FormatSpec,
+    key_names: Vec<String>,
     partitions_of: String,
 }
 
@@ -1893,19 +2016,25 @@ struct Repartition {
 fn side_input(
     state: &SessionState,
     s: &Joined,
-    key: &Expr,
-    key_type: &DataType,
+    keys: &[Expr],
+    key_types: &[DataType],
     repartition: Option<Repartition>,
     query_id: &str,
     repartitions: &mut Vec<SideRepartition>,
 ) -> Result<PreparedInput> {
-    let (ops, prepared) = prepare_source(state, s, key, key_type)?;
+    let (ops, prepared) = prepare_source(state, s, keys, key_types)?;
     let decode = decode_stage(state, &s.source, query_id)?;
     let Some(plan) = repartition else {
         return Ok((decode, ops, prepared));
     };
-    let (topic_source, mut read_ops, read_schema) =
-        internal_topic(state, &prepared, key_type, plan.key_format, &s.source.name)?;
+    let (topic_source, mut read_ops, read_schema) = internal_topic(
+        state,
+        &prepared,
+        key_types,
+        plan.key_format,
+        &plan.key_names,
+        &s.source.name,
+    )?;
     // What the first stage wrote again after a crash (it is at-least-once)
     // is dropped by the source partition and offset each row carries.
     let partition = read_schema.index_of(&s.joined_name("ROWPARTITION"))?;
@@ -1914,14 +2043,15 @@ fn side_input(
         partition, offset,
     )));
     let n = prepared.fields().len();
+    let c = key_types.len();
     repartitions.push(SideRepartition {
         name: plan.name,
         source: Arc::clone(&s.source),
         decode,
         operators: ops,
         output_schema: Arc::clone(&prepared),
-        key_columns: vec![n - 3],
-        value_columns: (0..n - 3).collect(),
+        key_columns: (n - 2 - c..n - 2).collect(),
+        value_columns: (0..n - 2 - c).collect(),
         time_column: n - 2,
         partitions_of: plan.partitions_of,
         topic_source: topic_source.clone(),
@@ -1944,18 +2074,22 @@ fn side_input(
 fn internal_topic(
     state: &SessionState,
     prepared: &SchemaRef,
-    key_type: &DataType,
+    key_types: &[DataType],
     key_format: crate::format::FormatSpec,
+    key_names: &[String],
     name: &str,
 ) -> Result<InternalTopic> {
     let n = prepared.fields().len();
-    let named = &prepared.fields()[..n - 3];
-    let key_name = format!("{JOIN_KEY}0");
-    let mut columns = vec![Column {
-        name: key_name.clone(),
-        sql_type: SqlType::from_arrow(key_type)?,
-        namespace: ColumnNamespace::Key,
-    }];
+    let c = key_types.len();
+    let named = &prepared.fields()[..n - 2 - c];
+    let mut columns = Vec::with_capacity(n);
+    for (k, t) in key_names.iter().zip(key_types) {
+        columns.push(Column {
+            name: k.clone(),
+            sql_type: SqlType::from_arrow(t)?,
+            namespace: ColumnNamespace::Key,
+        });
+    }
     for f in named {
         columns.push(Column {
             name: f.name().clone(),
@@ -1978,7 +2112,12 @@ fn internal_topic(
     };
     let rows = topic_source.row_schema();
     let mut exprs: Vec<DfExpr> = named.iter().map(|f| input(f.name())).collect();
-    exprs.push(input(&key_name));
+    exprs.extend(
+        key_names
+            .iter()
+            .enumerate()
+            .map(|(i, k)| input(k).alias(format!("{JOIN_KEY}{i}"))),
+    );
     exprs.push(input(RECORD_TIME).alias(JOIN_TIME));
     exprs.push(input(NULL_ROW).alias(JOIN_NULL));
     let (read_ops, read_schema) = project(state, &rows, Some(not(input(NULL_ROW))), exprs)?;

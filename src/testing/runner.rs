@@ -269,6 +269,12 @@ async fn execute(
 }
 
 /// The verdict when a statement failed.
+/// What ksqlDB's REST layer puts before a statement's error message.
+const STATEMENT_WRAPPERS: [&str; 2] = [
+    "Exception while preparing statement: ",
+    "Failed to prepare statement: ",
+];
+
 fn statement_failed(case: &TestCase, index: usize, error: &Error, strict: bool) -> Verdict {
     let message = error.to_string();
     let first_line = message.lines().next().unwrap_or_default().to_string();
@@ -290,10 +296,14 @@ fn statement_failed(case: &TestCase, index: usize, error: &Error, strict: bool) 
             at.column
         )
     });
-    let matched = expected
-        .message
-        .as_ref()
-        .map(|m| message.contains(m) || located.as_ref().is_some_and(|l| l.contains(m)));
+    // The prefixes ksqlDB's REST layer wraps a statement's error in are
+    // not part of the error.
+    let matched = expected.message.as_ref().map(|m| {
+        let m = STATEMENT_WRAPPERS
+            .iter()
+            .fold(m.as_str(), |m, w| m.strip_prefix(w).unwrap_or(m));
+        message.contains(m) || located.as_ref().is_some_and(|l| l.contains(m))
+    });
     let right_statement = case.failing_statement() == Some(index);
     // An error that only says sluice lacks something is not the rejection
     // ksqlDB makes, unless it happens to say the same.
