@@ -879,10 +879,24 @@ fn rewrite_query(
         resolve_allowing(e, sources, upto, clause, &allowed)
     };
     let mut select = Vec::with_capacity(query.select.len());
+    // A source's columns: its key, the window bounds of a windowed source
+    // (a join of windowed sources shows them, as ksqlDB does), its values.
     let star = |s: &Joined| -> Vec<SelectItem> {
-        s.columns
+        let keys = s.source.key_columns().count();
+        let window: &[&str] = if s.source.window.is_some() {
+            &[WINDOW_START, WINDOW_END]
+        } else {
+            &[]
+        };
+        let names: Vec<&str> = s.columns[..keys]
             .iter()
-            .map(|(c, _)| SelectItem::Expr {
+            .map(|(c, _)| c.as_str())
+            .chain(window.iter().copied())
+            .chain(s.columns[keys..].iter().map(|(c, _)| c.as_str()))
+            .collect();
+        names
+            .into_iter()
+            .map(|c| SelectItem::Expr {
                 expr: quoted(&s.joined_name(c)),
                 alias: Some(s.joined_name(c)),
                 location: query.location,
