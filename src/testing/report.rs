@@ -288,6 +288,8 @@ pub fn rest_markdown(results: &[CaseResult], with_join: &HashSet<String>, comman
         .filter(|r| !with_join.contains(&r.name))
         .collect();
     let no_join_passed = no_join.iter().filter(|r| r.status == Status::Pass).count();
+    let joins = results.len() - no_join.len();
+    let joins_passed = summary.passed - no_join_passed;
     let total = results.len();
     let negative = results.iter().filter(|r| r.negative).count();
     let negative_passed = results
@@ -315,9 +317,11 @@ pub fn rest_markdown(results: &[CaseResult], with_join: &HashSet<String>, comman
     );
     let _ = writeln!(
         md,
-        "- Cases without a join: **{no_join_passed} of {} pass ({})**.",
+        "- Cases without a join: **{no_join_passed} of {} pass ({})**; with a join: \
+         {joins_passed} of {joins} ({}).",
         no_join.len(),
-        percent(no_join_passed, no_join.len())
+        percent(no_join_passed, no_join.len()),
+        percent(joins_passed, joins)
     );
     let _ = writeln!(
         md,

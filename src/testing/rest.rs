@@ -126,8 +126,8 @@ async fn run_isolated(case: &TestCase, rest: &RestExpectations, options: &Option
 
 static JOIN: LazyLock<Option<Regex>> = LazyLock::new(|| Regex::new(r"(?i)\bJOIN\b").ok());
 
-/// True when a statement of `case` joins (sluice has no joins yet; the
-/// conformance summary counts the cases without one apart).
+/// True when a statement of `case` joins (the conformance summary counts
+/// the cases with and without one apart).
 pub fn needs_join(case: &TestCase) -> bool {
     JOIN.as_ref()
         .is_some_and(|re| case.statements.iter().any(|s| re.is_match(&s.sql)))
