@@ -77,10 +77,9 @@ impl Broker for KafkaBroker {
                 also: Vec::new(),
                 ..spec.clone()
             };
-            inputs.push(Box::new(reader::KafkaReader::new(
-                self.client_config(),
-                &one,
-            )?));
+            let mut reader = reader::KafkaReader::new(self.client_config(), &one)?;
+            reader.track_partitions = true;
+            inputs.push(Box::new(reader));
         }
         Ok(Box::new(crate::runtime::io::MultiReader::new(inputs)))
     }

@@ -64,6 +64,12 @@ pub(super) struct KafkaReader {
     with_headers: bool,
     commits: bool,
     caught_up: bool,
+    /// The partitions the last check found read to their end.
+    partitions_caught_up: std::collections::HashSet<i32>,
+    /// Whether which partitions are read to their end is checked while
+    /// records flow too (for a join, which waits for an input partition
+    /// until it has records or is known to be read to its end).
+    pub(super) track_partitions: bool,
     /// The next offset expected per partition, to notice skipped ranges.
     expected: std::collections::HashMap<i32, i64>,
     /// When the broker was last asked whether this reader caught up.
@@ -107,6 +113,8 @@ impl KafkaReader {
             with_headers: spec.with_headers,
             commits: spec.group_id.is_some(),
             caught_up: false,
+            partitions_caught_up: std::collections::HashSet::new(),
+            track_partitions: false,
             expected: std::collections::HashMap::new(),
             last_catch_up_check: None,
         })
@@ -180,9 +188,10 @@ impl KafkaReader {
         .unwrap_or_default()
     }
 
-    /// Whether every assigned partition is read to its end. Asks the broker
-    /// for watermarks (in a blocking task, not on the async worker), at most
-    /// every [`CATCH_UP_CHECK_INTERVAL`]; in between the last answer stands.
+    /// Whether every assigned partition is read to its end (and which
+    /// are). Asks the broker for watermarks (in a blocking task, not on the
+    /// async worker), at most every [`CATCH_UP_CHECK_INTERVAL`]; in between
+    /// the last answer stands.
     async fn check_caught_up(&mut self) -> bool {
         if self
             .last_catch_up_check
@@ -192,27 +201,59 @@ impl KafkaReader {
         }
         self.last_catch_up_check = Some(std::time::Instant::now());
         let consumer = Arc::clone(&self.consumer);
-        tokio::task::spawn_blocking(move || {
+        let (all, done) = tokio::task::spawn_blocking(move || {
             let Ok(positions) = consumer.position() else {
-                return false;
+                return (false, std::collections::HashSet::new());
             };
             let elements = positions.elements();
-            !elements.is_empty()
-                && elements.iter().all(|e| {
+            // Nothing consumed yet from a partition: it starts at the group's
+            // committed offset, if any.
+            let mut unconsumed = TopicPartitionList::new();
+            for e in &elements {
+                if !matches!(e.offset(), Offset::Offset(_)) {
+                    unconsumed.add_partition(e.topic(), e.partition());
+                }
+            }
+            let committed: std::collections::HashMap<i32, i64> = if unconsumed.count() > 0 {
+                consumer
+                    .committed_offsets(unconsumed, Duration::from_secs(2))
+                    .map(|t| {
+                        t.elements()
+                            .iter()
+                            .filter_map(|e| match e.offset() {
+                                Offset::Offset(o) => Some((e.partition(), o)),
+                                _ => None,
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            } else {
+                Default::default()
+            };
+            let done: std::collections::HashSet<i32> = elements
+                .iter()
+                .filter(|e| {
                     let Ok((low, high)) =
                         consumer.fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(2))
                     else {
                         return false;
                     };
-                    match e.offset() {
-                        Offset::Offset(p) => p >= high,
-                        // Nothing consumed yet: caught up only if empty.
+                    match (e.offset(), committed.get(&e.partition())) {
+                        (Offset::Offset(p), _) => p >= high,
+                        (_, Some(&c)) => c >= high,
+                        // Nothing consumed nor committed: caught up only if
+                        // empty.
                         _ => high <= low,
                     }
                 })
+                .map(|e| e.partition())
+                .collect();
+            (!elements.is_empty() && done.len() == elements.len(), done)
         })
         .await
-        .unwrap_or(false)
+        .unwrap_or_default();
+        self.partitions_caught_up = done;
+        all
     }
 }
 
@@ -370,7 +411,16 @@ impl TopicReader for KafkaReader {
             }
             self.errors = 0;
             self.caught_up = false;
-            self.last_catch_up_check = None;
+            for p in &batch.partitions {
+                self.partitions_caught_up.remove(p);
+            }
+            if self.track_partitions {
+                // Partitions without records become known as read to their
+                // end while the others flow (checked every interval).
+                self.caught_up = self.check_caught_up().await;
+            } else {
+                self.last_catch_up_check = None;
+            }
             batch.gaps = self.confirm_losses(suspects).await;
             Ok(batch)
         }
@@ -399,6 +449,10 @@ impl TopicReader for KafkaReader {
 
     fn caught_up(&self) -> bool {
         self.caught_up
+    }
+
+    fn partition_caught_up(&self, _input: usize, partition: i32) -> bool {
+        self.caught_up || self.partitions_caught_up.contains(&partition)
     }
 
     fn assignment(&mut self) -> Option<Vec<i32>> {

@@ -209,6 +209,18 @@ pub trait TopicReader: Send {
     /// True when the last poll found every partition read to its end.
     fn caught_up(&self) -> bool;
 
+    /// True when the last poll found every partition of input `input` (see
+    /// [`RawBatch::input`]) read to its end.
+    fn input_caught_up(&self, _input: usize) -> bool {
+        self.caught_up()
+    }
+
+    /// True when the last poll found partition `partition` of input `input`
+    /// read to its end.
+    fn partition_caught_up(&self, input: usize, _partition: i32) -> bool {
+        self.input_caught_up(input)
+    }
+
     /// The partitions currently assigned to this reader, once known. It
     /// changes when the consumer group rebalances.
     fn assignment(&mut self) -> Option<Vec<i32>>;
@@ -350,34 +362,20 @@ pub fn murmur2(data: &[u8]) -> u32 {
 }
 
 /// Reads several topics through one reader per topic (for brokers whose
-/// readers take one topic). Records of different inputs are merged in
-/// timestamp order, as far as what was fetched allows (as Kafka Streams
-/// picks the partition whose next record is oldest): each poll returns the
-/// run of the fetched batch with the oldest head whose records are not
-/// newer than the heads of the others.
+/// readers take one topic): each poll returns, of the batches fetched, the
+/// one whose first record is oldest. (A join's task merges its inputs in
+/// timestamp order per partition, as Kafka Streams does.)
 pub struct MultiReader {
     inputs: Vec<Box<dyn TopicReader>>,
     /// Fetched records not yet returned, per input.
     pending: Vec<RawBatch>,
-    /// Since when records wait for an input that has neither records nor
-    /// is known to be read to its end.
-    waiting_since: Option<std::time::Instant>,
 }
-
-/// How long buffered records wait for an input not heard from yet (Kafka
-/// Streams' `max.task.idle.ms` in spirit): after that they are processed
-/// without its records.
-const MAX_IDLE: Duration = Duration::from_millis(500);
 
 impl MultiReader {
     /// A reader over `inputs`, input 0 first.
     pub fn new(inputs: Vec<Box<dyn TopicReader>>) -> Self {
         let pending = inputs.iter().map(|_| RawBatch::default()).collect();
-        MultiReader {
-            inputs,
-            pending,
-            waiting_since: None,
-        }
+        MultiReader { inputs, pending }
     }
 
     /// Fetches for every input without buffered records; `wait` is shared
@@ -397,42 +395,6 @@ impl MultiReader {
         }
         Ok(None)
     }
-
-    /// The oldest run of buffered records.
-    fn take_oldest(&mut self) -> RawBatch {
-        let heads: Vec<Option<i64>> = self
-            .pending
-            .iter()
-            .map(|b| b.timestamps.first().copied())
-            .collect();
-        let Some((input, _)) = heads
-            .iter()
-            .enumerate()
-            .filter_map(|(i, h)| h.map(|t| (i, t)))
-            .min_by_key(|&(i, t)| (t, i))
-        else {
-            return RawBatch::default();
-        };
-        let others = heads
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| *i != input)
-            .filter_map(|(_, h)| *h)
-            .min();
-        let batch = std::mem::take(&mut self.pending[input]);
-        let run = match others {
-            None => batch.len(),
-            Some(limit) => batch
-                .timestamps
-                .iter()
-                .position(|&t| t > limit)
-                .unwrap_or(batch.len())
-                .max(1),
-        };
-        let (head, rest) = batch.split_at(run);
-        self.pending[input] = rest;
-        head
-    }
 }
 
 impl TopicReader for MultiReader {
@@ -446,25 +408,16 @@ impl TopicReader for MultiReader {
                     return Ok(gaps);
                 }
             }
-            // Records are merged by timestamp only when every input has
-            // records or is read to its end; else they wait a little.
-            let unknown = self
+            let oldest = self
                 .pending
                 .iter()
-                .zip(&self.inputs)
-                .any(|(p, r)| p.is_empty() && !r.caught_up());
-            let any = self.pending.iter().any(|p| !p.is_empty());
-            if any && unknown {
-                let since = *self
-                    .waiting_since
-                    .get_or_insert_with(std::time::Instant::now);
-                if since.elapsed() < MAX_IDLE {
-                    tokio::time::sleep(Duration::from_millis(5).min(wait)).await;
-                    return Ok(RawBatch::default());
-                }
-            }
-            self.waiting_since = None;
-            Ok(self.take_oldest())
+                .enumerate()
+                .filter_map(|(i, b)| b.timestamps.first().map(|t| (*t, i)))
+                .min();
+            Ok(match oldest {
+                Some((_, i)) => std::mem::take(&mut self.pending[i]),
+                None => RawBatch::default(),
+            })
         })
     }
 
@@ -486,6 +439,21 @@ impl TopicReader for MultiReader {
 
     fn caught_up(&self) -> bool {
         self.pending.iter().all(RawBatch::is_empty) && self.inputs.iter().all(|r| r.caught_up())
+    }
+
+    fn input_caught_up(&self, input: usize) -> bool {
+        self.pending.get(input).is_none_or(RawBatch::is_empty)
+            && self.inputs.get(input).is_none_or(|r| r.caught_up())
+    }
+
+    fn partition_caught_up(&self, input: usize, partition: i32) -> bool {
+        self.pending
+            .get(input)
+            .is_none_or(|b| !b.partitions.contains(&partition))
+            && self
+                .inputs
+                .get(input)
+                .is_none_or(|r| r.partition_caught_up(0, partition))
     }
 
     fn assignment(&mut self) -> Option<Vec<i32>> {

@@ -255,6 +255,8 @@ struct MemoryReader {
     /// its topic exists.
     positions: Vec<Option<Vec<usize>>>,
     caught_up: bool,
+    /// Per input, whether the last poll found it read to its end.
+    inputs_caught_up: Vec<bool>,
 }
 
 impl MemoryReader {
@@ -265,6 +267,7 @@ impl MemoryReader {
             broker,
             spec: spec.clone(),
             positions: vec![None; topics.len()],
+            inputs_caught_up: vec![false; topics.len()],
             topics,
             caught_up: false,
         }
@@ -356,16 +359,21 @@ impl MemoryReader {
             }
             pos[p] += 1;
         }
-        self.caught_up = self.positions.iter().enumerate().all(|(input, pos)| {
-            let topic = state.topics.get(self.topics[input].0.as_ref());
-            match (pos, topic) {
-                (Some(pos), Some(topic)) => pos
-                    .iter()
-                    .enumerate()
-                    .all(|(p, &i)| topic.partitions.get(p).is_none_or(|recs| i >= recs.len())),
-                _ => true,
-            }
-        });
+        self.inputs_caught_up =
+            self.positions
+                .iter()
+                .enumerate()
+                .map(|(input, pos)| {
+                    let topic = state.topics.get(self.topics[input].0.as_ref());
+                    match (pos, topic) {
+                        (Some(pos), Some(topic)) => pos.iter().enumerate().all(|(p, &i)| {
+                            topic.partitions.get(p).is_none_or(|recs| i >= recs.len())
+                        }),
+                        _ => true,
+                    }
+                })
+                .collect();
+        self.caught_up = self.inputs_caught_up.iter().all(|c| *c);
         Ok(batch)
     }
 }
@@ -418,6 +426,29 @@ impl TopicReader for MemoryReader {
 
     fn caught_up(&self) -> bool {
         self.caught_up
+    }
+
+    fn input_caught_up(&self, input: usize) -> bool {
+        self.inputs_caught_up.get(input).copied().unwrap_or(true)
+    }
+
+    fn partition_caught_up(&self, input: usize, partition: i32) -> bool {
+        let Ok(state) = self.broker.lock() else {
+            return false;
+        };
+        let (Some((name, _)), Some(Some(pos))) =
+            (self.topics.get(input), self.positions.get(input))
+        else {
+            return true;
+        };
+        let Some(topic) = state.topics.get(name.as_ref()) else {
+            return true;
+        };
+        let p = partition.max(0) as usize;
+        match (pos.get(p), topic.partitions.get(p)) {
+            (Some(&i), Some(recs)) => i >= recs.len(),
+            _ => true,
+        }
     }
 
     fn assignment(&mut self) -> Option<Vec<i32>> {

@@ -267,7 +267,22 @@ struct Runner {
     /// Inputs of a join found not partitioned by murmur2 of the key (each
     /// reported once).
     misplaced: std::collections::HashSet<usize>,
+    /// A join's records read but not processed yet, per input and
+    /// partition: each partition's task takes its inputs' records in
+    /// timestamp order.
+    queued: BTreeMap<(usize, i32), std::collections::VecDeque<RawBatch>>,
+    /// Per partition, since when its queued records wait for an input not
+    /// heard from.
+    waiting_since: BTreeMap<i32, Instant>,
 }
+
+/// How long a join's queued records wait for an input partition that has
+/// no records and is not known to be read to its end. Like Kafka Streams
+/// (which waits while a partition's lag is not known to be zero), a join
+/// does not run ahead of a table it has not read yet; the bound only keeps
+/// an input that never answers (its broker away) from holding the others
+/// forever.
+const MAX_IDLE: Duration = Duration::from_secs(30);
 
 impl QueryTask {
     /// Runs until cancelled, until the sink wants no more rows, or until an
@@ -300,6 +315,8 @@ impl QueryTask {
             offsets: BTreeMap::new(),
             partition_count: None,
             misplaced: std::collections::HashSet::new(),
+            queued: BTreeMap::new(),
+            waiting_since: BTreeMap::new(),
         };
         runner.run_loop(cancel).await
     }
@@ -326,8 +343,16 @@ impl Runner {
             if self.task.state.is_some() {
                 self.sync_assignment().await?;
             }
+            if batch.is_empty() && !self.queued.is_empty() {
+                // Queued join records may be free to go now.
+                let before = self.queued_records();
+                if matches!(self.drain_queued().await?, SinkState::Done) {
+                    break;
+                }
+                uncommitted |= self.queued_records() != before;
+            }
             if batch.is_empty() {
-                let caught_up = self.task.reader.caught_up();
+                let caught_up = self.task.reader.caught_up() && self.queued.is_empty();
                 self.task
                     .status
                     .idle
@@ -416,11 +441,114 @@ impl Runner {
 
     /// Each partition's records through its own task.
     async fn process_by_partition(&mut self, batch: RawBatch) -> Result<SinkState> {
-        let mut state = SinkState::Open;
-        let input = batch.input;
         if self.task.pipeline.check_partitioning {
             self.check_partitioning(&batch);
         }
+        if self.task.pipeline.sides.is_empty() {
+            return self.process_partitions(batch).await;
+        }
+        let input = batch.input;
+        for (p, part) in split_by_partition(batch) {
+            self.queued.entry((input, p)).or_default().push_back(part);
+        }
+        self.drain_queued().await
+    }
+
+    /// Processes a join's queued records, each partition's inputs merged
+    /// in timestamp order (as Kafka Streams picks the partition whose next
+    /// record is oldest): the oldest head's run of records not newer than
+    /// the other inputs' heads goes first (of equal heads, the later
+    /// input's). A partition whose input has no
+    /// queued records waits for it, unless that input is read to its end
+    /// or has been waited for [`MAX_IDLE`].
+    async fn drain_queued(&mut self) -> Result<SinkState> {
+        let inputs = 1 + self.task.pipeline.sides.len();
+        let mut partitions: Vec<i32> = self.queued.keys().map(|&(_, p)| p).collect();
+        partitions.dedup();
+        partitions.sort_unstable();
+        partitions.dedup();
+        let mut state = SinkState::Open;
+        for p in partitions {
+            loop {
+                let heads: Vec<Option<i64>> = (0..inputs)
+                    .map(|i| {
+                        self.queued
+                            .get(&(i, p))
+                            .and_then(|q| q.front())
+                            .and_then(|b| b.timestamps.first().copied())
+                    })
+                    .collect();
+                if heads.iter().all(Option::is_none) {
+                    break;
+                }
+                let missing = (0..inputs)
+                    .any(|i| heads[i].is_none() && !self.task.reader.partition_caught_up(i, p));
+                if missing {
+                    let since = *self.waiting_since.entry(p).or_insert_with(Instant::now);
+                    if since.elapsed() < MAX_IDLE {
+                        break;
+                    }
+                } else {
+                    self.waiting_since.remove(&p);
+                }
+                // On equal timestamps the later input goes first: a join's
+                // tables are its later inputs, so a table update is seen by
+                // the stream records of the same time.
+                let Some((_, std::cmp::Reverse(input))) = heads
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, h)| h.map(|t| (t, std::cmp::Reverse(i))))
+                    .min()
+                else {
+                    break;
+                };
+                // The oldest other head, and whether this input's records of
+                // that same time go before it (the later input first).
+                let limit = heads
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| *i != input)
+                    .filter_map(|(i, h)| h.map(|t| (t, std::cmp::Reverse(i))))
+                    .min()
+                    .map(|(t, std::cmp::Reverse(i))| (t, input > i));
+                let Some(queue) = self.queued.get_mut(&(input, p)) else {
+                    break;
+                };
+                let Some(front) = queue.pop_front() else {
+                    break;
+                };
+                let run = limit.map_or(front.len(), |(l, ties_first)| {
+                    front
+                        .timestamps
+                        .iter()
+                        .position(|&t| t > l || (t == l && !ties_first))
+                        .unwrap_or(front.len())
+                        .max(1)
+                });
+                let (head, rest) = front.split_at(run);
+                if !rest.is_empty() {
+                    queue.push_front(rest);
+                }
+                if queue.is_empty() {
+                    self.queued.remove(&(input, p));
+                }
+                if matches!(self.process_partitions(head).await?, SinkState::Done) {
+                    state = SinkState::Done;
+                }
+            }
+        }
+        Ok(state)
+    }
+
+    /// The number of join records queued.
+    fn queued_records(&self) -> usize {
+        self.queued.values().flatten().map(RawBatch::len).sum()
+    }
+
+    /// Each partition's records through its own task, in batch order.
+    async fn process_partitions(&mut self, batch: RawBatch) -> Result<SinkState> {
+        let mut state = SinkState::Open;
+        let input = batch.input;
         for (p, part) in split_by_partition(batch) {
             let t = self.task_of(p);
             if !self.partitions.contains_key(&t) {

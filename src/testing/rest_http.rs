@@ -283,6 +283,12 @@ impl TopicReader for WatchedReader {
     fn caught_up(&self) -> bool {
         self.inner.caught_up()
     }
+    fn input_caught_up(&self, input: usize) -> bool {
+        self.inner.input_caught_up(input)
+    }
+    fn partition_caught_up(&self, input: usize, partition: i32) -> bool {
+        self.inner.partition_caught_up(input, partition)
+    }
     fn assignment(&mut self) -> Option<Vec<i32>> {
         self.inner.assignment()
     }
