@@ -139,23 +139,12 @@ impl KafkaReader {
                 .filter(|g| g.from < 0)
                 .map(|g| g.partition)
                 .collect();
-            let committed: std::collections::HashMap<i32, i64> = if commits && !firsts.is_empty() {
+            let committed = if commits && !firsts.is_empty() {
                 let mut tpl = rdkafka::TopicPartitionList::new();
                 for p in &firsts {
                     tpl.add_partition(&topic, *p);
                 }
-                consumer
-                    .committed_offsets(tpl, Duration::from_secs(5))
-                    .map(|t| {
-                        t.elements()
-                            .iter()
-                            .filter_map(|e| match e.offset() {
-                                Offset::Offset(o) => Some((e.partition(), o)),
-                                _ => None,
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default()
+                committed_offsets(&consumer, tpl, Duration::from_secs(5))
             } else {
                 Default::default()
             };
@@ -214,19 +203,8 @@ impl KafkaReader {
                     unconsumed.add_partition(e.topic(), e.partition());
                 }
             }
-            let committed: std::collections::HashMap<i32, i64> = if unconsumed.count() > 0 {
-                consumer
-                    .committed_offsets(unconsumed, Duration::from_secs(2))
-                    .map(|t| {
-                        t.elements()
-                            .iter()
-                            .filter_map(|e| match e.offset() {
-                                Offset::Offset(o) => Some((e.partition(), o)),
-                                _ => None,
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default()
+            let committed = if unconsumed.count() > 0 {
+                committed_offsets(&consumer, unconsumed, Duration::from_secs(2))
             } else {
                 Default::default()
             };
@@ -289,6 +267,27 @@ impl KafkaReader {
         self.manual = Some(partitions);
         Ok(())
     }
+}
+
+/// The group's committed offset of each of `partitions` that has one (a
+/// blocking call: run it off the async workers).
+fn committed_offsets(
+    consumer: &Inner,
+    partitions: TopicPartitionList,
+    timeout: Duration,
+) -> std::collections::HashMap<i32, i64> {
+    consumer
+        .committed_offsets(partitions, timeout)
+        .map(|t| {
+            t.elements()
+                .iter()
+                .filter_map(|e| match e.offset() {
+                    Offset::Offset(o) => Some((e.partition(), o)),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// How often an idle reader asks the broker whether it has caught up.
