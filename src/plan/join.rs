@@ -274,7 +274,7 @@ pub fn plan_join(
         ));
     }
     let is_synthetic = no_viable && !is_fk && !partitioned;
-    let mut rewritten = rewrite_query(query, &sources, &synthetic, is_synthetic)?;
+    let rewritten = rewrite_query(query, &sources, &synthetic, is_synthetic)?;
 
     // The result key: the left table's primary key (foreign key), the
     // first viable column in the projection, the first viable one, or a
@@ -326,12 +326,8 @@ pub fn plan_join(
             &synthetic,
             &sources,
             is_fk,
-            query,
         )?;
     }
-    // A value column aliased as the key's name does not stand for the key:
-    // it is checked above; the single-source planner sees only the key.
-    let _ = &mut rewritten;
 
     // The joined source.
     let kind = left_kind;
@@ -1036,7 +1032,6 @@ fn show_joined(e: &Expr, sources: &[Joined]) -> String {
     name.to_string()
 }
 
-#[allow(clippy::too_many_arguments)]
 fn check_key_in_projection(
     sink: &str,
     query: &Query,
@@ -1045,7 +1040,6 @@ fn check_key_in_projection(
     synthetic: &str,
     sources: &[Joined],
     is_fk: bool,
-    original: &Query,
 ) -> Result<()> {
     let in_projection = |name: &str| {
         query.select.iter().any(|item| match item {
@@ -1102,7 +1096,6 @@ fn check_key_in_projection(
         if in_projection(key) {
             continue;
         }
-        let _ = original;
         let viable = viable.get(position).map(Vec::as_slice).unwrap_or_default();
         if key == synthetic && viable.is_empty() {
             return Err(Error::user(format!(
@@ -1882,7 +1875,6 @@ fn build_chain(
         });
         acc.extend(source_fields(s));
         // Prepare the next left input, or the joined source's rows.
-        let df = DFSchema::try_from_qualified_schema(table_ref("$IN"), &output)?;
         if let Some(next) = steps.get(j + 1) {
             let mut exprs: Vec<DfExpr> = acc.iter().map(|f| input(f.name())).collect();
             exprs.push(trigger_headers().alias(JOIN_HEADERS));
@@ -1906,7 +1898,6 @@ fn build_chain(
             }
             exprs.push(input(JOIN_TIME));
             exprs.push(input(JOIN_NULL));
-            let _ = &df;
             let (ops, schema) = project(state, &output, None, exprs)?;
             operators.extend(ops);
             left_schema = schema;
