@@ -514,17 +514,12 @@ impl Engine {
                 .map(|t| t.partitions);
             self.ensure_topic(&topic, None, 1, Some(partitions.unwrap_or(1)))
                 .await?;
-            let rep = &stage.topic_source;
-            let encode = EncodeStage {
-                key_columns: stage.key_columns.clone(),
-                value_columns: stage.value_columns.clone(),
-                rowtime_column: stage.time_column,
-                null_row_column: None,
-                headers_column: None,
-                key: registry::encoder(&rep.key_format, Part::Key, rep.key_schema())?,
-                value: registry::encoder(&rep.value_format, Part::Value, rep.value_schema())?,
-                window: None,
-            };
+            let encode = internal_encode(
+                &stage.topic_source,
+                &stage.key_columns,
+                &stage.value_columns,
+                stage.time_column,
+            )?;
             let status = Arc::new(QueryStatus::default());
             let mut pipeline =
                 Pipeline::new(query_id, stage.decode, stage.operators, stage.output_schema);
@@ -1310,6 +1305,27 @@ fn inputs_reader(
     spec
 }
 
+/// How a stage writes an internal (repartition) topic: the given columns
+/// as key and value, in the topic's formats, the event time as the record
+/// timestamp.
+fn internal_encode(
+    topic: &Source,
+    key_columns: &[usize],
+    value_columns: &[usize],
+    time_column: usize,
+) -> Result<EncodeStage> {
+    Ok(EncodeStage {
+        key_columns: key_columns.to_vec(),
+        value_columns: value_columns.to_vec(),
+        rowtime_column: time_column,
+        null_row_column: None,
+        headers_column: None,
+        key: registry::encoder(&topic.key_format, Part::Key, topic.key_schema())?,
+        value: registry::encoder(&topic.value_format, Part::Value, topic.value_schema())?,
+        window: None,
+    })
+}
+
 /// Gives a pipeline the other inputs of its join.
 fn attach_join(pipeline: &mut Pipeline, join: Option<JoinInputs>) {
     if let Some(join) = join {
@@ -1403,17 +1419,12 @@ impl Engine {
                 .await?
                 .map_or(1, |t| t.partitions);
             self.ensure_topic(&topic, None, 1, Some(partitions)).await?;
-            let t = &rep.topic_source;
-            let encode = EncodeStage {
-                key_columns: rep.key_columns.clone(),
-                value_columns: rep.value_columns.clone(),
-                rowtime_column: rep.time_column,
-                null_row_column: None,
-                headers_column: None,
-                key: registry::encoder(&t.key_format, Part::Key, t.key_schema())?,
-                value: registry::encoder(&t.value_format, Part::Value, t.value_schema())?,
-                window: None,
-            };
+            let encode = internal_encode(
+                &rep.topic_source,
+                &rep.key_columns,
+                &rep.value_columns,
+                rep.time_column,
+            )?;
             let internal = self.internal_topics(query_id, &rep.internal_inputs);
             let reader = inputs_reader(
                 ReaderSpec {
