@@ -23,6 +23,10 @@ pub struct Config {
     /// replay it at start (servers and shells; the test runner keeps
     /// nothing).
     pub command_topic: bool,
+    /// The Schema Registry of AVRO, PROTOBUF and JSON_SR topics: the
+    /// embedded one or an external one (`--schema-registry URL`). `None`
+    /// makes the engine keep a registry of its own in memory.
+    pub schema_registry: Option<crate::sr::RegistryRef>,
 }
 
 impl Default for Config {
@@ -34,6 +38,7 @@ impl Default for Config {
             properties: BTreeMap::new(),
             processing_log_stream: true,
             command_topic: false,
+            schema_registry: None,
         }
     }
 }

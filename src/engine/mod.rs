@@ -83,8 +83,18 @@ pub struct Engine {
 }
 
 impl Engine {
+    /// The Schema Registry this engine reads and registers schemas in.
+    pub fn schema_registry(&self) -> Option<crate::sr::RegistryRef> {
+        self.config.schema_registry.clone()
+    }
+
     /// An engine over `broker`. Starts the processing-log writer.
-    pub async fn new(broker: Arc<dyn Broker>, config: Config) -> Result<Arc<Engine>> {
+    pub async fn new(broker: Arc<dyn Broker>, mut config: Config) -> Result<Arc<Engine>> {
+        if config.schema_registry.is_none() {
+            config.schema_registry = Some(crate::sr::RegistryRef(Arc::new(
+                crate::sr::Store::new("in-memory"),
+            )));
+        }
         let config = Arc::new(config);
         let (tx, rx) = mpsc::unbounded_channel();
         let log_writer = Some(tokio::spawn(write_processing_log(
