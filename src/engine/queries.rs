@@ -45,6 +45,7 @@ impl Engine {
             output_topic_prefix: session
                 .property(&self.config, "ksql.output.topic.name.prefix")
                 .map(str::to_string),
+            registry: self.config.schema_registry.clone(),
         }
     }
 
@@ -1219,7 +1220,7 @@ fn sink_source(
         })
         .collect();
     let _ = ROWTIME_OUT;
-    Ok(Source {
+    let mut sink = Source {
         name: name.to_string(),
         kind,
         columns,
@@ -1242,7 +1243,9 @@ fn sink_source(
         sql: sql.to_string(),
         created_by: Some(query_id.to_string()),
         window: planned.window.map(|w| w.window),
-    })
+    };
+    crate::plan::ddl::bind_registry(&mut sink, props, defaults.registry.as_ref())?;
+    Ok(sink)
 }
 
 /// The names of the sources a planned query reads.

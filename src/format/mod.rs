@@ -27,6 +27,15 @@ pub enum Format {
     Kafka,
     /// No data: keyless streams.
     None,
+    /// Avro with a Schema Registry (Confluent's wire format).
+    Avro,
+    /// Protobuf with a Schema Registry (Confluent's wire format).
+    Protobuf,
+    /// Protobuf without a registry: bare messages of a schema made from
+    /// the columns.
+    ProtobufNosr,
+    /// JSON with a Schema Registry: Confluent's prefix, then JSON.
+    JsonSr,
 }
 
 impl Format {
@@ -37,13 +46,13 @@ impl Format {
             "DELIMITED" => Ok(Format::Delimited),
             "KAFKA" => Ok(Format::Kafka),
             "NONE" => Ok(Format::None),
-            "AVRO" | "PROTOBUF" | "PROTOBUF_NOSR" | "JSON_SR" => Err(Error::user(format!(
-                "The '{}' format is not supported by sluice yet (it needs a Schema Registry). \
-                 Supported formats: JSON, DELIMITED, KAFKA, NONE.",
-                name.to_ascii_uppercase()
-            ))),
+            "AVRO" => Ok(Format::Avro),
+            "PROTOBUF" => Ok(Format::Protobuf),
+            "PROTOBUF_NOSR" => Ok(Format::ProtobufNosr),
+            "JSON_SR" => Ok(Format::JsonSr),
             other => Err(Error::user(format!(
-                "Unknown format: '{other}'. Supported formats: JSON, DELIMITED, KAFKA, NONE."
+                "Unknown format: '{other}'. Supported formats: JSON, DELIMITED, KAFKA, NONE, \
+                 AVRO, PROTOBUF, PROTOBUF_NOSR, JSON_SR."
             ))),
         }
     }
@@ -55,7 +64,27 @@ impl Format {
             Format::Delimited => "DELIMITED",
             Format::Kafka => "KAFKA",
             Format::None => "NONE",
+            Format::Avro => "AVRO",
+            Format::Protobuf => "PROTOBUF",
+            Format::ProtobufNosr => "PROTOBUF_NOSR",
+            Format::JsonSr => "JSON_SR",
         }
+    }
+
+    /// True for the formats whose schemas live in a Schema Registry.
+    pub fn uses_registry(&self) -> bool {
+        matches!(self, Format::Avro | Format::Protobuf | Format::JsonSr)
+    }
+
+    /// True when sluice reads and writes the format.
+    pub fn implemented(&self) -> bool {
+        registry::factory(*self).is_ok()
+    }
+
+    /// True for the formats that can take their columns from a schema
+    /// (a registry's, for `CREATE` without columns).
+    pub fn infers_schema(&self) -> bool {
+        self.uses_registry()
     }
 }
 
@@ -76,6 +105,44 @@ pub struct FormatSpec {
     pub wrap_single_value: Option<bool>,
     /// The DELIMITED separator (default `,`).
     pub delimiter: Option<char>,
+    /// Where a Schema Registry format keeps its schemas.
+    pub sr: Option<SrSpec>,
+    /// PROTOBUF: how a null is written (`*_PROTOBUF_NULLABLE_REPRESENTATION`).
+    pub nullable: Option<ProtobufNullable>,
+}
+
+/// How a protobuf schema represents nullable fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProtobufNullable {
+    /// `optional` fields (field presence).
+    Optional,
+    /// `google.protobuf.*Value` wrapper messages.
+    Wrapper,
+}
+
+/// The Schema Registry binding of a key or value part.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SrSpec {
+    /// The registry.
+    pub registry: crate::sr::RegistryRef,
+    /// The subject (`<topic>-key` or `<topic>-value`).
+    pub subject: String,
+    /// A pinned schema (`KEY_SCHEMA_ID`/`VALUE_SCHEMA_ID`): read and
+    /// written with this one, never registered.
+    pub schema_id: Option<i32>,
+    /// `*_SCHEMA_FULL_NAME`: the record (Avro) or message (Protobuf) name.
+    pub full_name: Option<String>,
+    /// The name a generated schema takes when `full_name` is unset.
+    pub default_name: String,
+}
+
+impl SrSpec {
+    /// The full name of the generated record or message.
+    pub fn record_name(&self) -> String {
+        self.full_name
+            .clone()
+            .unwrap_or_else(|| self.default_name.clone())
+    }
 }
 
 impl FormatSpec {
@@ -85,6 +152,8 @@ impl FormatSpec {
             format,
             wrap_single_value: None,
             delimiter: None,
+            sr: None,
+            nullable: None,
         }
     }
 }
@@ -214,6 +283,44 @@ pub trait FormatFactory: Send + Sync {
         -> Result<Arc<dyn Encoder>>;
 }
 
+/// The columns of a registry schema, by ksqlDB's inference rules: a
+/// wrapped part takes one column per record field (upper-cased names when
+/// `upper`), an unwrapped one the single column `ROWKEY` (keys) or
+/// `ROWVAL` (values) of the whole schema's type.
+pub fn infer_columns(
+    format: Format,
+    schema: &crate::sr::Schema,
+    wrapped: bool,
+    upper: bool,
+    full_name: Option<&str>,
+) -> std::result::Result<Vec<(String, crate::types::SqlType)>, String> {
+    let _ = full_name;
+    let sql = match format {
+        Format::Avro => {
+            if schema.schema_type != crate::sr::SchemaType::Avro {
+                return Err(format!(
+                    "the registered schema is {}, not AVRO",
+                    schema.schema_type.name()
+                ));
+            }
+            let avro = avro::schema::parse(&schema.text)?;
+            avro::schema::to_sql(avro.non_null().0, upper)?
+        }
+        other => return Err(format!("the {other} format cannot infer columns yet")),
+    };
+    if !wrapped {
+        return Ok(vec![("ROWVAL".to_string(), sql)]);
+    }
+    match sql {
+        crate::types::SqlType::Struct(fields) => Ok(fields),
+        other => Err(format!(
+            "the schema is a {other}, not a record of columns (for a single value column, \
+             set WRAP_SINGLE_VALUE=false)"
+        )),
+    }
+}
+
+pub mod avro;
 mod builder;
 mod columns;
 pub mod delimited;

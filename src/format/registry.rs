@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
 
-use super::{delimited, json, kafka, none};
+use super::{avro, delimited, json, kafka, none};
 use super::{Decoder, Encoder, Format, FormatFactory, FormatSpec, Part};
 use crate::error::{Error, Result};
 
@@ -22,6 +22,7 @@ static FACTORIES: &[&dyn FormatFactory] = &[
     &delimited::DELIMITED,
     &kafka::KAFKA,
     &none::NONE,
+    &avro::AVRO,
 ];
 
 /// Checks that `spec` can carry `schema` as `part`.

@@ -23,6 +23,8 @@ pub struct FormatDefaults {
     /// `ksql.output.topic.name.prefix`: put before a C*AS sink's name to
     /// make its default topic name.
     pub output_topic_prefix: Option<String>,
+    /// The Schema Registry of AVRO, PROTOBUF and JSON_SR parts.
+    pub registry: Option<crate::sr::RegistryRef>,
 }
 
 /// The topic a new source needs.
@@ -156,8 +158,46 @@ pub fn plan_create_source(
     {
         value_format.wrap_single_value = None;
     }
-    // The formats sluice supports cannot infer columns from a registry.
-    if stmt.columns.is_empty() {
+    for (format, id, name) in [
+        (&key_format, props.key_schema_id, "KEY"),
+        (&value_format, props.value_schema_id, "VALUE"),
+    ] {
+        if id.is_some() && !format.format.infers_schema() {
+            return Err(Error::user(format!(
+                "{name}_FORMAT should support schema inference when {name}_SCHEMA_ID is provided. \
+                 Current format is {}.",
+                format.format
+            )));
+        }
+    }
+    let registry = defaults.registry.as_ref();
+    let has_values = others.iter().any(|c| c.namespace == ColumnNamespace::Value);
+    if value_format.format.infers_schema() && (!has_values || props.value_schema_id.is_some()) {
+        let inferred = infer(
+            registry,
+            &topic,
+            Part::Value,
+            &value_format,
+            props,
+            &stmt.name,
+        )?;
+        if has_values {
+            check_declared(&others, &inferred, "value")?;
+        } else {
+            let at = others.len();
+            others.splice(0..0, inferred);
+            let _ = at;
+        }
+    }
+    if keys.is_empty() && key_format.format.infers_schema() {
+        let key = infer(registry, &topic, Part::Key, &key_format, props, &stmt.name);
+        match key {
+            Ok(k) => keys = k,
+            Err(e) if props.key_schema_id.is_some() => return Err(e),
+            Err(_) => {}
+        }
+    }
+    if stmt.columns.is_empty() && keys.is_empty() && others.is_empty() {
         return Err(Error::user("No columns supplied."));
     }
     if props.window_type.is_some() && keys.is_empty() {
@@ -167,7 +207,18 @@ pub fn plan_create_source(
         (&key_format, &props.key_schema_full_name),
         (&value_format, &props.value_schema_full_name),
     ] {
-        if name.is_some() {
+        if name.as_deref().is_some_and(|n| n.trim().is_empty()) {
+            return Err(Error::user(format!(
+                "fullSchemaName cannot be empty. Format configuration: {{fullSchemaName={}}}",
+                name.as_deref().unwrap_or_default().trim()
+            )));
+        }
+        if name.is_some()
+            && !matches!(
+                spec.format,
+                Format::Avro | Format::Protobuf | Format::ProtobufNosr
+            )
+        {
             return Err(Error::user(format!(
                 "{} does not support the following configs: [fullSchemaName]",
                 spec.format
@@ -195,10 +246,11 @@ pub fn plan_create_source(
         }),
     };
     let timestamp = timestamp_column(&source, props)?;
-    let source = Source {
+    let mut source = Source {
         timestamp,
         ..source
     };
+    bind_registry(&mut source, props, registry)?;
     validate_formats(&source)?;
     Ok((
         source,
@@ -208,6 +260,170 @@ pub fn plan_create_source(
             replicas: props.replicas.map(i32::from).unwrap_or(1),
         },
     ))
+}
+
+/// Binds the Schema Registry formats of `source` to its subjects, with
+/// the schema ids and names of the WITH clause.
+pub fn bind_registry(
+    source: &mut Source,
+    props: &WithProperties,
+    registry: Option<&crate::sr::RegistryRef>,
+) -> Result<()> {
+    for (spec, key) in [
+        (&mut source.key_format, true),
+        (&mut source.value_format, false),
+    ] {
+        if !matches!(
+            spec.format,
+            Format::Avro | Format::Protobuf | Format::JsonSr | Format::ProtobufNosr
+        ) {
+            spec.sr = None;
+            continue;
+        }
+        let Some(registry) = registry else {
+            return Err(Error::user(format!(
+                "The {} format needs a Schema Registry, and none is configured",
+                spec.format
+            )));
+        };
+        let (id, full_name) = if key {
+            (props.key_schema_id, props.key_schema_full_name.clone())
+        } else {
+            (props.value_schema_id, props.value_schema_full_name.clone())
+        };
+        let default_name = match (spec.format, key) {
+            (Format::Avro, true) => format!(
+                "{}.{}",
+                crate::format::avro::schema::KSQL_NAMESPACE,
+                crate::format::avro::schema::key_record_name(&source.name)
+            ),
+            (Format::Avro, false) => format!(
+                "{}.{}",
+                crate::format::avro::schema::KSQL_NAMESPACE,
+                crate::format::avro::schema::VALUE_RECORD
+            ),
+            _ => "ConnectDefault1".to_string(),
+        };
+        spec.sr = Some(crate::format::SrSpec {
+            registry: registry.clone(),
+            subject: crate::sr::subject(&source.topic, key),
+            schema_id: id.map(|i| i as i32),
+            full_name,
+            default_name,
+        });
+    }
+    Ok(())
+}
+
+/// The columns of a part taken from its schema in the registry (the
+/// pinned id, else the subject's latest version).
+fn infer(
+    registry: Option<&crate::sr::RegistryRef>,
+    topic: &str,
+    part: Part,
+    spec: &FormatSpec,
+    props: &WithProperties,
+    source_name: &str,
+) -> Result<Vec<Column>> {
+    let registry = registry.ok_or_else(|| {
+        Error::user(format!(
+            "The {} format needs a Schema Registry to infer columns, and none is configured",
+            spec.format
+        ))
+    })?;
+    let key = part == Part::Key;
+    let id = if key {
+        props.key_schema_id
+    } else {
+        props.value_schema_id
+    };
+    let schema = match id {
+        Some(id) => registry.get().by_id(id as i32).map_err(|e| {
+            Error::user(format!(
+                "Schema id {id} given in {}_SCHEMA_ID cannot be read from the Schema Registry: {e}",
+                if key { "KEY" } else { "VALUE" }
+            ))
+        })?,
+        None => {
+            let subject = crate::sr::subject(topic, key);
+            match registry.get().latest(&subject)? {
+                Some(r) => r.schema,
+                None => {
+                    return Err(Error::user(format!(
+                        "Schema for message {} on topic '{topic}' does not exist in the Schema \
+                         Registry.Subject: {subject}",
+                        if key { "keys" } else { "values" }
+                    )))
+                }
+            }
+        }
+    };
+    let wrapped = match part {
+        Part::Key => false,
+        Part::Value => spec.wrap_single_value != Some(false),
+    };
+    let full_name = if key {
+        props.key_schema_full_name.as_deref()
+    } else {
+        props.value_schema_full_name.as_deref()
+    };
+    let mut columns =
+        crate::format::infer_columns(spec.format, &schema, wrapped, id.is_none(), full_name)
+            .map_err(|e| {
+                Error::user(format!(
+                    "Cannot take the {} columns of '{source_name}' from the schema of topic \
+                 '{topic}': {e}",
+                    if key { "key" } else { "value" }
+                ))
+            })?;
+    if key {
+        if let [(name, _)] = columns.as_mut_slice() {
+            *name = "ROWKEY".to_string();
+        }
+    }
+    Ok(columns
+        .into_iter()
+        .map(|(name, sql_type)| Column {
+            name,
+            sql_type,
+            namespace: if key {
+                ColumnNamespace::Key
+            } else {
+                ColumnNamespace::Value
+            },
+        })
+        .collect())
+}
+
+/// With a pinned schema id, the declared columns must be the schema's.
+fn check_declared(declared: &[Column], inferred: &[Column], what: &str) -> Result<()> {
+    let declared: Vec<&Column> = declared
+        .iter()
+        .filter(|c| c.namespace == ColumnNamespace::Value)
+        .collect();
+    let bad: Vec<String> = declared
+        .iter()
+        .enumerate()
+        .filter(|(i, c)| {
+            inferred
+                .get(*i)
+                .is_none_or(|s| s.name != c.name || s.sql_type != c.sql_type)
+        })
+        .map(|(_, c)| format!("`{}` {}", c.name, c.sql_type))
+        .collect();
+    if bad.is_empty() {
+        return Ok(());
+    }
+    Err(Error::user(format!(
+        "The following {what} columns are changed, missing or reordered: [{}]. Schema from \
+         schema registry is [{}]",
+        bad.join(", "),
+        inferred
+            .iter()
+            .map(|c| format!("`{}` {}", c.name, c.sql_type))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )))
 }
 
 /// Key and value formats from `FORMAT`, `KEY_FORMAT`, `VALUE_FORMAT` and

@@ -100,6 +100,22 @@ pub struct TopicSpec {
     pub name: String,
     /// Partitions (default 1).
     pub partitions: i32,
+    /// Schemas registered for the topic's key and value before the
+    /// statements run.
+    pub schemas: Vec<TopicSchema>,
+}
+
+/// A schema a case registers for a topic's key or value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicSchema {
+    /// For the key (`<topic>-key`) or the value (`<topic>-value`).
+    pub key: bool,
+    /// The schema.
+    pub schema: crate::sr::Schema,
+    /// The id it must have, when the case pins one.
+    pub id: Option<i32>,
+    /// Schemas it refers to, registered first as subjects of their name.
+    pub references: Vec<(String, crate::sr::Schema)>,
 }
 
 /// A record given to or expected from a topic.

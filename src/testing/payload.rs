@@ -72,10 +72,51 @@ pub fn json_to_payload(format: Option<&PartFormat>, json: &Value) -> Result<Opti
     }
 }
 
+/// For a Schema Registry format whose subject holds a schema (the topic's
+/// own, registered by the case or an earlier encoder), the part as that
+/// schema's writer sees it: its own columns, written with its id — as a
+/// producer with that schema would write `json`.
+fn writer_part(format: &PartFormat) -> Option<PartFormat> {
+    let sr = format.spec.sr.as_ref()?;
+    let registry = sr.registry.get();
+    let (id, schema) = match sr.schema_id {
+        Some(id) => (id, registry.by_id(id).ok()?),
+        None => {
+            let latest = registry.latest(&sr.subject).ok()??;
+            (latest.id, latest.schema)
+        }
+    };
+    let wrapped =
+        crate::format::json::is_wrapped(&format.spec, format.part, format.schema.fields().len());
+    let columns =
+        crate::format::infer_columns(format.spec.format, &schema, wrapped, false, None).ok()?;
+    let fields: Vec<arrow::datatypes::Field> = columns
+        .iter()
+        .map(|(n, t)| arrow::datatypes::Field::new(n, t.to_arrow(), true))
+        .collect();
+    let mut spec = format.spec.clone();
+    if let Some(sr) = spec.sr.as_mut() {
+        sr.schema_id = Some(id);
+    }
+    Some(PartFormat {
+        spec,
+        part: format.part,
+        schema: Arc::new(arrow::datatypes::Schema::new(fields)),
+    })
+}
+
 /// Decodes `json` with the part's columns, then encodes it in its format.
 fn transcode_from_json(format: &PartFormat, json: &Value) -> Result<Vec<u8>> {
-    let columns = format.schema.fields().len();
-    let json_spec = json_spec(columns);
+    if let Some(writer) = writer_part(format) {
+        if let Ok(bytes) = transcode_with(&writer, json) {
+            return Ok(bytes);
+        }
+    }
+    transcode_with(format, json)
+}
+
+fn transcode_with(format: &PartFormat, json: &Value) -> Result<Vec<u8>> {
+    let json_spec = json_spec(format);
     let text = json.to_string();
     let decoded = registry::decoder(&json_spec, Part::Value, Arc::clone(&format.schema))?
         .decode(&[Some(text.as_bytes())])?;
@@ -98,9 +139,15 @@ pub fn first_payload(encoded: &Encoded) -> Option<Vec<u8>> {
 
 /// JSON as the test files write it for a part with `columns` columns: one
 /// column bare, several as an object.
-fn json_spec(columns: usize) -> FormatSpec {
+fn json_spec(format: &PartFormat) -> FormatSpec {
+    let columns = format.schema.fields().len();
+    let wrapped = if format.spec.format.uses_registry() {
+        crate::format::json::is_wrapped(&format.spec, format.part, columns)
+    } else {
+        columns != 1
+    };
     FormatSpec {
-        wrap_single_value: Some(columns != 1),
+        wrap_single_value: Some(wrapped),
         ..FormatSpec::new(Format::Json)
     }
 }
@@ -128,7 +175,41 @@ pub fn payload_to_json(format: Option<&PartFormat>, payload: Option<&[u8]>) -> V
     }
 }
 
+/// For a Schema Registry payload, the part as its writer schema (named by
+/// the payload's id) describes it: an output is read with the schema it
+/// was written with, as ksqlDB's test driver reads it.
+fn payload_writer_part(format: &PartFormat, bytes: &[u8]) -> Option<PartFormat> {
+    let sr = format.spec.sr.as_ref()?;
+    if format.spec.format == Format::ProtobufNosr {
+        return None;
+    }
+    let id = crate::format::avro::split_prefix(bytes).ok()?.0;
+    let schema = sr.registry.get().by_id(id).ok()?;
+    let wrapped =
+        crate::format::json::is_wrapped(&format.spec, format.part, format.schema.fields().len());
+    let columns =
+        crate::format::infer_columns(format.spec.format, &schema, wrapped, false, None).ok()?;
+    let fields: Vec<arrow::datatypes::Field> = columns
+        .iter()
+        .map(|(n, t)| arrow::datatypes::Field::new(n, t.to_arrow(), true))
+        .collect();
+    Some(PartFormat {
+        spec: format.spec.clone(),
+        part: format.part,
+        schema: Arc::new(arrow::datatypes::Schema::new(fields)),
+    })
+}
+
 fn transcode_to_json(format: &PartFormat, bytes: &[u8]) -> Result<Value> {
+    if let Some(writer) = payload_writer_part(format, bytes) {
+        if let Ok(v) = transcode_payload(&writer, bytes) {
+            return Ok(v);
+        }
+    }
+    transcode_payload(format, bytes)
+}
+
+fn transcode_payload(format: &PartFormat, bytes: &[u8]) -> Result<Value> {
     let columns = format.schema.fields().len();
     if columns == 0 {
         return Ok(Value::Null);
@@ -138,7 +219,7 @@ fn transcode_to_json(format: &PartFormat, bytes: &[u8]) -> Result<Value> {
     if let Some(e) = decoded.errors.first() {
         return Err(Error::user(e.reason.clone()));
     }
-    let encoded = registry::encoder(&json_spec(columns), Part::Value, Arc::clone(&format.schema))?
+    let encoded = registry::encoder(&json_spec(format), Part::Value, Arc::clone(&format.schema))?
         .encode(&decoded.columns)?;
     match first_payload(&encoded) {
         None => Ok(Value::Null),

@@ -27,7 +27,8 @@ use serde_json::{Map, Value};
 
 use super::model::{
     ErrorKind, ExpectedError, ExpectedOutput, Header, PostConditions, Record, RestError,
-    RestExpectations, SourceCheck, Statement, TestCase, TopicCheck, TopicSpec, Window, WindowKind,
+    RestExpectations, SourceCheck, Statement, TestCase, TopicCheck, TopicSchema, TopicSpec, Window,
+    WindowKind,
 };
 use super::{classify, CaseFile};
 use crate::error::{Error, Result};
@@ -140,6 +141,10 @@ fn read_case(stem: &str, name: String, json: &Value) -> Result<TestCase> {
     for t in array(json.get("topics")) {
         if let Some(name) = t.get("name").and_then(Value::as_str) {
             add_topic(&mut case.topics, name, t.get("partitions").and_then(as_i64));
+            let schemas = topic_schemas(t, name, &case.statements);
+            if let Some(spec) = case.topics.iter_mut().find(|s| s.name == name) {
+                spec.schemas.extend(schemas);
+            }
         }
     }
     for s in &case.statements {
@@ -232,7 +237,131 @@ fn add_topic(topics: &mut Vec<TopicSpec>, name: &str, partitions: Option<i64>) {
     topics.push(TopicSpec {
         name: name.to_string(),
         partitions,
+        schemas: Vec::new(),
     });
+}
+
+/// The key and value schemas a `topics[]` entry registers.
+fn topic_schemas(t: &Value, topic: &str, statements: &[Statement]) -> Vec<TopicSchema> {
+    let mut out = Vec::new();
+    for (key, field, id_field, format_field, refs_field) in [
+        (
+            true,
+            "keySchema",
+            "keySchemaId",
+            "keyFormat",
+            "keySchemaReferences",
+        ),
+        (
+            false,
+            "valueSchema",
+            "valueSchemaId",
+            "valueFormat",
+            "valueSchemaReferences",
+        ),
+    ] {
+        let Some(schema) = t.get(field).filter(|v| !v.is_null()) else {
+            continue;
+        };
+        let format = t
+            .get(format_field)
+            .or_else(|| t.get("format"))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .or_else(|| statement_format(statements, topic, key));
+        let schema_type = schema_type_of(format.as_deref(), schema);
+        let text = match (schema_type, schema) {
+            (crate::sr::SchemaType::Protobuf, Value::String(s)) => s.clone(),
+            (_, other) => other.to_string(),
+        };
+        let references = array(t.get(refs_field))
+            .iter()
+            .filter_map(|r| {
+                let name = r.get("name")?.as_str()?.to_string();
+                let format = r.get("format").and_then(Value::as_str);
+                let body = r.get("schema")?;
+                let ty = schema_type_of(format, body);
+                let text = match body {
+                    Value::String(s) if ty == crate::sr::SchemaType::Protobuf => s.clone(),
+                    other => other.to_string(),
+                };
+                Some((name, crate::sr::Schema::new(ty, text)))
+            })
+            .collect();
+        out.push(TopicSchema {
+            key,
+            schema: crate::sr::Schema::new(schema_type, text),
+            id: t
+                .get(id_field)
+                .and_then(as_i64)
+                .and_then(|i| i32::try_from(i).ok()),
+            references,
+        });
+    }
+    out
+}
+
+/// The schema type of a topic's schema: from its format when known, else
+/// from its shape (a `.proto` text, a JSON Schema, else Avro).
+fn schema_type_of(format: Option<&str>, schema: &Value) -> crate::sr::SchemaType {
+    use crate::sr::SchemaType;
+    match format.map(str::to_ascii_uppercase).as_deref() {
+        Some("PROTOBUF" | "PROTOBUF_NOSR") => return SchemaType::Protobuf,
+        Some("JSON_SR" | "JSON") => return SchemaType::Json,
+        Some("AVRO") => return SchemaType::Avro,
+        _ => {}
+    }
+    match schema {
+        Value::String(s) if s.contains("syntax") || s.contains("message ") => SchemaType::Protobuf,
+        Value::Object(o)
+            if o.contains_key("$schema")
+                || o.contains_key("properties")
+                || matches!(
+                    o.get("type").and_then(Value::as_str),
+                    Some("object" | "integer" | "number")
+                ) =>
+        {
+            SchemaType::Json
+        }
+        _ => SchemaType::Avro,
+    }
+}
+
+/// The key or value format a `CREATE` statement over `topic` declares.
+fn statement_format(statements: &[Statement], topic: &str, key: bool) -> Option<String> {
+    use crate::sql::ast::{PropertyValue, Statement as Ast};
+    for s in statements {
+        let Ok(parsed) = crate::sql::parse(&s.sql) else {
+            continue;
+        };
+        for p in parsed {
+            let props = match &p.statement {
+                Ast::CreateSource(c) => &c.properties,
+                _ => continue,
+            };
+            let text = |name: &str| {
+                props
+                    .entries
+                    .iter()
+                    .find_map(|e| match (&e.value, e.name == name) {
+                        (PropertyValue::String(v), true) => Some(v.clone()),
+                        _ => None,
+                    })
+            };
+            if text("KAFKA_TOPIC").as_deref() != Some(topic) {
+                continue;
+            }
+            let own = if key {
+                text("KEY_FORMAT")
+            } else {
+                text("VALUE_FORMAT")
+            };
+            if let Some(f) = own.or_else(|| text("FORMAT")) {
+                return Some(f);
+            }
+        }
+    }
+    None
 }
 
 /// The topic (and its partitions, when given) of a `CREATE STREAM|TABLE`
@@ -535,11 +664,13 @@ mod tests {
             [
                 TopicSpec {
                     name: "t".into(),
-                    partitions: 3
+                    partitions: 3,
+                    schemas: Vec::new(),
                 },
                 TopicSpec {
                     name: "OUT".into(),
-                    partitions: 1
+                    partitions: 1,
+                    schemas: Vec::new(),
                 }
             ]
         );

@@ -100,7 +100,15 @@ async fn run_isolated(case: &TestCase, rest: &RestExpectations, options: &Option
         log: Arc::clone(&log),
         unpolled: Arc::clone(&unpolled),
     });
-    let engine = match Engine::new(broker, test_config()).await {
+    let store = Arc::new(crate::sr::Store::new("mock://rqtt"));
+    if let Err(e) = super::runner::register_schemas(&store, case) {
+        return Verdict::fail("schema registration failed", e);
+    }
+    let config = crate::config::Config {
+        schema_registry: Some(crate::sr::RegistryRef(store)),
+        ..test_config()
+    };
+    let engine = match Engine::new(broker, config).await {
         Ok(e) => e,
         Err(e) => return Verdict::fail("engine did not start", e.to_string()),
     };

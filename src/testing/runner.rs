@@ -52,6 +52,30 @@ pub fn test_config() -> Config {
     }
 }
 
+/// Registers the schemas a case gives for its topics (references first,
+/// as subjects named by the reference), as ksqlDB's test driver does in its
+/// mock registry.
+pub(crate) fn register_schemas(store: &crate::sr::Store, case: &TestCase) -> Result<(), String> {
+    for t in &case.topics {
+        for s in &t.schemas {
+            let mut schema = s.schema.clone();
+            for (name, referenced) in &s.references {
+                let r = store
+                    .register_as(name, referenced, None)
+                    .map_err(|e| format!("reference '{name}' of topic '{}': {e}", t.name))?;
+                schema
+                    .references
+                    .push(crate::sr::store::reference(name, name, r.version));
+            }
+            let subject = crate::sr::subject(&t.name, s.key);
+            store
+                .register_as(&subject, &schema, s.id)
+                .map_err(|e| format!("subject '{subject}': {e}"))?;
+        }
+    }
+    Ok(())
+}
+
 /// What a case came to, before timing is added (shared with the REST-level
 /// runner).
 pub(crate) struct Verdict {
@@ -124,7 +148,15 @@ pub async fn run_case(case: TestCase, options: Options) -> CaseResult {
 async fn run_isolated(case: &TestCase, options: &Options) -> Verdict {
     let log = MemoryBroker::new();
     let broker: Arc<dyn Broker> = Arc::new(Arc::clone(&log));
-    let engine = match Engine::new(broker, test_config()).await {
+    let store = Arc::new(crate::sr::Store::new("mock://qtt"));
+    if let Err(e) = register_schemas(&store, case) {
+        return Verdict::fail("schema registration failed", e);
+    }
+    let config = Config {
+        schema_registry: Some(crate::sr::RegistryRef(store)),
+        ..test_config()
+    };
+    let engine = match Engine::new(broker, config).await {
         Ok(e) => e,
         Err(e) => return Verdict::fail("engine did not start", e.to_string()),
     };

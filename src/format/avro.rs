@@ -1,0 +1,432 @@
+//! The AVRO format: Avro binary in Confluent's wire format (a zero byte,
+//! the writer schema's 4-byte id, the body), schemas in a Schema Registry.
+//!
+//! * Reading: the id of each record names its writer schema; the first
+//!   time an id is seen its schema is fetched and compiled against the
+//!   columns ([`decode::Plan`]), and later records of that id decode with
+//!   no lookup. So a source follows new versions of its subject as long as
+//!   their fields still convert into its columns; a record whose schema does
+//!   not is a bad record that says which field and why.
+//! * Writing: the schema ksqlDB would generate for the columns (a record
+//!   `KsqlDataSourceSchema`, optional fields, Connect annotations) is
+//!   registered under `<topic>-key|value` when the encoder is made, or the
+//!   schema pinned by `KEY_SCHEMA_ID`/`VALUE_SCHEMA_ID` is used as it is.
+//! * A single key column is written bare, as are values with
+//!   `WRAP_SINGLE_VALUE=false`; everything else is a record.
+
+pub(crate) mod decode;
+pub(crate) mod encode;
+pub(crate) mod schema;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use arrow::datatypes::{DataType, SchemaRef};
+
+use super::builder::{ColumnBuilder, Values};
+use super::columns::check_supported;
+use super::json::is_wrapped;
+use super::view::View;
+use super::{
+    Decoded, Decoder, Encoded, Encoder, Format, FormatFactory, FormatSpec, Part, RowError,
+};
+use crate::error::{Error, Result};
+use crate::sr::{RegistryRef, Schema, SchemaType};
+use crate::types::SqlType;
+
+/// The AVRO format's factory.
+pub struct AvroFormat;
+
+/// The one instance, for the registry.
+pub static AVRO: AvroFormat = AvroFormat;
+
+/// Splits Confluent's prefix off a payload: the schema id and the body.
+pub(crate) fn split_prefix(payload: &[u8]) -> std::result::Result<(i32, &[u8]), String> {
+    match payload {
+        [0, a, b, c, d, body @ ..] => Ok((i32::from_be_bytes([*a, *b, *c, *d]), body)),
+        [] => Err("the payload is empty".into()),
+        [0, ..] => Err("the payload is shorter than the 5-byte Schema Registry prefix".into()),
+        _ => Err(
+            "Unknown magic byte! (the payload does not start with the Schema Registry \
+             prefix: was it written with another format?)"
+                .into(),
+        ),
+    }
+}
+
+/// Confluent's prefix for schema `id`.
+pub(crate) fn prefix(id: i32) -> [u8; 5] {
+    let b = id.to_be_bytes();
+    [0, b[0], b[1], b[2], b[3]]
+}
+
+fn check_names(t: &DataType) -> std::result::Result<(), String> {
+    match t {
+        DataType::Struct(fields) => {
+            for f in fields {
+                schema::check_name(f.name())?;
+                check_names(f.data_type())?;
+            }
+            Ok(())
+        }
+        DataType::List(f) => check_names(f.data_type()),
+        DataType::Map(entries, _) => check_names(entries.data_type()),
+        _ => Ok(()),
+    }
+}
+
+fn non_string_map_key(t: &DataType) -> bool {
+    match t {
+        DataType::Map(entries, _) => match entries.data_type() {
+            DataType::Struct(kv) if kv.len() == 2 => {
+                kv[0].data_type() != &DataType::Utf8 || non_string_map_key(kv[1].data_type())
+            }
+            _ => true,
+        },
+        DataType::List(f) => non_string_map_key(f.data_type()),
+        DataType::Struct(fields) => fields.iter().any(|f| non_string_map_key(f.data_type())),
+        _ => false,
+    }
+}
+
+/// The registry binding of a spec, or the error saying it is missing.
+pub(crate) fn binding(spec: &FormatSpec) -> Result<&super::SrSpec> {
+    spec.sr.as_ref().ok_or_else(|| {
+        Error::internal(format!(
+            "the {} format was used without a Schema Registry binding",
+            spec.format
+        ))
+    })
+}
+
+/// The ksqlDB-shaped Avro schema of `schema`'s columns for `part`.
+pub(crate) fn generated_schema(
+    spec: &FormatSpec,
+    part: Part,
+    schema: &SchemaRef,
+) -> Result<String> {
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|f| Ok((f.name().clone(), SqlType::from_arrow(f.data_type())?)))
+        .collect::<Result<Vec<_>>>()?;
+    let name = binding(spec)?.record_name();
+    let json = if is_wrapped(spec, part, columns.len()) {
+        schema::record_schema(&name, &columns)
+    } else {
+        let (_, t) = &columns[0];
+        serde_json::json!(["null", schema::type_schema(t, &name)])
+    };
+    Ok(json.to_string())
+}
+
+impl FormatFactory for AvroFormat {
+    fn format(&self) -> Format {
+        Format::Avro
+    }
+
+    fn validate(&self, spec: &FormatSpec, part: Part, schema: &SchemaRef) -> Result<()> {
+        if spec.delimiter.is_some() {
+            return Err(Error::user(
+                "AVRO does not support the following configs: [delimiter]",
+            ));
+        }
+        if part == Part::Value && spec.wrap_single_value.is_some() && schema.fields().len() != 1 {
+            return Err(Error::user(
+                "'WRAP_SINGLE_VALUE' is only valid for single-field value schemas",
+            ));
+        }
+        for f in schema.fields() {
+            if non_string_map_key(f.data_type()) {
+                return Err(Error::user("Avro only supports MAPs with STRING keys"));
+            }
+        }
+        if is_wrapped(spec, part, schema.fields().len()) {
+            check_names(&DataType::Struct(schema.fields().clone()))
+                .map_err(|e| Error::user(format!("Schema is not compatible with Avro: {e}")))?;
+        }
+        check_supported("AVRO", schema)
+    }
+
+    fn decoder(
+        &self,
+        spec: &FormatSpec,
+        part: Part,
+        schema: SchemaRef,
+    ) -> Result<Arc<dyn Decoder>> {
+        check_supported("AVRO", &schema)?;
+        let registry = binding(spec)?.registry.clone();
+        Ok(Arc::new(AvroDecoder {
+            row_type: DataType::Struct(schema.fields().clone()),
+            wrapped: is_wrapped(spec, part, schema.fields().len()),
+            columns: schema.fields().len(),
+            registry,
+            plans: Mutex::new(HashMap::new()),
+        }))
+    }
+
+    fn encoder(
+        &self,
+        spec: &FormatSpec,
+        part: Part,
+        schema: SchemaRef,
+    ) -> Result<Arc<dyn Encoder>> {
+        let sr = binding(spec)?;
+        let (id, text) = match sr.schema_id {
+            Some(id) => (id, sr.registry.get().by_id(id)?.text.clone()),
+            None => {
+                let text = generated_schema(spec, part, &schema)?;
+                let id = sr
+                    .registry
+                    .get()
+                    .register(&sr.subject, &Schema::new(SchemaType::Avro, text.clone()))?;
+                (id, text)
+            }
+        };
+        let writer = schema::parse(&text)
+            .map_err(|e| Error::user(format!("The Avro schema {id} is not valid: {e}")))?;
+        let wrapped = is_wrapped(spec, part, schema.fields().len());
+        let plan = if wrapped {
+            let schema::Avro::Record(r) = writer.non_null().0 else {
+                return Err(Error::user(format!(
+                    "The Avro schema {id} of '{}' is a {}, not a record of the columns",
+                    sr.subject,
+                    writer.describe()
+                )));
+            };
+            let sources: Vec<(&str, &DataType)> = schema
+                .fields()
+                .iter()
+                .map(|f| (f.name().as_str(), f.data_type()))
+                .collect();
+            encode::record_plan(r, &sources, "")
+        } else {
+            let f = schema
+                .fields()
+                .first()
+                .ok_or_else(|| Error::internal("an unwrapped Avro part has no column"))?;
+            encode::compile(&writer, f.data_type(), &format!("`{}`", f.name()))
+        }
+        .map_err(|e| {
+            Error::user(format!(
+                "The columns cannot be written with the Avro schema {id} of '{}': {e}",
+                sr.subject
+            ))
+        })?;
+        Ok(Arc::new(AvroEncoder {
+            prefix: prefix(id),
+            plan,
+            wrapped,
+        }))
+    }
+}
+
+/// Decodes Avro payloads of one part.
+struct AvroDecoder {
+    row_type: DataType,
+    wrapped: bool,
+    columns: usize,
+    registry: RegistryRef,
+    /// Writer schema ids to their compiled plans (or why there is none).
+    plans: Mutex<HashMap<i32, std::result::Result<Arc<decode::Plan>, String>>>,
+}
+
+impl AvroDecoder {
+    fn compile(&self, id: i32) -> std::result::Result<Arc<decode::Plan>, String> {
+        let schema = self
+            .registry
+            .get()
+            .by_id(id)
+            .map_err(|e| format!("cannot get the schema {id}: {e}"))?;
+        let writer = schema::parse(&schema.text)
+            .map_err(|e| format!("the schema {id} is not a valid Avro schema: {e}"))?;
+        let DataType::Struct(fields) = &self.row_type else {
+            return Err("internal error: the row is not a STRUCT".into());
+        };
+        let plan = if self.wrapped {
+            match writer.non_null() {
+                (schema::Avro::Record(r), nullable) => {
+                    let plan = decode::record_plan(
+                        r,
+                        fields.iter().map(|f| (f.name().as_str(), f.data_type())),
+                        "",
+                    )?;
+                    if nullable {
+                        // ["null", record]: the union's index comes first.
+                        let schema::Avro::Union(branches) = &writer else {
+                            return Err("internal error: a nullable schema is not a union".into());
+                        };
+                        decode::Plan::Union(
+                            branches
+                                .iter()
+                                .map(|b| match b {
+                                    schema::Avro::Null => decode::Plan::Null,
+                                    _ => plan.clone(),
+                                })
+                                .collect(),
+                        )
+                    } else {
+                        plan
+                    }
+                }
+                _ => {
+                    return Err(format!(
+                        "the schema {id} is a {}, not a record of the columns{}",
+                        writer.describe(),
+                        if self.columns == 1 {
+                            " (for a bare value set WRAP_SINGLE_VALUE=false)"
+                        } else {
+                            ""
+                        }
+                    ))
+                }
+            }
+        } else {
+            let f = fields
+                .first()
+                .ok_or("internal error: an unwrapped part has no column")?;
+            decode::compile(&writer, f.data_type(), &format!("`{}`", f.name()))?
+        };
+        Ok(Arc::new(plan))
+    }
+}
+
+impl Decoder for AvroDecoder {
+    fn decode(&self, payloads: &[Option<&[u8]>]) -> Result<Decoded> {
+        if self.columns == 0 {
+            return Ok(Decoded {
+                columns: Vec::new(),
+                errors: Vec::new(),
+            });
+        }
+        let mut row = ColumnBuilder::new(&self.row_type, payloads.len())?;
+        let mut errors = Vec::new();
+        let mut plans = self
+            .plans
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for (i, payload) in payloads.iter().enumerate() {
+            let Some(bytes) = payload else {
+                row.append_null();
+                continue;
+            };
+            let outcome = split_prefix(bytes).and_then(|(id, body)| {
+                let plan = plans
+                    .entry(id)
+                    .or_insert_with(|| self.compile(id))
+                    .clone()?;
+                self.decode_row(body, &plan, &mut row)
+            });
+            if let Err(reason) = outcome {
+                row.truncate(i);
+                row.append_null();
+                errors.push(RowError { row: i, reason });
+            }
+        }
+        drop(plans);
+        let Values::Struct(children) = &mut row.values else {
+            return Err(Error::internal("the Avro row builder is not a STRUCT"));
+        };
+        let columns = children
+            .iter_mut()
+            .map(ColumnBuilder::finish)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Decoded { columns, errors })
+    }
+}
+
+impl AvroDecoder {
+    fn decode_row(
+        &self,
+        body: &[u8],
+        plan: &decode::Plan,
+        row: &mut ColumnBuilder,
+    ) -> std::result::Result<(), String> {
+        let mut c = decode::Cursor::new(body);
+        if self.wrapped {
+            decode::read(&mut c, plan, row)?;
+        } else {
+            let Values::Struct(children) = &mut row.values else {
+                return Err("internal error: the row is not a STRUCT".into());
+            };
+            let column = children
+                .first_mut()
+                .ok_or("internal error: no column to decode into")?;
+            decode::read(&mut c, plan, column)?;
+            row.nulls.append_non_null();
+        }
+        if c.pos != c.data.len() {
+            return Err(format!(
+                "{} bytes are left after the Avro record (does the writer schema match the data?)",
+                c.data.len() - c.pos
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Encodes columns as Avro payloads with one writer schema.
+struct AvroEncoder {
+    prefix: [u8; 5],
+    plan: encode::WPlan,
+    wrapped: bool,
+}
+
+impl Encoder for AvroEncoder {
+    fn encode(&self, columns: &[arrow::array::ArrayRef]) -> Result<Encoded> {
+        let rows = columns.first().map(|c| c.len()).unwrap_or(0);
+        let views = columns
+            .iter()
+            .map(|c| View::new(c.as_ref()))
+            .collect::<Result<Vec<_>>>()?;
+        let mut out = Encoded {
+            data: Vec::with_capacity(rows * 32),
+            offsets: Vec::with_capacity(rows + 1),
+            nulls: Vec::with_capacity(rows),
+        };
+        out.offsets.push(0);
+        for i in 0..rows {
+            out.data.extend_from_slice(&self.prefix);
+            let written = if self.wrapped {
+                self.write_record(&mut out.data, &views, i)
+            } else {
+                match views.first() {
+                    Some(v) => encode::write(&mut out.data, &self.plan, v, i, "the value"),
+                    None => Ok(()),
+                }
+            };
+            written.map_err(|e| Error::user(format!("Failed to serialize an Avro record: {e}")))?;
+            out.nulls.push(false);
+            out.offsets.push(out.data.len());
+        }
+        Ok(out)
+    }
+}
+
+impl AvroEncoder {
+    fn write_record(
+        &self,
+        out: &mut Vec<u8>,
+        views: &[View<'_>],
+        i: usize,
+    ) -> std::result::Result<(), String> {
+        let encode::WPlan::Record(fields) = &self.plan else {
+            return Err("internal error: a wrapped plan is not a record".into());
+        };
+        for (source, plan, name) in fields {
+            match source {
+                Some(c) => {
+                    let v = views
+                        .get(*c)
+                        .ok_or("internal error: a record field has no column")?;
+                    encode::write(out, plan, v, i, name)?;
+                }
+                None => encode::write_null(out, plan),
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;
