@@ -1245,6 +1245,7 @@ fn sink_source(
         window: planned.window.map(|w| w.window),
     };
     crate::plan::ddl::bind_registry(&mut sink, props, defaults.registry.as_ref())?;
+    crate::plan::ddl::check_pinned_schema(&sink)?;
     Ok(sink)
 }
 

@@ -421,7 +421,7 @@ impl AvroEncoder {
                         .ok_or("internal error: a record field has no column")?;
                     encode::write(out, plan, v, i, name)?;
                 }
-                None => encode::write_null(out, plan),
+                None => encode::write_null(out, plan, name)?,
             }
         }
         Ok(())

@@ -138,7 +138,15 @@ pub fn plan_create_source(
             others.push(column);
         }
     }
-    if stmt.kind == SourceKind::Table && keys.is_empty() {
+    let key_inferred = keys.is_empty()
+        && (props.key_schema_id.is_some()
+            || props
+                .key_format
+                .as_deref()
+                .or(props.format.as_deref())
+                .and_then(|f| Format::parse(f).ok())
+                .is_some_and(|f| f.infers_schema()));
+    if stmt.kind == SourceKind::Table && keys.is_empty() && !key_inferred {
         return Err(Error::user(
             "Tables require a PRIMARY KEY. Please define the PRIMARY KEY.",
         ));
@@ -196,6 +204,11 @@ pub fn plan_create_source(
             Err(e) if props.key_schema_id.is_some() => return Err(e),
             Err(_) => {}
         }
+    }
+    if stmt.kind == SourceKind::Table && keys.is_empty() {
+        return Err(Error::user(
+            "Tables require a PRIMARY KEY. Please define the PRIMARY KEY.",
+        ));
     }
     if stmt.columns.is_empty() && keys.is_empty() && others.is_empty() {
         return Err(Error::user("No columns supplied."));
@@ -393,6 +406,45 @@ fn infer(
             },
         })
         .collect())
+}
+
+/// A C*AS sink with a pinned value schema: its value columns must be the
+/// schema's first fields, in order and with the same types.
+pub fn check_pinned_schema(sink: &Source) -> Result<()> {
+    let Some(sr) = &sink.value_format.sr else {
+        return Ok(());
+    };
+    let Some(id) = sr.schema_id else {
+        return Ok(());
+    };
+    let schema = sr.registry.get().by_id(id).map_err(|e| {
+        Error::user(format!(
+            "Schema id {id} given in VALUE_SCHEMA_ID cannot be read from the Schema Registry: {e}"
+        ))
+    })?;
+    let wrapped = sink.value_format.wrap_single_value != Some(false);
+    let inferred =
+        crate::format::infer_columns(sink.value_format.format, &schema, wrapped, false, None)
+            .map_err(|e| Error::user(format!("The schema {id} given in VALUE_SCHEMA_ID: {e}")))?;
+    let inferred: Vec<Column> = inferred
+        .into_iter()
+        .map(|(name, sql_type)| Column {
+            name,
+            sql_type,
+            namespace: ColumnNamespace::Value,
+        })
+        .collect();
+    let values: Vec<Column> = sink
+        .columns
+        .iter()
+        .filter(|c| c.namespace == ColumnNamespace::Value)
+        .cloned()
+        .collect();
+    if wrapped {
+        check_declared(&values, &inferred, "value")
+    } else {
+        Ok(())
+    }
 }
 
 /// With a pinned schema id, the declared columns must be the schema's.

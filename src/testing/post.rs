@@ -198,7 +198,11 @@ fn key_features(source: &Source) -> Vec<&'static str> {
     match source.key_format.wrap_single_value {
         Some(true) => vec!["WRAP_SINGLES"],
         Some(false) => vec!["UNWRAP_SINGLES"],
-        None if source.key_format.format == Format::Json && source.key_columns().count() == 1 => {
+        None if matches!(
+            source.key_format.format,
+            Format::Json | Format::Avro | Format::JsonSr | Format::Protobuf | Format::ProtobufNosr
+        ) && source.key_columns().count() == 1 =>
+        {
             vec!["UNWRAP_SINGLES"]
         }
         None => Vec::new(),

@@ -140,7 +140,14 @@ fn read_case(stem: &str, name: String, json: &Value) -> Result<TestCase> {
     }
     for t in array(json.get("topics")) {
         if let Some(name) = t.get("name").and_then(Value::as_str) {
-            add_topic(&mut case.topics, name, t.get("partitions").and_then(as_i64));
+            let partitions = t.get("partitions").and_then(as_i64).or_else(|| {
+                case.statements
+                    .iter()
+                    .filter_map(|s| created_topic(&s.sql))
+                    .find(|(topic, _)| topic == name)
+                    .and_then(|(_, p)| p)
+            });
+            add_topic(&mut case.topics, name, partitions);
             let schemas = topic_schemas(t, name, &case.statements);
             if let Some(spec) = case.topics.iter_mut().find(|s| s.name == name) {
                 spec.schemas.extend(schemas);
@@ -294,7 +301,8 @@ fn topic_schemas(t: &Value, topic: &str, statements: &[Statement]) -> Vec<TopicS
             id: t
                 .get(id_field)
                 .and_then(as_i64)
-                .and_then(|i| i32::try_from(i).ok()),
+                .and_then(|i| i32::try_from(i).ok())
+                .or_else(|| statement_schema_id(statements, topic, key)),
             references,
         });
     }
@@ -327,41 +335,71 @@ fn schema_type_of(format: Option<&str>, schema: &Value) -> crate::sr::SchemaType
     }
 }
 
-/// The key or value format a `CREATE` statement over `topic` declares.
-fn statement_format(statements: &[Statement], topic: &str, key: bool) -> Option<String> {
+/// The WITH properties (name, value text) of the `CREATE` statements over
+/// `topic` (its `KAFKA_TOPIC`, or a C*AS sink's name).
+fn statement_properties(statements: &[Statement], topic: &str) -> Vec<Vec<(String, String)>> {
     use crate::sql::ast::{PropertyValue, Statement as Ast};
+    let mut out = Vec::new();
     for s in statements {
         let Ok(parsed) = crate::sql::parse(&s.sql) else {
             continue;
         };
         for p in parsed {
-            let props = match &p.statement {
-                Ast::CreateSource(c) => &c.properties,
+            let (props, name) = match &p.statement {
+                Ast::CreateSource(c) => (&c.properties, None),
+                Ast::CreateAsSelect(c) => (&c.properties, Some(c.name.clone())),
                 _ => continue,
             };
-            let text = |name: &str| {
-                props
-                    .entries
-                    .iter()
-                    .find_map(|e| match (&e.value, e.name == name) {
-                        (PropertyValue::String(v), true) => Some(v.clone()),
-                        _ => None,
-                    })
-            };
-            if text("KAFKA_TOPIC").as_deref() != Some(topic) {
-                continue;
-            }
-            let own = if key {
-                text("KEY_FORMAT")
-            } else {
-                text("VALUE_FORMAT")
-            };
-            if let Some(f) = own.or_else(|| text("FORMAT")) {
-                return Some(f);
+            let entries: Vec<(String, String)> = props
+                .entries
+                .iter()
+                .map(|e| {
+                    let v = match &e.value {
+                        PropertyValue::String(v) | PropertyValue::Number(v) => v.clone(),
+                        PropertyValue::Boolean(b) => b.to_string(),
+                    };
+                    (e.name.clone(), v)
+                })
+                .collect();
+            let over = entries
+                .iter()
+                .find(|(n, _)| n == "KAFKA_TOPIC")
+                .map(|(_, v)| v.clone())
+                .or(name);
+            if over.as_deref() == Some(topic) {
+                out.push(entries);
             }
         }
     }
-    None
+    out
+}
+
+/// The key or value format a `CREATE` statement over `topic` declares.
+fn statement_format(statements: &[Statement], topic: &str, key: bool) -> Option<String> {
+    let own = if key { "KEY_FORMAT" } else { "VALUE_FORMAT" };
+    statement_properties(statements, topic)
+        .into_iter()
+        .find_map(|props| {
+            let get = |n: &str| props.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+            get(own).or_else(|| get("FORMAT"))
+        })
+}
+
+/// The schema id a statement over `topic` pins for its key or value.
+fn statement_schema_id(statements: &[Statement], topic: &str, key: bool) -> Option<i32> {
+    let own = if key {
+        "KEY_SCHEMA_ID"
+    } else {
+        "VALUE_SCHEMA_ID"
+    };
+    statement_properties(statements, topic)
+        .into_iter()
+        .find_map(|props| {
+            props
+                .iter()
+                .find(|(k, _)| k == own)
+                .and_then(|(_, v)| v.parse().ok())
+        })
 }
 
 /// The topic (and its partitions, when given) of a `CREATE STREAM|TABLE`

@@ -59,6 +59,8 @@ pub(crate) enum WPlan {
     /// A record from a STRUCT (or the row's columns): per writer field, the
     /// source field (or `None`: written as its default, null) and plan.
     Record(Vec<(Option<usize>, WPlan, String)>),
+    /// A required field the columns do not have: writing fails.
+    Missing,
     /// A field with a default, written when the value is null or missing:
     /// the default's bytes, then the plan for values.
     Default(Vec<u8>, Box<WPlan>),
@@ -286,9 +288,9 @@ pub(crate) fn record_plan(
                 let nullable = matches!(&f.avro, Avro::Null)
                     || matches!(&f.avro, Avro::Union(b) if b.contains(&Avro::Null));
                 if !nullable {
-                    return Err(format!(
-                        "the schema's field {child} is required but the query has no such column"
-                    ));
+                    // Written records fail: ksqlDB fails them at run time.
+                    fields.push((None, WPlan::Missing, child));
+                    continue;
                 }
                 fields.push((None, compile_null(&f.avro), child));
             }
@@ -514,7 +516,7 @@ pub(crate) fn write(
                             .ok_or("internal error: a record field has no column")?;
                         write(out, plan, v, i, name)?;
                     }
-                    None => write_null(out, plan),
+                    None => write_null(out, plan, name)?,
                 }
             }
         }
@@ -528,10 +530,17 @@ pub(crate) fn write(
 }
 
 /// Writes a missing field as null.
-pub(crate) fn write_null(out: &mut Vec<u8>, plan: &WPlan) {
+pub(crate) fn write_null(out: &mut Vec<u8>, plan: &WPlan, path: &str) -> Outcome<()> {
     match plan {
+        WPlan::Missing => {
+            return Err(format!(
+                "Unable to serialize record: the schema's field {path} is required but the \
+                 query has no such column"
+            ))
+        }
         WPlan::Union { null: Some(b), .. } => write_long(out, *b as i64),
         WPlan::Default(default, _) => out.extend_from_slice(default),
         _ => {}
     }
+    Ok(())
 }
