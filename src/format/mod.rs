@@ -306,6 +306,17 @@ pub fn infer_columns(
             let avro = avro::schema::parse(&schema.text)?;
             avro::schema::to_sql(avro.non_null().0, upper)?
         }
+        Format::JsonSr => {
+            if schema.schema_type != crate::sr::SchemaType::Json {
+                return Err(format!(
+                    "the registered schema is {}, not JSON",
+                    schema.schema_type.name()
+                ));
+            }
+            let json: serde_json::Value = serde_json::from_str(&schema.text)
+                .map_err(|e| format!("the JSON schema is not valid JSON: {e}"))?;
+            json_sr::to_sql(&json, upper)?
+        }
         other => return Err(format!("the {other} format cannot infer columns yet")),
     };
     if !wrapped {
@@ -325,6 +336,7 @@ mod builder;
 mod columns;
 pub mod delimited;
 pub mod json;
+pub mod json_sr;
 pub mod kafka;
 pub mod none;
 pub mod registry;

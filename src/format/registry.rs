@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
 
-use super::{avro, delimited, json, kafka, none};
+use super::{avro, delimited, json, json_sr, kafka, none};
 use super::{Decoder, Encoder, Format, FormatFactory, FormatSpec, Part};
 use crate::error::{Error, Result};
 
@@ -23,6 +23,7 @@ static FACTORIES: &[&dyn FormatFactory] = &[
     &kafka::KAFKA,
     &none::NONE,
     &avro::AVRO,
+    &json_sr::JSON_SR,
 ];
 
 /// Checks that `spec` can carry `schema` as `part`.
