@@ -49,6 +49,10 @@ pub const KEY_SCHEMA_FULL_NAME: &str = "KEY_SCHEMA_FULL_NAME";
 pub const VALUE_SCHEMA_FULL_NAME: &str = "VALUE_SCHEMA_FULL_NAME";
 /// `VALUE_AVRO_SCHEMA_FULL_NAME`: older spelling of `VALUE_SCHEMA_FULL_NAME`.
 pub const VALUE_AVRO_SCHEMA_FULL_NAME: &str = "VALUE_AVRO_SCHEMA_FULL_NAME";
+/// `KEY_PROTOBUF_NULLABLE_REPRESENTATION`
+pub const KEY_PROTOBUF_NULLABLE_REPRESENTATION: &str = "KEY_PROTOBUF_NULLABLE_REPRESENTATION";
+/// `VALUE_PROTOBUF_NULLABLE_REPRESENTATION`
+pub const VALUE_PROTOBUF_NULLABLE_REPRESENTATION: &str = "VALUE_PROTOBUF_NULLABLE_REPRESENTATION";
 
 /// What `CREATE STREAM|TABLE (…) WITH (…)` accepts.
 pub const CREATE_SOURCE_PROPERTIES: &[&str] = &[
@@ -71,6 +75,8 @@ pub const CREATE_SOURCE_PROPERTIES: &[&str] = &[
     KEY_SCHEMA_FULL_NAME,
     VALUE_SCHEMA_FULL_NAME,
     VALUE_AVRO_SCHEMA_FULL_NAME,
+    KEY_PROTOBUF_NULLABLE_REPRESENTATION,
+    VALUE_PROTOBUF_NULLABLE_REPRESENTATION,
 ];
 
 /// What `CREATE STREAM|TABLE … WITH (…) AS SELECT` accepts.
@@ -92,6 +98,8 @@ pub const CREATE_AS_PROPERTIES: &[&str] = &[
     KEY_SCHEMA_FULL_NAME,
     VALUE_SCHEMA_FULL_NAME,
     VALUE_AVRO_SCHEMA_FULL_NAME,
+    KEY_PROTOBUF_NULLABLE_REPRESENTATION,
+    VALUE_PROTOBUF_NULLABLE_REPRESENTATION,
 ];
 
 /// What `INSERT INTO … WITH (…) SELECT` accepts.
@@ -150,6 +158,24 @@ pub struct WithProperties {
     pub key_schema_full_name: Option<String>,
     /// `VALUE_SCHEMA_FULL_NAME` (or `VALUE_AVRO_SCHEMA_FULL_NAME`)
     pub value_schema_full_name: Option<String>,
+    /// `KEY_PROTOBUF_NULLABLE_REPRESENTATION`
+    pub key_protobuf_nullable: Option<crate::format::ProtobufNullable>,
+    /// `VALUE_PROTOBUF_NULLABLE_REPRESENTATION`
+    pub value_protobuf_nullable: Option<crate::format::ProtobufNullable>,
+}
+
+fn nullable_representation(p: &Property) -> Result<crate::format::ProtobufNullable> {
+    match string(p)?.to_ascii_uppercase().as_str() {
+        "OPTIONAL" => Ok(crate::format::ProtobufNullable::Optional),
+        "WRAPPER" => Ok(crate::format::ProtobufNullable::Wrapper),
+        other => Err(at(
+            p.location,
+            format!(
+                "Invalid value '{other}' for {}: expected 'OPTIONAL' or 'WRAPPER'",
+                p.name
+            ),
+        )),
+    }
 }
 
 impl WithProperties {
@@ -216,6 +242,12 @@ impl WithProperties {
                     ));
                 }
                 self.value_schema_full_name = Some(string(p)?)
+            }
+            KEY_PROTOBUF_NULLABLE_REPRESENTATION => {
+                self.key_protobuf_nullable = Some(nullable_representation(p)?)
+            }
+            VALUE_PROTOBUF_NULLABLE_REPRESENTATION => {
+                self.value_protobuf_nullable = Some(nullable_representation(p)?)
             }
             other => {
                 return Err(Error::internal(format!(
