@@ -35,7 +35,7 @@ pub mod plan;
 pub mod runtime;
 pub mod server;
 pub mod shell;
-pub mod sr;
 pub mod sql;
+pub mod sr;
 pub mod testing;
 pub mod types;

@@ -91,9 +91,9 @@ impl Engine {
     /// An engine over `broker`. Starts the processing-log writer.
     pub async fn new(broker: Arc<dyn Broker>, mut config: Config) -> Result<Arc<Engine>> {
         if config.schema_registry.is_none() {
-            config.schema_registry = Some(crate::sr::RegistryRef(Arc::new(
-                crate::sr::Store::new("in-memory"),
-            )));
+            config.schema_registry = Some(crate::sr::RegistryRef(Arc::new(crate::sr::Store::new(
+                "in-memory",
+            ))));
         }
         let config = Arc::new(config);
         let (tx, rx) = mpsc::unbounded_channel();

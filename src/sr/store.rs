@@ -380,16 +380,17 @@ impl Store {
 
     fn check_references(&self, schema: &Schema) -> Result<(), SrError> {
         for r in &schema.references {
-            self.get_version(&r.subject, r.version, false).map_err(|_| {
-                SrError::new(
-                    42201,
-                    format!(
-                        "Invalid schema: the reference '{}' to subject '{}' version {} \
+            self.get_version(&r.subject, r.version, false)
+                .map_err(|_| {
+                    SrError::new(
+                        42201,
+                        format!(
+                            "Invalid schema: the reference '{}' to subject '{}' version {} \
                          does not exist",
-                        r.name, r.subject, r.version
-                    ),
-                )
-            })?;
+                            r.name, r.subject, r.version
+                        ),
+                    )
+                })?;
         }
         Ok(())
     }
@@ -506,7 +507,9 @@ impl Store {
         if !permanent && live.is_empty() {
             return Err(SrError::new(
                 40404,
-                format!("Subject '{subject}' was soft deleted.Set permanent=true to delete permanently"),
+                format!(
+                    "Subject '{subject}' was soft deleted.Set permanent=true to delete permanently"
+                ),
             ));
         }
         let targets = if permanent { all } else { live };
@@ -641,10 +644,16 @@ mod tests {
     #[test]
     fn registering_is_idempotent_and_ids_are_global() {
         let s = Store::default();
-        let a = s.register_as("t-value", &avro(r#""string""#), None).unwrap();
-        let again = s.register_as("t-value", &avro(r#" "string" "#), None).unwrap();
+        let a = s
+            .register_as("t-value", &avro(r#""string""#), None)
+            .unwrap();
+        let again = s
+            .register_as("t-value", &avro(r#" "string" "#), None)
+            .unwrap();
         assert_eq!((a.id, a.version), (again.id, again.version));
-        let other = s.register_as("u-value", &avro(r#""string""#), None).unwrap();
+        let other = s
+            .register_as("u-value", &avro(r#""string""#), None)
+            .unwrap();
         assert_eq!(other.id, a.id);
         assert_eq!(other.version, 1);
         let b = s.register_as("t-value", &avro(r#""long""#), None).unwrap();
@@ -657,7 +666,9 @@ mod tests {
     #[test]
     fn pinned_ids_and_deletes() {
         let s = Store::default();
-        let r = s.register_as("x-value", &avro(r#""int""#), Some(102)).unwrap();
+        let r = s
+            .register_as("x-value", &avro(r#""int""#), Some(102))
+            .unwrap();
         assert_eq!(r.id, 102);
         let next = s.register_as("y-value", &avro(r#""long""#), None).unwrap();
         assert_eq!(next.id, 103);
@@ -682,7 +693,8 @@ mod tests {
         });
         s.register_as("a-value", &avro(r#""int""#), None).unwrap();
         s.set_level(Some("a-value"), "none").unwrap();
-        s.register_as("a-value", &avro(r#""string""#), None).unwrap();
+        s.register_as("a-value", &avro(r#""string""#), None)
+            .unwrap();
         let copy = Store::default();
         for c in log.lock().unwrap().iter() {
             copy.apply(c);
@@ -703,9 +715,13 @@ mod tests {
             }
         });
         s.register("a-value", &avro(r#""int""#)).unwrap();
-        let e = s.register("a-value", &avro(r#"{"type":"string","bad":1}"#)).unwrap_err();
+        let e = s
+            .register("a-value", &avro(r#"{"type":"string","bad":1}"#))
+            .unwrap_err();
         assert_eq!((e.code, e.http_status()), (409, 409));
         s.set_level(Some("a-value"), "NONE").unwrap();
-        assert!(s.register("a-value", &avro(r#"{"type":"string","bad":1}"#)).is_ok());
+        assert!(s
+            .register("a-value", &avro(r#"{"type":"string","bad":1}"#))
+            .is_ok());
     }
 }
