@@ -20,6 +20,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+pub mod server;
 pub mod store;
 
 pub use store::Store;
