@@ -20,9 +20,12 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+mod blocking;
+pub mod http;
 pub mod server;
 pub mod store;
 
+pub use http::HttpRegistry;
 pub use store::Store;
 
 /// The kind of a schema: `schemaType` in the REST API (absent = AVRO).
