@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 mod blocking;
 pub mod http;
+pub mod journal;
 pub mod server;
 pub mod store;
 
