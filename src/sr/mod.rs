@@ -21,6 +21,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 mod blocking;
+pub mod embedded;
 pub mod http;
 pub mod journal;
 pub mod server;
