@@ -9,6 +9,7 @@ use sluice::config::Config;
 use sluice::engine::Engine;
 use sluice::kafka::KafkaBroker;
 use sluice::runtime::io::Broker;
+use sluice::sr::embedded::{Listen, ProcessRegistry};
 
 #[derive(Parser)]
 #[command(
@@ -36,6 +37,23 @@ struct Cli {
         default_value = "default_"
     )]
     service_id: String,
+
+    /// An external Confluent-compatible Schema Registry
+    /// (http://host:port) for AVRO, PROTOBUF and JSON_SR topics. Without
+    /// it, sluice keeps its own registry in the broker's `_schemas` topic
+    /// and serves it on --schema-registry-listen.
+    #[arg(
+        long,
+        global = true,
+        env = "SLUICE_SCHEMA_REGISTRY",
+        value_name = "URL"
+    )]
+    schema_registry: Option<String>,
+
+    /// Where sluice's own Schema Registry serves Confluent's REST API
+    /// (server, shell, run): HOST:PORT, or `off` [default: 127.0.0.1:8081]
+    #[arg(long, global = true, value_name = "ADDR")]
+    schema_registry_listen: Option<String>,
 
     #[command(subcommand)]
     command: Command,
@@ -176,8 +194,16 @@ async fn run(cli: Cli) -> sluice::error::Result<()> {
     if cli.offset_reset.eq_ignore_ascii_case("earliest") {
         config.default_start = sluice::runtime::io::StartFrom::Earliest;
     }
+    let registry = ProcessRegistry::open(
+        &broker,
+        cli.schema_registry.as_deref(),
+        Listen::parse(cli.schema_registry_listen.as_deref())?,
+        matches!(command, Command::Server { .. }),
+    )
+    .await?;
+    config.schema_registry = Some(registry.registry());
     let engine = Engine::new(broker, config).await?;
-    match command {
+    let result = match command {
         Command::Server { listen } => sluice::server::serve(engine, listen).await,
         Command::Shell { execute, file, .. } => match (execute, file) {
             (Some(sql), _) => sluice::shell::batch(engine, &sql).await,
@@ -197,7 +223,9 @@ async fn run(cli: Cli) -> sluice::error::Result<()> {
         }
         Command::Test(_) => Ok(()), // handled in main, without a broker
         Command::Nexmark { .. } | Command::Bench { .. } | Command::Example { .. } => Ok(()), // handled above
-    }
+    };
+    let stopped = registry.stop().await;
+    result.and(stopped)
 }
 
 async fn remote_shell(

@@ -154,6 +154,8 @@ impl Server {
                 format!("127.0.0.1:{port}"),
                 "--service-id".into(),
                 service_id.into(),
+                "--schema-registry-listen".into(),
+                "off".into(),
             ],
             port,
             child: None,

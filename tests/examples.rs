@@ -245,7 +245,13 @@ fn the_live_path_of_the_readme_server_shell_data_push_query() {
         .expect("a free port");
     let listen = format!("127.0.0.1:{port}");
     let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["server", "--listen", &listen])
+        .args([
+            "server",
+            "--listen",
+            &listen,
+            "--schema-registry-listen",
+            "off",
+        ])
         .env("SLUICE_LOG", "error")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

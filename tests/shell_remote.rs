@@ -24,6 +24,7 @@ fn free_port() -> u16 {
 fn shell(args: &[&str]) -> (String, String, bool) {
     let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
         .args(args)
+        .args(["--schema-registry-listen", "off"])
         .env("SLUICE_LOG", "error")
         .output()
         .expect("run the shell");
@@ -50,7 +51,13 @@ fn remote_shell_prints_what_the_local_shell_prints() {
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["server", "--listen", &listen])
+        .args([
+            "server",
+            "--listen",
+            &listen,
+            "--schema-registry-listen",
+            "off",
+        ])
         .env("SLUICE_LOG", "error")
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -20,8 +20,14 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+mod blocking;
+pub mod embedded;
+pub mod http;
+pub mod journal;
+pub mod server;
 pub mod store;
 
+pub use http::HttpRegistry;
 pub use store::Store;
 
 /// The kind of a schema: `schemaType` in the REST API (absent = AVRO).
