@@ -85,6 +85,9 @@ type Journal = Box<dyn Fn(&Change) -> Result<(), SrError> + Send + Sync>;
 /// An in-process registry.
 pub struct Store {
     inner: Mutex<Inner>,
+    /// Held by every change from its checks to its application, so that
+    /// concurrent changes take versions and ids one after the other.
+    writing: Mutex<()>,
     journal: Mutex<Option<Journal>>,
     url: Mutex<String>,
     checks: Mutex<Vec<(SchemaType, CompatibilityCheck)>>,
@@ -110,6 +113,7 @@ impl Store {
                 next_id: 1,
                 ..Inner::default()
             }),
+            writing: Mutex::new(()),
             journal: Mutex::new(None),
             url: Mutex::new(url.into()),
             checks: Mutex::new(Vec::new()),
@@ -323,6 +327,7 @@ impl Store {
         schema: &Schema,
         id: Option<i32>,
     ) -> Result<Registered, SrError> {
+        let _writing = lock(&self.writing);
         if let Ok(existing) = self.lookup(subject, schema) {
             if id.is_none() || id == Some(existing.id) {
                 return Ok(existing);
@@ -494,6 +499,7 @@ impl Store {
     /// Deletes a subject: soft (versions hidden) or, once soft-deleted,
     /// permanently. Returns the versions deleted.
     pub fn delete_subject(&self, subject: &str, permanent: bool) -> Result<Vec<i32>, SrError> {
+        let _writing = lock(&self.writing);
         let all = self.versions(subject, true)?;
         let live = self.versions(subject, false).unwrap_or_default();
         if permanent && !live.is_empty() {
@@ -542,6 +548,7 @@ impl Store {
         version: i32,
         permanent: bool,
     ) -> Result<i32, SrError> {
+        let _writing = lock(&self.writing);
         let r = self.get_version(subject, version, permanent)?;
         let change = if permanent {
             Change::Purged {
