@@ -283,18 +283,27 @@ pub trait FormatFactory: Send + Sync {
         -> Result<Arc<dyn Encoder>>;
 }
 
+/// Whether a part's payloads hold one field per column (`true`) or the
+/// bare value of a single column: protobuf parts are always messages.
+pub fn is_wrapped(spec: &FormatSpec, part: Part, columns: usize) -> bool {
+    match spec.format {
+        Format::Protobuf | Format::ProtobufNosr => true,
+        _ => json::is_wrapped(spec, part, columns),
+    }
+}
+
 /// The columns of a registry schema, by ksqlDB's inference rules: a
 /// wrapped part takes one column per record field (upper-cased names when
 /// `upper`), an unwrapped one the single column `ROWKEY` (keys) or
 /// `ROWVAL` (values) of the whole schema's type.
 pub fn infer_columns(
     format: Format,
+    registry: Option<&dyn crate::sr::SchemaRegistry>,
     schema: &crate::sr::Schema,
     wrapped: bool,
     upper: bool,
     full_name: Option<&str>,
 ) -> std::result::Result<Vec<(String, crate::types::SqlType)>, String> {
-    let _ = full_name;
     let sql = match format {
         Format::Avro => {
             if schema.schema_type != crate::sr::SchemaType::Avro {
@@ -317,7 +326,16 @@ pub fn infer_columns(
                 .map_err(|e| format!("the JSON schema is not valid JSON: {e}"))?;
             json_sr::to_sql(&json, upper)?
         }
-        other => return Err(format!("the {other} format cannot infer columns yet")),
+        Format::Protobuf => {
+            if schema.schema_type != crate::sr::SchemaType::Protobuf {
+                return Err(format!(
+                    "the registered schema is {}, not PROTOBUF",
+                    schema.schema_type.name()
+                ));
+            }
+            protobuf::infer(registry, schema, upper, full_name)?
+        }
+        other => return Err(format!("the {other} format cannot infer columns")),
     };
     if !wrapped {
         return Ok(vec![("ROWVAL".to_string(), sql)]);
@@ -339,6 +357,7 @@ pub mod json;
 pub mod json_sr;
 pub mod kafka;
 pub mod none;
+pub mod protobuf;
 pub mod registry;
 mod text;
 mod view;

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
 
-use super::{avro, delimited, json, json_sr, kafka, none};
+use super::{avro, delimited, json, json_sr, kafka, none, protobuf};
 use super::{Decoder, Encoder, Format, FormatFactory, FormatSpec, Part};
 use crate::error::{Error, Result};
 
@@ -24,6 +24,8 @@ static FACTORIES: &[&dyn FormatFactory] = &[
     &none::NONE,
     &avro::AVRO,
     &json_sr::JSON_SR,
+    &protobuf::PROTOBUF,
+    &protobuf::PROTOBUF_NOSR,
 ];
 
 /// Checks that `spec` can carry `schema` as `part`.

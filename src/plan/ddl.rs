@@ -317,6 +317,11 @@ pub fn bind_registry(
             ),
             _ => "ConnectDefault1".to_string(),
         };
+        spec.nullable = if key {
+            props.key_protobuf_nullable
+        } else {
+            props.value_protobuf_nullable
+        };
         spec.sr = Some(crate::format::SrSpec {
             registry: registry.clone(),
             subject: crate::sr::subject(&source.topic, key),
@@ -371,25 +376,32 @@ fn infer(
             }
         }
     };
-    let wrapped = match part {
-        Part::Key => false,
-        Part::Value => spec.wrap_single_value != Some(false),
+    let wrapped = match (spec.format, part) {
+        (Format::Protobuf | Format::ProtobufNosr, _) => true,
+        (_, Part::Key) => false,
+        (_, Part::Value) => spec.wrap_single_value != Some(false),
     };
     let full_name = if key {
         props.key_schema_full_name.as_deref()
     } else {
         props.value_schema_full_name.as_deref()
     };
-    let mut columns =
-        crate::format::infer_columns(spec.format, &schema, wrapped, id.is_none(), full_name)
-            .map_err(|e| {
-                Error::user(format!(
-                    "Cannot take the {} columns of '{source_name}' from the schema of topic \
+    let mut columns = crate::format::infer_columns(
+        spec.format,
+        Some(registry.get()),
+        &schema,
+        wrapped,
+        id.is_none(),
+        full_name,
+    )
+    .map_err(|e| {
+        Error::user(format!(
+            "Cannot take the {} columns of '{source_name}' from the schema of topic \
                  '{topic}': {e}",
-                    if key { "key" } else { "value" }
-                ))
-            })?;
-    if key {
+            if key { "key" } else { "value" }
+        ))
+    })?;
+    if key && !wrapped {
         if let [(name, _)] = columns.as_mut_slice() {
             *name = "ROWKEY".to_string();
         }
@@ -423,9 +435,15 @@ pub fn check_pinned_schema(sink: &Source) -> Result<()> {
         ))
     })?;
     let wrapped = sink.value_format.wrap_single_value != Some(false);
-    let inferred =
-        crate::format::infer_columns(sink.value_format.format, &schema, wrapped, false, None)
-            .map_err(|e| Error::user(format!("The schema {id} given in VALUE_SCHEMA_ID: {e}")))?;
+    let inferred = crate::format::infer_columns(
+        sink.value_format.format,
+        Some(sr.registry.get()),
+        &schema,
+        wrapped,
+        false,
+        sr.full_name.as_deref(),
+    )
+    .map_err(|e| Error::user(format!("The schema {id} given in VALUE_SCHEMA_ID: {e}")))?;
     let inferred: Vec<Column> = inferred
         .into_iter()
         .map(|(name, sql_type)| Column {

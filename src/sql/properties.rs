@@ -489,6 +489,8 @@ mod tests {
             value_schema_id: Some(2),
             key_schema_full_name: Some("a.K".into()),
             value_schema_full_name: Some("a.V".into()),
+            key_protobuf_nullable: None,
+            value_protobuf_nullable: None,
         };
         assert_eq!(p.ok(), Some(expected));
     }

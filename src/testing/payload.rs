@@ -87,9 +87,16 @@ fn writer_part(format: &PartFormat) -> Option<PartFormat> {
         }
     };
     let wrapped =
-        crate::format::json::is_wrapped(&format.spec, format.part, format.schema.fields().len());
-    let columns =
-        crate::format::infer_columns(format.spec.format, &schema, wrapped, false, None).ok()?;
+        crate::format::is_wrapped(&format.spec, format.part, format.schema.fields().len());
+    let columns = crate::format::infer_columns(
+        format.spec.format,
+        Some(sr.registry.get()),
+        &schema,
+        wrapped,
+        false,
+        sr.full_name.as_deref(),
+    )
+    .ok()?;
     let fields: Vec<arrow::datatypes::Field> = columns
         .iter()
         .map(|(n, t)| arrow::datatypes::Field::new(n, t.to_arrow(), true))
@@ -141,11 +148,12 @@ pub fn first_payload(encoded: &Encoded) -> Option<Vec<u8>> {
 /// column bare, several as an object.
 fn json_spec(format: &PartFormat) -> FormatSpec {
     let columns = format.schema.fields().len();
-    let wrapped = if format.spec.format.uses_registry() {
-        crate::format::json::is_wrapped(&format.spec, format.part, columns)
-    } else {
-        columns != 1
-    };
+    let wrapped =
+        if format.spec.format.uses_registry() || format.spec.format == Format::ProtobufNosr {
+            crate::format::is_wrapped(&format.spec, format.part, columns)
+        } else {
+            columns != 1
+        };
     FormatSpec {
         wrap_single_value: Some(wrapped),
         ..FormatSpec::new(Format::Json)
@@ -186,9 +194,16 @@ fn payload_writer_part(format: &PartFormat, bytes: &[u8]) -> Option<PartFormat> 
     let id = crate::format::avro::split_prefix(bytes).ok()?.0;
     let schema = sr.registry.get().by_id(id).ok()?;
     let wrapped =
-        crate::format::json::is_wrapped(&format.spec, format.part, format.schema.fields().len());
-    let columns =
-        crate::format::infer_columns(format.spec.format, &schema, wrapped, false, None).ok()?;
+        crate::format::is_wrapped(&format.spec, format.part, format.schema.fields().len());
+    let columns = crate::format::infer_columns(
+        format.spec.format,
+        Some(sr.registry.get()),
+        &schema,
+        wrapped,
+        false,
+        sr.full_name.as_deref(),
+    )
+    .ok()?;
     let fields: Vec<arrow::datatypes::Field> = columns
         .iter()
         .map(|(n, t)| arrow::datatypes::Field::new(n, t.to_arrow(), true))

@@ -56,12 +56,27 @@ pub fn test_config() -> Config {
 /// as subjects named by the reference), as ksqlDB's test driver does in its
 /// mock registry.
 pub(crate) fn register_schemas(store: &crate::sr::Store, case: &TestCase) -> Result<(), String> {
+    let pinned: Vec<i32> = case
+        .topics
+        .iter()
+        .flat_map(|t| t.schemas.iter().filter_map(|s| s.id))
+        .collect();
+    // References take ids no schema of the case pins.
+    let mut next_free = 1;
+    let mut free_id = |store: &crate::sr::Store| {
+        while pinned.contains(&next_free) || store.schema(next_free).is_ok() {
+            next_free += 1;
+        }
+        next_free
+    };
     for t in &case.topics {
         for s in &t.schemas {
             let mut schema = s.schema.clone();
             for (name, referenced) in &s.references {
+                let existing = store.lookup(name, referenced).ok().map(|r| r.id);
+                let id = existing.unwrap_or_else(|| free_id(store));
                 let r = store
-                    .register_as(name, referenced, None)
+                    .register_as(name, referenced, Some(id))
                     .map_err(|e| format!("reference '{name}' of topic '{}': {e}", t.name))?;
                 schema
                     .references
