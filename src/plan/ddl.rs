@@ -325,7 +325,7 @@ pub fn bind_registry(
         spec.sr = Some(crate::format::SrSpec {
             registry: registry.clone(),
             subject: crate::sr::subject(&source.topic, key),
-            schema_id: id.map(|i| i as i32),
+            schema_id: id,
             full_name,
             default_name,
         });
@@ -356,7 +356,7 @@ fn infer(
         props.value_schema_id
     };
     let schema = match id {
-        Some(id) => registry.get().by_id(id as i32).map_err(|e| {
+        Some(id) => registry.get().by_id(id).map_err(|e| {
             Error::user(format!(
                 "Schema id {id} given in {}_SCHEMA_ID cannot be read from the Schema Registry: {e}",
                 if key { "KEY" } else { "VALUE" }

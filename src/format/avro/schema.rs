@@ -527,7 +527,7 @@ pub(crate) fn type_schema(t: &SqlType, name: &str) -> Value {
 /// `OUTPUT` → `OutputKey`.
 pub(crate) fn key_record_name(source: &str) -> String {
     let mut out = String::new();
-    for part in source.split(|c: char| c == '_' || c == '-' || c == '.') {
+    for part in source.split(['_', '-', '.']) {
         let mut chars = part.chars();
         if let Some(first) = chars.next() {
             out.extend(first.to_uppercase());
