@@ -217,6 +217,7 @@ impl FormatFactory for AvroFormat {
             prefix: prefix(id),
             plan,
             wrapped,
+            specs: encode_specs(&schema)?,
         }))
     }
 }
@@ -370,11 +371,28 @@ struct AvroEncoder {
     prefix: [u8; 5],
     plan: encode::WPlan,
     wrapped: bool,
+    /// The columns' names and the types the plan was made for.
+    specs: Vec<(String, DataType)>,
+}
+
+/// The names and SQL Arrow types of the columns an encoder is made for:
+/// arrays of other types (views, dictionaries) are cast to these first.
+pub(crate) fn encode_specs(schema: &SchemaRef) -> Result<Vec<(String, DataType)>> {
+    schema
+        .fields()
+        .iter()
+        .map(|f| {
+            Ok((
+                f.name().clone(),
+                super::columns::encodable_type(f.data_type())?,
+            ))
+        })
+        .collect()
 }
 
 impl Encoder for AvroEncoder {
     fn encode(&self, columns: &[arrow::array::ArrayRef]) -> Result<Encoded> {
-        let rows = columns.first().map(|c| c.len()).unwrap_or(0);
+        let (rows, columns) = super::columns::prepare_encode("AVRO", &self.specs, columns)?;
         let views = columns
             .iter()
             .map(|c| View::new(c.as_ref()))

@@ -252,7 +252,11 @@ impl FormatFactory for ProtobufFormat {
         })?;
         let mut prefix = super::avro::prefix(id).to_vec();
         prefix.extend(index_bytes(&path));
-        Ok(Arc::new(ProtobufEncoder { prefix, plan }))
+        Ok(Arc::new(ProtobufEncoder {
+            prefix,
+            plan,
+            specs: super::avro::encode_specs(&schema)?,
+        }))
     }
 }
 
@@ -299,6 +303,7 @@ impl FormatFactory for ProtobufNosrFormat {
         Ok(Arc::new(ProtobufEncoder {
             prefix: Vec::new(),
             plan,
+            specs: super::avro::encode_specs(&schema)?,
         }))
     }
 }
@@ -395,11 +400,12 @@ impl Decoder for ProtobufDecoder {
 struct ProtobufEncoder {
     prefix: Vec<u8>,
     plan: encode::WMsg,
+    specs: Vec<(String, DataType)>,
 }
 
 impl Encoder for ProtobufEncoder {
     fn encode(&self, columns: &[ArrayRef]) -> Result<Encoded> {
-        let rows = columns.first().map(|c| c.len()).unwrap_or(0);
+        let (rows, columns) = super::columns::prepare_encode("PROTOBUF", &self.specs, columns)?;
         let views = columns
             .iter()
             .map(|c| Ok(("", View::new(c.as_ref())?)))

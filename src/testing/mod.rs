@@ -228,6 +228,7 @@ pub(crate) fn classify(case: &mut TestCase) {
             .map(|m| m.as_str().to_ascii_uppercase())
     });
     if let Some(format) = format_in_statements.or(format_in_properties) {
+        case.registry_format = Some(format.clone());
         if !crate::format::Format::parse(&format).is_ok_and(|f| f.implemented()) {
             case.unsupported = Some(format!("format {format} is not supported"));
         }

@@ -41,6 +41,8 @@ pub struct TestCase {
     /// True when the statements use no GROUP BY, WINDOW, JOIN, CREATE TABLE
     /// or Schema Registry format: the stateless subset of the suite.
     pub stateless: bool,
+    /// The Schema Registry format its statements use, if any.
+    pub registry_format: Option<String>,
     /// For a REST-level case (RQTT): what the server must answer. Such a
     /// case runs through the REST API ([`super::rest`]), not the engine.
     pub rest: Option<RestExpectations>,
@@ -62,6 +64,7 @@ impl TestCase {
             not_applicable: None,
             unsupported: None,
             stateless: true,
+            registry_format: None,
             rest: None,
         }
     }

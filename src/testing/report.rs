@@ -59,6 +59,9 @@ pub struct CaseResult {
     pub error_text_matched: Option<bool>,
     /// True for cases of the stateless subset.
     pub stateless: bool,
+    /// The Schema Registry format its statements use, if any.
+    #[serde(default)]
+    pub registry_format: Option<String>,
     /// Wall time of the case.
     pub millis: u64,
 }
@@ -266,11 +269,76 @@ pub fn conformance_markdown(results: &[CaseResult], command: &str) -> String {
          message, sluice's message contains ksqlDB's text ({}).\n",
         percent(matched, expecting)
     );
+    format_section(&mut md, results);
     let _ = writeln!(md, "## Most frequent failure reasons\n");
     reasons_table(&mut md, results);
     let _ = writeln!(md, "\n## By file\n");
     file_table(&mut md, results);
     md
+}
+
+/// The Schema Registry format a case runs in: its format-expanded name's
+/// suffix, or its file (`avro`, `protobuf`, `json_sr`).
+pub fn registry_format(r: &CaseResult) -> Option<&'static str> {
+    const FORMATS: &[&str] = &["PROTOBUF_NOSR", "PROTOBUF", "JSON_SR", "AVRO"];
+    if let Some(f) = &r.registry_format {
+        return FORMATS.iter().find(|x| f.eq_ignore_ascii_case(x)).copied();
+    }
+    FORMATS
+        .iter()
+        .find(|f| r.name.contains(&format!(" - {f}")) || r.file.eq_ignore_ascii_case(f))
+        .copied()
+}
+
+/// The cases in Schema Registry formats: the count per format, and each
+/// failing one with its reason.
+fn format_section(md: &mut String, results: &[CaseResult]) {
+    let cases: Vec<(&CaseResult, &str)> = results
+        .iter()
+        .filter(|r| r.status != Status::NotApplicable)
+        .filter_map(|r| registry_format(r).map(|f| (r, f)))
+        .collect();
+    if cases.is_empty() {
+        return;
+    }
+    let passed = cases
+        .iter()
+        .filter(|(r, _)| r.status == Status::Pass)
+        .count();
+    let _ = writeln!(
+        md,
+        "## Schema Registry formats\n\nCases in AVRO, PROTOBUF, PROTOBUF_NOSR or JSON_SR (by \
+         their format-expanded name or their file): **{passed} of {} pass ({})**.\n",
+        cases.len(),
+        percent(passed, cases.len())
+    );
+    let _ = writeln!(md, "| format | cases | pass |\n|---|---:|---:|");
+    for f in ["AVRO", "PROTOBUF", "PROTOBUF_NOSR", "JSON_SR"] {
+        let of: Vec<_> = cases.iter().filter(|(_, g)| *g == f).collect();
+        let ok = of.iter().filter(|(r, _)| r.status == Status::Pass).count();
+        let _ = writeln!(md, "| {f} | {} | {ok} |", of.len());
+    }
+    let failing: Vec<_> = cases
+        .iter()
+        .filter(|(r, _)| r.status == Status::Fail)
+        .collect();
+    if !failing.is_empty() {
+        let _ = writeln!(md, "\nStill failing:\n");
+        for (r, _) in failing {
+            let reason = r
+                .reason
+                .as_deref()
+                .unwrap_or("")
+                .lines()
+                .next()
+                .unwrap_or("")
+                .chars()
+                .take(160)
+                .collect::<String>();
+            let _ = writeln!(md, "- {}: {reason}", r.name);
+        }
+    }
+    md.push('\n');
 }
 
 /// The heading of the REST-level section of the conformance summary; the
@@ -401,6 +469,7 @@ mod tests {
             expected_message: None,
             error_text_matched: None,
             stateless: true,
+            registry_format: None,
             millis: 1,
         }
     }

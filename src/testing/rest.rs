@@ -76,6 +76,7 @@ pub async fn run_case(case: TestCase, options: Options) -> CaseResult {
         expected_message,
         error_text_matched: verdict.error_text_matched,
         stateless: case.stateless,
+        registry_format: case.registry_format.clone(),
         millis: started.elapsed().as_millis() as u64,
     }
 }

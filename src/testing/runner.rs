@@ -153,6 +153,7 @@ pub async fn run_case(case: TestCase, options: Options) -> CaseResult {
         expected_message: case.expected_error.as_ref().and_then(|e| e.message.clone()),
         error_text_matched: verdict.error_text_matched,
         stateless: case.stateless,
+        registry_format: case.registry_format.clone(),
         millis: started.elapsed().as_millis() as u64,
     }
 }

@@ -331,16 +331,17 @@ impl Generator {
                     )
                 }
                 SqlType::Map(k, v) => {
-                    let key =
-                        match **k {
-                            SqlType::String => "string",
-                            SqlType::Int => "int32",
-                            SqlType::Bigint => "int64",
-                            SqlType::Boolean => "bool",
-                            _ => return Err(format!(
+                    let key = match **k {
+                        SqlType::String => "string",
+                        SqlType::Int => "int32",
+                        SqlType::Bigint => "int64",
+                        SqlType::Boolean => "bool",
+                        _ => {
+                            return Err(format!(
                                 "`{col}`: PROTOBUF map keys must be STRING, INT, BIGINT or BOOLEAN"
-                            )),
-                        };
+                            ))
+                        }
+                    };
                     if matches!(**v, SqlType::Array(_) | SqlType::Map(..)) {
                         return Err(format!(
                             "`{col}`: PROTOBUF cannot write a MAP of ARRAY or MAP"
