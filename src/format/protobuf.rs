@@ -428,6 +428,16 @@ impl Encoder for ProtobufEncoder {
     }
 }
 
+/// A registered protobuf schema in Confluent's serialized form (a base64
+/// `FileDescriptorProto`), as `?format=serialized` asks for it.
+pub fn serialized(registry: &dyn SchemaRegistry, schema: &Schema, name: &str) -> std::result::Result<String, String> {
+    if schema::descriptor_of(&schema.text).is_some() {
+        return Ok(schema.text.clone());
+    }
+    let pool = compile_registered(registry, schema)?;
+    schema::serialized(&pool, name).ok_or_else(|| "the schema has no root file".to_string())
+}
+
 /// The columns of a registered protobuf schema.
 pub(crate) fn infer(
     registry: Option<&dyn SchemaRegistry>,

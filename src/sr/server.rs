@@ -413,7 +413,12 @@ async fn version(
     let found = r
         .store
         .get_version(&subject, version, flag(&q, "deleted"))?;
-    ok(registered_json(&found))
+    let mut out = registered_json(&found);
+    if let Value::Object(map) = &mut out {
+        let name = format!("{subject}.proto");
+        serialize_if_asked(&r, &q, &found.schema, &name, map)?;
+    }
+    ok(out)
 }
 
 async fn version_schema(
@@ -489,11 +494,37 @@ async fn types() -> Answer {
 }
 
 /// `?subject=` is accepted; ids are global.
-async fn schema_by_id(State(r): State<Registry>, Path(id): Path<String>) -> Answer {
-    let schema = r.store.schema(parse_id(&id)?)?;
+async fn schema_by_id(
+    State(r): State<Registry>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Answer {
+    let id = parse_id(&id)?;
+    let schema = r.store.schema(id)?;
     let mut out = Map::new();
     schema_fields(&mut out, &schema);
+    serialize_if_asked(&r, &q, &schema, &format!("schema_{id}.proto"), &mut out)?;
     ok(Value::Object(out))
+}
+
+/// `?format=serialized` on a PROTOBUF schema: the schema as a base64
+/// `FileDescriptorProto`, which Confluent's protobuf deserializers ask for.
+fn serialize_if_asked(
+    r: &Registry,
+    q: &HashMap<String, String>,
+    schema: &Schema,
+    name: &str,
+    out: &mut Map<String, Value>,
+) -> Result<(), SrError> {
+    if q.get("format").map(String::as_str) != Some("serialized")
+        || schema.schema_type != SchemaType::Protobuf
+    {
+        return Ok(());
+    }
+    let text = crate::format::protobuf::serialized(r.store.as_ref(), schema, name)
+        .map_err(|e| SrError::new(42201, format!("Invalid schema: {e}")))?;
+    out.insert("schema".into(), Value::String(text));
+    Ok(())
 }
 
 async fn schema_text_by_id(State(r): State<Registry>, Path(id): Path<String>) -> Answer {

@@ -47,8 +47,26 @@ const BUILTIN: &[(&str, &str)] = &[
 
 struct Sources(HashMap<String, String>);
 
+/// A schema registered as a base64 `FileDescriptorProto` (what Confluent's
+/// serializers register) rather than `.proto` text.
+pub(crate) fn descriptor_of(text: &str) -> Option<prost_types::FileDescriptorProto> {
+    use base64::Engine as _;
+    use prost::Message as _;
+    let trimmed = text.trim();
+    if trimmed.is_empty() || trimmed.contains(char::is_whitespace) || trimmed.contains('{') {
+        return None;
+    }
+    let bytes = base64::engine::general_purpose::STANDARD.decode(trimmed).ok()?;
+    let proto = prost_types::FileDescriptorProto::decode(bytes.as_slice()).ok()?;
+    (!proto.message_type.is_empty()).then_some(proto)
+}
+
 impl FileResolver for Sources {
     fn open_file(&self, name: &str) -> Result<File, protox::Error> {
+        if let Some(mut proto) = self.0.get(name).and_then(|t| descriptor_of(t)) {
+            proto.name = Some(name.to_string());
+            return Ok(File::from_file_descriptor_proto(proto));
+        }
         let text = self
             .0
             .get(name)
@@ -73,6 +91,17 @@ pub(crate) fn compile(text: &str, imports: &[(String, String)]) -> Result<Descri
         .open_file(ROOT_FILE)
         .map_err(|e| format!("the protobuf schema does not compile: {e}"))?;
     Ok(compiler.descriptor_pool())
+}
+
+/// The root file of a compiled schema as Confluent's serialized form: a
+/// base64 `FileDescriptorProto` (`GET /schemas/ids/{id}?format=serialized`).
+pub(crate) fn serialized(pool: &DescriptorPool, name: &str) -> Option<String> {
+    use base64::Engine as _;
+    use prost::Message as _;
+    let file = pool.get_file_by_name(ROOT_FILE)?;
+    let mut proto = file.file_descriptor_proto().clone();
+    proto.name = Some(name.to_string());
+    Some(base64::engine::general_purpose::STANDARD.encode(proto.encode_to_vec()))
 }
 
 /// The messages of the root file, depth first, with their index paths.
