@@ -446,5 +446,89 @@ impl AvroEncoder {
     }
 }
 
+/// Avro schema compatibility for the registry: `new` may follow `old`
+/// under `level` when the reader of each direction the level names can
+/// read the writer's data — every field the reader has and the writer
+/// lacks has a default (or is optional), and common fields convert by
+/// Avro's promotion rules.
+pub fn compatibility(new: &Schema, old: &Schema, level: &str) -> std::result::Result<(), String> {
+    let parse =
+        |s: &Schema| schema::parse(&s.text).map_err(|e| format!("not a valid Avro schema: {e}"));
+    let (new_avro, old_avro) = (parse(new)?, parse(old)?);
+    let backward = level.starts_with("BACKWARD") || level.starts_with("FULL");
+    let forward = level.starts_with("FORWARD") || level.starts_with("FULL");
+    if backward {
+        can_read(&new_avro, &old_avro)
+            .map_err(|e| format!("the new schema cannot read data of the old one: {e}"))?;
+    }
+    if forward {
+        can_read(&old_avro, &new_avro)
+            .map_err(|e| format!("the old schema cannot read data of the new one: {e}"))?;
+    }
+    Ok(())
+}
+
+/// Whether a reader schema can read data written with a writer schema.
+fn can_read(reader: &schema::Avro, writer: &schema::Avro) -> std::result::Result<(), String> {
+    use schema::Avro as A;
+    match (reader, writer) {
+        (A::Union(rs), A::Union(ws)) => {
+            for w in ws {
+                if !rs.iter().any(|r| can_read(r, w).is_ok()) {
+                    return Err(format!(
+                        "the writer's branch {} has no reader branch",
+                        w.describe()
+                    ));
+                }
+            }
+            Ok(())
+        }
+        (A::Union(rs), w) => rs
+            .iter()
+            .any(|r| can_read(r, w).is_ok())
+            .then_some(())
+            .ok_or_else(|| format!("no branch of the reader's union reads {}", w.describe())),
+        (r, A::Union(ws)) => {
+            for w in ws {
+                can_read(r, w)?;
+            }
+            Ok(())
+        }
+        (A::Record(r), A::Record(w)) => {
+            for f in &r.fields {
+                match w.fields.iter().find(|x| x.name == f.name) {
+                    Some(wf) => can_read(&f.avro, &wf.avro)
+                        .map_err(|e| format!("field '{}': {e}", f.name))?,
+                    None if f.default.is_some() => {}
+                    None => return Err(format!(
+                        "the reader's field '{}' is not in the writer's schema and has no default",
+                        f.name
+                    )),
+                }
+            }
+            Ok(())
+        }
+        (A::Array(r), A::Array(w)) | (A::Map(r), A::Map(w)) => can_read(r, w),
+        (A::Enum(r), A::Enum(w)) => match w.iter().find(|s| !r.contains(s)) {
+            Some(s) => Err(format!(
+                "the writer's enum symbol '{s}' is not in the reader's enum"
+            )),
+            None => Ok(()),
+        },
+        (A::Long(_), A::Int(_))
+        | (A::Float, A::Int(_) | A::Long(_))
+        | (A::Double, A::Int(_) | A::Long(_) | A::Float)
+        | (A::String, A::Bytes(None))
+        | (A::Bytes(None), A::String) => Ok(()),
+        (A::Fixed(a, _), A::Fixed(b, _)) if a == b => Ok(()),
+        (r, w) if std::mem::discriminant(r) == std::mem::discriminant(w) => Ok(()),
+        (r, w) => Err(format!(
+            "a {} cannot be read as a {}",
+            w.describe(),
+            r.describe()
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests;

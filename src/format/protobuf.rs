@@ -430,7 +430,11 @@ impl Encoder for ProtobufEncoder {
 
 /// A registered protobuf schema in Confluent's serialized form (a base64
 /// `FileDescriptorProto`), as `?format=serialized` asks for it.
-pub fn serialized(registry: &dyn SchemaRegistry, schema: &Schema, name: &str) -> std::result::Result<String, String> {
+pub fn serialized(
+    registry: &dyn SchemaRegistry,
+    schema: &Schema,
+    name: &str,
+) -> std::result::Result<String, String> {
     if schema::descriptor_of(&schema.text).is_some() {
         return Ok(schema.text.clone());
     }

@@ -1007,6 +1007,7 @@ mod tests {
     #[tokio::test]
     async fn deletes_soft_then_permanent() {
         let (store, app) = app();
+        store.set_level(None, "NONE").unwrap();
         for schema in ["\"int\"", "\"long\"", "\"string\""] {
             store
                 .register("t-value", &Schema::new(SchemaType::Avro, schema))

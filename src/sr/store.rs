@@ -116,7 +116,10 @@ impl Store {
             writing: Mutex::new(()),
             journal: Mutex::new(None),
             url: Mutex::new(url.into()),
-            checks: Mutex::new(Vec::new()),
+            checks: Mutex::new(vec![(
+                SchemaType::Avro,
+                crate::format::avro::compatibility as CompatibilityCheck,
+            )]),
         }
     }
 
@@ -134,9 +137,12 @@ impl Store {
         *lock(&self.journal) = Some(Box::new(journal));
     }
 
-    /// Adds the compatibility check of a schema type.
+    /// Sets the compatibility check of a schema type (replacing the one
+    /// it had: AVRO's is [`crate::format::avro::compatibility`]).
     pub fn add_check(&self, schema_type: SchemaType, check: CompatibilityCheck) {
-        lock(&self.checks).push((schema_type, check));
+        let mut checks = lock(&self.checks);
+        checks.retain(|(t, _)| *t != schema_type);
+        checks.push((schema_type, check));
     }
 
     fn record(&self, change: &Change) -> Result<(), SrError> {
@@ -651,6 +657,7 @@ mod tests {
     #[test]
     fn registering_is_idempotent_and_ids_are_global() {
         let s = Store::default();
+        s.set_level(None, "NONE").unwrap();
         let a = s
             .register_as("t-value", &avro(r#""string""#), None)
             .unwrap();
@@ -668,6 +675,27 @@ mod tests {
         assert_ne!(b.id, a.id);
         assert_eq!(s.latest("t-value").unwrap().unwrap().id, b.id);
         assert_eq!(s.versions("t-value", false).unwrap(), vec![1, 2]);
+    }
+
+    #[test]
+    fn avro_schemas_follow_the_compatibility_level() {
+        let s = Store::default();
+        let v1 = r#"{"type":"record","name":"r","fields":[{"name":"a","type":"int"}]}"#;
+        let added_with_default = r#"{"type":"record","name":"r","fields":[{"name":"a","type":"long"},
+            {"name":"b","type":["null","string"],"default":null}]}"#;
+        let added_without = r#"{"type":"record","name":"r","fields":[{"name":"a","type":"long"},
+            {"name":"c","type":"string"}]}"#;
+        s.register("e-value", &avro(v1)).unwrap();
+        s.register("e-value", &avro(added_with_default)).unwrap();
+        let e = s.register("e-value", &avro(added_without)).unwrap_err();
+        assert_eq!(e.code, 409);
+        assert!(e.message.contains("'c'"), "{}", e.message);
+        s.set_level(Some("e-value"), "FORWARD").unwrap();
+        let dropped = r#"{"type":"record","name":"r","fields":[{"name":"b","type":["null","string"],"default":null}]}"#;
+        assert!(
+            s.register("e-value", &avro(dropped)).is_err(),
+            "old readers need 'a'"
+        );
     }
 
     #[test]

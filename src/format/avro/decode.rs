@@ -284,7 +284,7 @@ where
             Some(i) if !filled[i] => {
                 filled[i] = true;
                 let child = if path.is_empty() {
-                    f.name.clone()
+                    format!("`{}`", f.name)
                 } else {
                     format!("{path}.{}", f.name)
                 };

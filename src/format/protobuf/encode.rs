@@ -232,10 +232,13 @@ pub(crate) fn write_message(
                     return Err("internal error: a repeated field's column is not an ARRAY".into());
                 };
                 for j in range(offsets, i) {
-                    if items.is_null(j) {
-                        return Err("a protobuf repeated field cannot hold a null element".into());
-                    }
                     tag(out, f.number, wire_type(&f.value));
+                    if items.is_null(j) {
+                        // proto3 cannot hold a null element: it is written
+                        // as the type's default, as nulls elsewhere read.
+                        write_default(out, &f.value);
+                        continue;
+                    }
                     write_value(out, &f.value, items, j, scratch)?;
                 }
             }
@@ -261,6 +264,20 @@ pub(crate) fn write_message(
         }
     }
     Ok(())
+}
+
+/// The default of a value's type: zero, empty, an empty message.
+fn write_default(out: &mut Vec<u8>, value: &WValue) {
+    match value {
+        WValue::Scalar(Wire::Fixed64 | Wire::Sfixed64 | Wire::Double, _) => {
+            out.extend_from_slice(&[0; 8])
+        }
+        WValue::Scalar(Wire::Fixed32 | Wire::Sfixed32 | Wire::Float, _) => {
+            out.extend_from_slice(&[0; 4])
+        }
+        // A varint 0, or a length of 0 for strings, bytes and messages.
+        _ => out.push(0),
+    }
 }
 
 fn write_value(

@@ -56,7 +56,9 @@ pub(crate) fn descriptor_of(text: &str) -> Option<prost_types::FileDescriptorPro
     if trimmed.is_empty() || trimmed.contains(char::is_whitespace) || trimmed.contains('{') {
         return None;
     }
-    let bytes = base64::engine::general_purpose::STANDARD.decode(trimmed).ok()?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(trimmed)
+        .ok()?;
     let proto = prost_types::FileDescriptorProto::decode(bytes.as_slice()).ok()?;
     (!proto.message_type.is_empty()).then_some(proto)
 }
