@@ -34,6 +34,24 @@ pub enum BenchCommand {
     /// (stream-table, table-table, stream-stream) beside DataFusion's batch
     /// hash join over the same batches.
     Join(JoinArgs),
+    /// Decodes the same Nexmark bids as JSON and as AVRO (sluice's
+    /// decoders and arrow-avro's), then runs a pass-through query over each
+    /// through the embedded broker: events per second per core.
+    Formats(FormatArgs),
+}
+
+/// `sluice bench formats` options.
+#[derive(Debug, Args)]
+pub struct FormatArgs {
+    /// Nexmark events generated; the bids among them (92%) are measured.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub events: u64,
+    /// Records per batch.
+    #[arg(long, default_value_t = 4096)]
+    pub batch: usize,
+    /// Timed runs of each measurement (medians are printed).
+    #[arg(long, default_value_t = 5)]
+    pub runs: usize,
 }
 
 /// `sluice bench join` options.
@@ -261,6 +279,18 @@ pub async fn bench(command: BenchCommand, bootstrap: Option<&str>) -> Result<()>
                 runs: args.runs,
             };
             return super::restore::run(opts, connect(bootstrap)?, &mut std::io::stdout()).await;
+        }
+        BenchCommand::Formats(args) => {
+            if args.events == 0 || args.batch == 0 || args.runs == 0 {
+                return Err(Error::user("--events, --batch and --runs must be at least 1"));
+            }
+            let opts = super::format_bench::FormatBenchOptions {
+                events: args.events,
+                batch: args.batch,
+                runs: args.runs,
+            };
+            return super::format_bench::run(opts, connect(bootstrap)?, &mut std::io::stdout())
+                .await;
         }
         BenchCommand::Join(args) => {
             if args.events == 0 || args.batch == 0 || args.runs == 0 || args.event_rate == 0 {

@@ -23,6 +23,7 @@
 pub mod baseline;
 pub mod bench;
 pub mod check;
+pub mod format_bench;
 pub mod cli;
 pub mod generator;
 pub mod join_bench;
