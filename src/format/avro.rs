@@ -500,10 +500,12 @@ fn can_read(reader: &schema::Avro, writer: &schema::Avro) -> std::result::Result
                     Some(wf) => can_read(&f.avro, &wf.avro)
                         .map_err(|e| format!("field '{}': {e}", f.name))?,
                     None if f.default.is_some() => {}
-                    None => return Err(format!(
+                    None => {
+                        return Err(format!(
                         "the reader's field '{}' is not in the writer's schema and has no default",
                         f.name
-                    )),
+                    ))
+                    }
                 }
             }
             Ok(())

@@ -282,7 +282,9 @@ pub async fn bench(command: BenchCommand, bootstrap: Option<&str>) -> Result<()>
         }
         BenchCommand::Formats(args) => {
             if args.events == 0 || args.batch == 0 || args.runs == 0 {
-                return Err(Error::user("--events, --batch and --runs must be at least 1"));
+                return Err(Error::user(
+                    "--events, --batch and --runs must be at least 1",
+                ));
             }
             let opts = super::format_bench::FormatBenchOptions {
                 events: args.events,

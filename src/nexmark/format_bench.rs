@@ -78,7 +78,11 @@ fn per_core(events: u64, u: &Usage) -> f64 {
 }
 
 /// Runs the benchmark and prints its figures.
-pub async fn run(opts: FormatBenchOptions, kafka: Arc<KafkaBroker>, out: &mut dyn Write) -> Result<()> {
+pub async fn run(
+    opts: FormatBenchOptions,
+    kafka: Arc<KafkaBroker>,
+    out: &mut dyn Write,
+) -> Result<()> {
     let io = |e: std::io::Error| Error::internal(format!("cannot print the figures: {e}"));
     writeln!(out, "{}", report::machine()).map_err(io)?;
     let generator = Generator::new(GeneratorConfig::default());
@@ -120,7 +124,8 @@ pub async fn run(opts: FormatBenchOptions, kafka: Arc<KafkaBroker>, out: &mut dy
 
     // 1. Decode alone.
     let avro_decoder = registry::decoder(&avro, Part::Value, Arc::clone(&schema))?;
-    let json_inputs: Vec<Vec<Option<&[u8]>>> = json_batches.iter().map(|b| slices(&b.values)).collect();
+    let json_inputs: Vec<Vec<Option<&[u8]>>> =
+        json_batches.iter().map(|b| slices(&b.values)).collect();
     let avro_inputs: Vec<Vec<Option<&[u8]>>> = avro_payloads.iter().map(slices).collect();
     let latest = store
         .latest(&crate::sr::subject(AVRO_TOPIC, false))?
@@ -144,7 +149,12 @@ pub async fn run(opts: FormatBenchOptions, kafka: Arc<KafkaBroker>, out: &mut dy
             }
         }
     }
-    writeln!(out, "\ndecode alone, one core (median of {} runs):", opts.runs).map_err(io)?;
+    writeln!(
+        out,
+        "\ndecode alone, one core (median of {} runs):",
+        opts.runs
+    )
+    .map_err(io)?;
     let json_rate = per_core(bids, &median(figures[0].1.clone()));
     for (name, usages) in &figures {
         let m = median(usages.clone());
@@ -163,7 +173,10 @@ pub async fn run(opts: FormatBenchOptions, kafka: Arc<KafkaBroker>, out: &mut dy
     let per_partition = 4 * 1024 * 1024;
     let partitions = |bytes: usize| ((bytes / per_partition) as i32 + 1).clamp(1, 64);
     for (topic, payloads) in [
-        (JSON_TOPIC, json_batches.iter().map(|b| &b.values).collect::<Vec<_>>()),
+        (
+            JSON_TOPIC,
+            json_batches.iter().map(|b| &b.values).collect::<Vec<_>>(),
+        ),
         (AVRO_TOPIC, avro_payloads.iter().collect::<Vec<_>>()),
     ] {
         let bytes: usize = payloads.iter().map(|e| e.data.len()).sum();
@@ -244,7 +257,11 @@ pub async fn run(opts: FormatBenchOptions, kafka: Arc<KafkaBroker>, out: &mut dy
         writeln!(
             out,
             "  {:<6} {:>7.2} M events/s/core  wall {:>6.2} s  ({:.2}× JSON)",
-            if *source == "BID_JSON" { "JSON" } else { "AVRO" },
+            if *source == "BID_JSON" {
+                "JSON"
+            } else {
+                "AVRO"
+            },
             rate / 1e6,
             m.wall.as_secs_f64(),
             rate / base
@@ -260,14 +277,22 @@ fn decode_all(decoder: &dyn crate::format::Decoder, inputs: &[Vec<Option<&[u8]>>
     for payloads in inputs {
         let decoded = decoder.decode(payloads)?;
         if let Some(e) = decoded.errors.first() {
-            return Err(Error::internal(format!("a bid did not decode: {}", e.reason)));
+            return Err(Error::internal(format!(
+                "a bid did not decode: {}",
+                e.reason
+            )));
         }
         rows += decoded.columns.first().map(|c| c.len() as u64).unwrap_or(0);
     }
     Ok(rows)
 }
 
-fn arrow_avro_decode(id: i32, schema: &str, inputs: &[Vec<Option<&[u8]>>], batch: usize) -> Result<u64> {
+fn arrow_avro_decode(
+    id: i32,
+    schema: &str,
+    inputs: &[Vec<Option<&[u8]>>],
+    batch: usize,
+) -> Result<u64> {
     use arrow_avro::reader::ReaderBuilder;
     use arrow_avro::schema::{AvroSchema, Fingerprint, FingerprintAlgorithm, SchemaStore};
     let fail = |e: &dyn std::fmt::Display| Error::internal(format!("arrow-avro: {e}"));
@@ -311,7 +336,10 @@ async fn pass_through(engine: &Arc<Engine>, source: &str, sink: &str, bids: u64)
     let mut session = crate::config::Session::default();
     let meter = Meter::start();
     let outcomes = engine
-        .execute(&mut session, &format!("CREATE STREAM {sink} AS SELECT * FROM {source};"))
+        .execute(
+            &mut session,
+            &format!("CREATE STREAM {sink} AS SELECT * FROM {source};"),
+        )
         .await?;
     let Some(Outcome::QueryStarted { query_id, .. }) = outcomes.into_iter().last() else {
         return Err(Error::internal("the CSAS did not start a query"));

@@ -23,8 +23,8 @@
 pub mod baseline;
 pub mod bench;
 pub mod check;
-pub mod format_bench;
 pub mod cli;
+pub mod format_bench;
 pub mod generator;
 pub mod join_bench;
 pub mod load;

@@ -1389,6 +1389,12 @@ fn plan_step(
             if j == 1 && !rekey_left && key_formats_differ(&sources[0], new) {
                 rekey_left = true;
             }
+            // Keys in a Schema Registry format carry their schema's id: equal
+            // keys written with different schemas have different bytes, so
+            // the stream is re-keyed (as ksqlDB does).
+            if j == 1 && registry_keys(&sources[0], new) {
+                rekey_left = true;
+            }
         }
         JoinKind::TableTable => {
             if !is_key_of {
@@ -1442,6 +1448,11 @@ fn plan_step(
             if j == 1 && !rekey_left && !rekey_right && key_formats_differ(&sources[0], new) {
                 rekey_right = true;
             }
+            // Keys with schema ids: both sides are re-keyed (see above).
+            if j == 1 && registry_keys(&sources[0], new) {
+                rekey_left = true;
+                rekey_right = true;
+            }
         }
         JoinKind::ForeignKey => {}
     }
@@ -1462,6 +1473,14 @@ fn plan_step(
         rekey_right,
         key_types,
     })
+}
+
+/// True when both sides' keys are in a Schema Registry format and neither
+/// is windowed (a windowed source cannot be re-keyed).
+fn registry_keys(a: &Joined, b: &Joined) -> bool {
+    [a, b]
+        .iter()
+        .all(|s| s.source.key_format.format.uses_registry() && s.source.window.is_none())
 }
 
 fn key_formats_differ(a: &Joined, b: &Joined) -> bool {
