@@ -18,6 +18,11 @@ if ! command -v tansu >/dev/null 2>&1; then
   cargo install tansu --features dynostore,libsql --locked || cargo install tansu --features dynostore,libsql
 fi
 
+if ! command -v rivven-schema >/dev/null 2>&1; then
+  echo "== installing rivven-schema (a Confluent-compatible Schema Registry, the external registry of scripts/sr-compat.sh)"
+  cargo install rivven-schema --locked || echo "could not install rivven-schema; the external-registry check will say SKIPPED"
+fi
+
 echo "== building"
 cargo build --all-targets
 
@@ -108,6 +113,7 @@ echo "== Nexmark: generator and benchmark with a tiny N (debug build: proves the
 ./target/debug/sluice bench nexmark --query q0,q1,q2,w1 --events 20000
 ./target/debug/sluice bench nexmark --query q0,q1,q2,q7,q17,w1,w2,g1 --events 20000 --source memory
 ./target/debug/sluice bench restore --records 20000 --runs 1
+./target/debug/sluice bench formats --events 20000 --runs 1
 
 echo "== client compatibility: the ksqlDB clients ksqldb (Python) and ksqldb-client (npm) against sluice server"
 ./scripts/client-compat.sh
