@@ -58,6 +58,12 @@ impl Config {
 /// Checks a property a session sets: a setting sluice would not honour is
 /// refused with the reason, never accepted and ignored.
 pub fn check_property(name: &str, value: &str) -> crate::error::Result<()> {
+    if name == "ksql.schema.registry.url" {
+        return Err(crate::error::Error::user(format!(
+            "'{name}' is a server setting: start sluice with --schema-registry {value} (or \
+             SLUICE_SCHEMA_REGISTRY) to use that registry; a session cannot change it"
+        )));
+    }
     let key = name.strip_prefix("ksql.streams.").unwrap_or(name);
     if key == "processing.guarantee" {
         let v = value.trim().to_ascii_lowercase();
