@@ -222,6 +222,9 @@ impl FormatFactory for AvroFormat {
     }
 }
 
+/// Writer schemas a decoder keeps compiled plans for.
+pub(crate) const MAX_PLANS: usize = 1024;
+
 /// Decodes Avro payloads of one part.
 struct AvroDecoder {
     row_type: DataType,
@@ -233,12 +236,7 @@ struct AvroDecoder {
 }
 
 impl AvroDecoder {
-    fn compile(&self, id: i32) -> std::result::Result<Arc<decode::Plan>, String> {
-        let schema = self
-            .registry
-            .get()
-            .by_id(id)
-            .map_err(|e| format!("cannot get the schema {id}: {e}"))?;
+    fn compile(&self, id: i32, schema: &Schema) -> std::result::Result<Arc<decode::Plan>, String> {
         let writer = schema::parse(&schema.text)
             .map_err(|e| format!("the schema {id} is not a valid Avro schema: {e}"))?;
         let DataType::Struct(fields) = &self.row_type else {
@@ -306,17 +304,37 @@ impl Decoder for AvroDecoder {
             .plans
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut last: Option<(i32, Arc<decode::Plan>)> = None;
         for (i, payload) in payloads.iter().enumerate() {
             let Some(bytes) = payload else {
                 row.append_null();
                 continue;
             };
             let outcome = split_prefix(bytes).and_then(|(id, body)| {
-                let plan = plans
-                    .entry(id)
-                    .or_insert_with(|| self.compile(id))
-                    .clone()?;
-                self.decode_row(body, &plan, &mut row)
+                // Records of a batch mostly share one writer schema.
+                if let Some((last_id, plan)) = &last {
+                    if *last_id == id {
+                        return self.decode_row(body, plan, &mut row);
+                    }
+                }
+                let plan = match plans.get(&id) {
+                    Some(plan) => plan.clone(),
+                    // A schema the registry cannot give (yet) is not
+                    // remembered: a later record may find it.
+                    None => match self.registry.get().by_id(id) {
+                        Err(e) => Err(format!("cannot get the schema {id}: {e}")),
+                        Ok(schema) => {
+                            let plan = self.compile(id, &schema);
+                            if plans.len() < MAX_PLANS {
+                                plans.insert(id, plan.clone());
+                            }
+                            plan
+                        }
+                    },
+                }?;
+                let decoded = self.decode_row(body, &plan, &mut row);
+                last = Some((id, plan));
+                decoded
             });
             if let Err(reason) = outcome {
                 row.truncate(i);

@@ -254,8 +254,14 @@ fn to_sql_in(
                             .or(v.as_i64())
                     })
                 };
-                let p = param("connect.decimal.precision").unwrap_or(64);
+                let p = param("connect.decimal.precision").unwrap_or(38);
                 let s = param("scale").unwrap_or(0);
+                if !(1..=38).contains(&p) || !(0..=p).contains(&s) {
+                    return Err(format!(
+                        "DECIMAL({p}, {s}) is not a valid decimal: precision 1 to 38, scale 0 \
+                         to the precision"
+                    ));
+                }
                 SqlType::Decimal(
                     u8::try_from(p).map_err(|_| "a decimal precision is out of range")?,
                     i8::try_from(s).map_err(|_| "a decimal scale is out of range")?,

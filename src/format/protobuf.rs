@@ -139,7 +139,11 @@ fn split_indexes(body: &[u8]) -> std::result::Result<(Vec<i32>, &[u8]), String> 
             return Err(format!("invalid protobuf message index count {count}"));
         }
         (0..count)
-            .map(|_| zigzag(&mut c).map(|i| i as i32))
+            .map(|_| {
+                zigzag(&mut c).and_then(|i| {
+                    i32::try_from(i).map_err(|_| format!("invalid protobuf message index {i}"))
+                })
+            })
             .collect::<std::result::Result<Vec<_>, _>>()?
     };
     Ok((path, &body[c.pos..]))
@@ -209,6 +213,7 @@ impl FormatFactory for ProtobufFormat {
             row_type: DataType::Struct(schema.fields().clone()),
             columns: schema.fields().len(),
             source: Source::Registry(sr.registry.clone(), Mutex::new(HashMap::new())),
+            pools: Mutex::new(HashMap::new()),
         }))
     }
 
@@ -284,6 +289,7 @@ impl FormatFactory for ProtobufNosrFormat {
             columns: schema.fields().len(),
             row_type,
             source: Source::Fixed(Arc::new(plan)),
+            pools: Mutex::new(HashMap::new()),
         }))
     }
 
@@ -321,6 +327,8 @@ struct ProtobufDecoder {
     row_type: DataType,
     columns: usize,
     source: Source,
+    /// Compiled schemas by id (a registry's schemas only).
+    pools: Mutex<HashMap<i32, std::result::Result<Arc<DescriptorPool>, String>>>,
 }
 
 impl ProtobufDecoder {
@@ -330,13 +338,26 @@ impl ProtobufDecoder {
         id: i32,
         path: &[i32],
     ) -> std::result::Result<Arc<decode::MsgPlan>, String> {
-        let schema = registry
-            .by_id(id)
-            .map_err(|e| format!("cannot get the schema {id}: {e}"))?;
-        if schema.schema_type != SchemaType::Protobuf {
-            return Err(format!("the schema {id} is not a protobuf schema"));
-        }
-        let pool = compile_registered(registry, &schema)?;
+        let pool = {
+            let mut pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
+            match pools.get(&id) {
+                Some(pool) => pool.clone()?,
+                None => {
+                    let schema = registry
+                        .by_id(id)
+                        .map_err(|e| format!("cannot get the schema {id}: {e}"))?;
+                    let pool = if schema.schema_type == SchemaType::Protobuf {
+                        compile_registered(registry, &schema).map(Arc::new)
+                    } else {
+                        Err(format!("the schema {id} is not a protobuf schema"))
+                    };
+                    if pools.len() < super::avro::MAX_PLANS {
+                        pools.insert(id, pool.clone());
+                    }
+                    pool?
+                }
+            }
+        };
         let message = schema::by_path(&pool, path)
             .ok_or_else(|| format!("the schema {id} has no message at index {path:?}"))?;
         Ok(Arc::new(decode::message_plan(
@@ -371,10 +392,21 @@ impl Decoder for ProtobufDecoder {
                     super::avro::split_prefix(bytes).and_then(|(id, body)| {
                         let (path, message) = split_indexes(body)?;
                         let mut plans = plans.lock().unwrap_or_else(|p| p.into_inner());
-                        let plan = plans
-                            .entry((id, path.clone()))
-                            .or_insert_with(|| self.compile(registry.get(), id, &path))
-                            .clone()?;
+                        let plan = match plans.get(&(id, path.clone())) {
+                            Some(plan) => plan.clone(),
+                            None => {
+                                let plan = self.compile(registry.get(), id, &path);
+                                let fetched = self
+                                    .pools
+                                    .lock()
+                                    .unwrap_or_else(|p| p.into_inner())
+                                    .contains_key(&id);
+                                if fetched && plans.len() < super::avro::MAX_PLANS {
+                                    plans.insert((id, path.clone()), plan.clone());
+                                }
+                                plan
+                            }
+                        }?;
                         drop(plans);
                         decode::read_message(&mut decode::Cursor::new(message), &plan, &mut row)
                     })

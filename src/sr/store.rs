@@ -167,7 +167,7 @@ impl Store {
                     .schemas
                     .entry(*id)
                     .or_insert_with(|| Arc::new(schema.clone()));
-                inner.next_id = inner.next_id.max(id + 1);
+                inner.next_id = inner.next_id.max(id.saturating_add(1));
                 let versions = inner.subjects.entry(subject.clone()).or_default();
                 match versions.iter_mut().find(|v| v.version == *version) {
                     Some(v) => {
@@ -556,6 +556,19 @@ impl Store {
     ) -> Result<i32, SrError> {
         let _writing = lock(&self.writing);
         let r = self.get_version(subject, version, permanent)?;
+        if permanent {
+            let live = self.versions(subject, false).unwrap_or_default();
+            if live.contains(&r.version) {
+                return Err(SrError::new(
+                    40407,
+                    format!(
+                        "Subject '{subject}' Version {} was not deleted first before being \
+                         permanently deleted",
+                        r.version
+                    ),
+                ));
+            }
+        }
         let change = if permanent {
             Change::Purged {
                 subject: subject.to_string(),

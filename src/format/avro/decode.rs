@@ -210,7 +210,7 @@ pub(crate) fn compile(writer: &Avro, target: &DataType, path: &str) -> Outcome<P
                 &format!("{path}[]"),
             )?)),
             DataType::Map(entries, _) => {
-                let Avro::Record(r) = item.non_null().0 else {
+                let Avro::Record(r) = &**item else {
                     return mismatch();
                 };
                 if !is_map_entry(r) {
@@ -310,6 +310,9 @@ pub(crate) struct Cursor<'a> {
 
 const TRUNCATED: &str = "the Avro data ends too early";
 
+/// Items of zero bytes (nulls, empty records) one array block may hold.
+const MAX_EMPTY_ITEMS: usize = 1 << 16;
+
 impl<'a> Cursor<'a> {
     pub(crate) fn new(data: &'a [u8]) -> Self {
         Cursor { data, pos: 0 }
@@ -358,9 +361,17 @@ impl<'a> Cursor<'a> {
         let count = self.long()?;
         if count < 0 {
             self.long()?; // the block's size in bytes
-            return usize::try_from(count.unsigned_abs()).map_err(|_| TRUNCATED.to_string());
         }
-        usize::try_from(count).map_err(|_| TRUNCATED.to_string())
+        let count = usize::try_from(count.unsigned_abs()).map_err(|_| TRUNCATED.to_string())?;
+        // Items of most types take a byte or more; a count beyond what is
+        // left (with room for items of no bytes) is a corrupt record, not a
+        // reason to loop or allocate without bound.
+        if count > self.data.len() - self.pos + MAX_EMPTY_ITEMS {
+            return Err(format!(
+                "an Avro block claims {count} items, more than the record holds"
+            ));
+        }
+        Ok(count)
     }
 
     fn skip(&mut self, avro: &Avro) -> Outcome<()> {
@@ -579,8 +590,8 @@ fn read_leaf(c: &mut Cursor<'_>, conv: &Conv, b: &mut ColumnBuilder) -> Outcome<
         (Conv::FloatToF64, Values::Float64(v)) => {
             let bytes = c.take(4)?;
             let f = f32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
-            // As Java widens it: the float's shortest decimal text.
-            v.push(f.to_string().parse::<f64>().unwrap_or(f64::from(f)));
+            // Widened exactly, as Java's Float.doubleValue() does for ksqlDB.
+            v.push(f64::from(f));
         }
         (Conv::DoubleToF64, Values::Float64(v)) => {
             let bytes = c.take(8)?;
@@ -666,7 +677,7 @@ fn decimal(bytes: &[u8], from: i8, precision: u8, scale: i8) -> Outcome<i128> {
     let fill = if negative { 0xff } else { 0 };
     let significant = if bytes.len() > 16 {
         let (head, tail) = bytes.split_at(bytes.len() - 16);
-        if head.iter().any(|b| *b != fill) {
+        if head.iter().any(|b| *b != fill) || (tail[0] & 0x80 != 0) != negative {
             return Err("a decimal has more than 38 digits".into());
         }
         tail
@@ -692,16 +703,16 @@ fn rescale(unscaled: i128, from: i8, precision: u8, scale: i8) -> Outcome<i128> 
         // HALF_UP, as Java's BigDecimal.setScale does for ksqlDB.
         let q = unscaled / d;
         let r = unscaled % d;
-        if r.abs() * 2 >= d {
+        if r.unsigned_abs() >= d.unsigned_abs() - r.unsigned_abs() {
             q + unscaled.signum()
         } else {
             q
         }
     };
-    let limit = 10i128
+    let limit = 10u128
         .checked_pow(u32::from(precision))
-        .unwrap_or(i128::MAX);
-    if value.abs() >= limit {
+        .unwrap_or(u128::MAX);
+    if value.unsigned_abs() >= limit {
         return Err(format!(
             "the decimal does not fit DECIMAL({precision}, {scale})"
         ));

@@ -352,7 +352,11 @@ fn rescale(v: i128, from: i8, to: i8) -> Outcome<i128> {
             .checked_pow(diff.unsigned_abs())
             .ok_or("a decimal is out of range")?;
         let (q, r) = (v / d, v % d);
-        Ok(if r.abs() * 2 >= d { q + v.signum() } else { q })
+        Ok(if r.unsigned_abs() >= d.unsigned_abs() - r.unsigned_abs() {
+            q + v.signum()
+        } else {
+            q
+        })
     }
 }
 

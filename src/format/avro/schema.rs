@@ -172,12 +172,16 @@ fn decimal_of(obj: &Map<String, Value>) -> Option<(u8, i8)> {
         .get("precision")
         .and_then(Value::as_i64)
         .or_else(|| param("connect.decimal.precision"))
-        .unwrap_or(64);
+        .unwrap_or(38);
     let scale = obj
         .get("scale")
         .and_then(Value::as_i64)
         .or_else(|| param("scale"))
         .unwrap_or(0);
+    // As Avro's own readers do, an invalid decimal is plain bytes.
+    if !(1..=38).contains(&precision) || !(0..=precision).contains(&scale) {
+        return None;
+    }
     Some((u8::try_from(precision).ok()?, i8::try_from(scale).ok()?))
 }
 
@@ -351,10 +355,13 @@ impl Names {
     }
 }
 
-/// True when a record is a map's entry: Connect's `MapEntry`, or exactly
-/// the fields `key` and `value`.
+/// True when a record is a map's entry: Connect's `MapEntry` (by
+/// annotation or name) with exactly the fields `key` and `value`.
 pub(crate) fn is_map_entry(r: &Record) -> bool {
-    r.map_entry || (r.fields.len() == 2 && r.fields[0].name == "key" && r.fields[1].name == "value")
+    (r.map_entry || r.name == "io.confluent.connect.avro.MapEntry")
+        && r.fields.len() == 2
+        && r.fields[0].name == "key"
+        && r.fields[1].name == "value"
 }
 
 /// The SQL type of an Avro type (ksqlDB's inference). `upper` upper-cases
@@ -564,7 +571,10 @@ mod tests {
                 {"name":"c","type":"E"},
                 {"name":"d","type":{"type":"bytes","logicalType":"decimal","precision":4,"scale":2}},
                 {"name":"e","type":{"type":"long","logicalType":"timestamp-millis"}},
-                {"name":"f","type":{"type":"array","items":{"type":"record","name":"kv","fields":[
+                {"name":"f","type":{"type":"array","items":{"type":"record","name":"kv",
+                    "connect.internal.type":"MapEntry","fields":[
+                    {"name":"key","type":"int"},{"name":"value","type":"string"}]}}},
+                {"name":"h","type":{"type":"array","items":{"type":"record","name":"pair","fields":[
                     {"name":"key","type":"int"},{"name":"value","type":"string"}]}}},
                 {"name":"g","type":["int","string"]}
             ]}"#,
@@ -574,7 +584,8 @@ mod tests {
         assert_eq!(
             sql.to_string(),
             "STRUCT<`A` INTEGER, `B` STRING, `C` STRING, `D` DECIMAL(4, 2), `E` TIMESTAMP, \
-             `F` MAP<INTEGER, STRING>, `G` STRUCT<`INT` INTEGER, `STRING` STRING>>"
+             `F` MAP<INTEGER, STRING>, `H` ARRAY<STRUCT<`KEY` INTEGER, `VALUE` STRING>>, \
+             `G` STRUCT<`INT` INTEGER, `STRING` STRING>>"
         );
     }
 

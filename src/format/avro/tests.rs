@@ -248,7 +248,8 @@ fn avro_sources_follow_new_versions_and_say_why_they_cannot() {
 fn avro_reads_connect_map_entries_unions_and_unwrapped_values() {
     let store = Arc::new(Store::default());
     let writer = r#"{"type":"record","name":"r","fields":[
-        {"name":"m","type":{"type":"array","items":{"type":"record","name":"e","fields":[
+        {"name":"m","type":{"type":"array","items":{"type":"record","name":"e",
+            "connect.internal.type":"MapEntry","fields":[
             {"name":"key","type":"int"},{"name":"value","type":"string"}]}}},
         {"name":"u","type":["null","int","string"]}]}"#;
     let id = store

@@ -353,7 +353,11 @@ pub(crate) fn read_message(
     };
     while c.pos < c.data.len() {
         let tag = c.varint()?;
-        let (number, wire_type) = ((tag >> 3) as u32, tag & 7);
+        let wire_type = tag & 7;
+        let number = u32::try_from(tag >> 3)
+            .ok()
+            .filter(|n| (1..=0x1FFF_FFFF).contains(n))
+            .ok_or_else(|| format!("invalid protobuf field number {}", tag >> 3))?;
         let Some(field) = plan.fields.get(&number) else {
             c.skip(wire_type)?;
             continue;
@@ -551,9 +555,11 @@ fn read_special(
     match (s, &mut b.values) {
         (Special::Timestamp, Values::Int64(v, _)) => {
             // seconds = 1, nanos = 2
-            let seconds = ints[0];
-            let nanos = ints[1] as i32;
-            v.push(seconds.saturating_mul(1000) + i64::from(nanos) / 1_000_000);
+            let ms = ints[0]
+                .checked_mul(1000)
+                .and_then(|ms| ms.checked_add(ints[1] / 1_000_000))
+                .ok_or("a protobuf Timestamp is out of range")?;
+            v.push(ms);
         }
         (Special::Date, Values::Int32(v, _)) => {
             let (y, m, d) = (ints[0] as i32, ints[1] as u32, ints[2] as u32);
@@ -563,6 +569,13 @@ fn read_special(
             v.push((date - epoch).num_days() as i32);
         }
         (Special::Time, Values::Int32(v, _)) => {
+            let in_range = (0..24).contains(&ints[0])
+                && (0..60).contains(&ints[1])
+                && (0..=60).contains(&ints[2])
+                && (0..1_000_000_000).contains(&ints[3]);
+            if !in_range {
+                return Err("a TimeOfDay is out of range".into());
+            }
             let ms = ((ints[0] * 60 + ints[1]) * 60 + ints[2]) * 1000 + ints[3] / 1_000_000;
             if !(0..MILLIS_PER_DAY).contains(&ms) {
                 return Err("a TimeOfDay is out of range".into());
@@ -570,7 +583,8 @@ fn read_special(
             v.push(ms as i32);
         }
         (Special::Decimal, Values::Decimal(v, p, scale)) => {
-            let from = ints[2] as i8;
+            let from =
+                i8::try_from(ints[2]).map_err(|_| "a protobuf Decimal's scale is out of range")?;
             let unscaled = unscaled_of(bytes)?;
             v.push(rescale(unscaled, from, *p, *scale)?);
         }
@@ -605,16 +619,16 @@ fn rescale(v: i128, from: i8, precision: u8, scale: i8) -> Outcome<i128> {
             .checked_pow(diff.unsigned_abs())
             .ok_or("a decimal is out of range")?;
         let (q, r) = (v / d, v % d);
-        if r.abs() * 2 >= d {
+        if r.unsigned_abs() >= d.unsigned_abs() - r.unsigned_abs() {
             q + v.signum()
         } else {
             q
         }
     };
-    if value.abs()
-        >= 10i128
+    if value.unsigned_abs()
+        >= 10u128
             .checked_pow(u32::from(precision))
-            .unwrap_or(i128::MAX)
+            .unwrap_or(u128::MAX)
     {
         return Err(format!(
             "the decimal does not fit DECIMAL({precision}, {scale})"

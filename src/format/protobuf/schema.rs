@@ -189,9 +189,10 @@ pub(crate) fn special(m: &MessageDescriptor) -> Option<Special> {
 }
 
 /// The precision and scale of a `confluent.type.Decimal` field, from its
-/// `(confluent.field_meta)` params (DECIMAL(64, 0) when absent).
+/// `(confluent.field_meta)` params (DECIMAL(38, 0) when absent; values
+/// out of range are clamped into what a DECIMAL can be).
 pub(crate) fn decimal_params(field: &FieldDescriptor) -> (u8, i8) {
-    let mut precision = 64u8;
+    let mut precision = 38u8;
     let mut scale = 0i8;
     let pool = field.parent_pool();
     if let Some(ext) = pool.get_extension_by_name("confluent.field_meta") {
@@ -213,7 +214,8 @@ pub(crate) fn decimal_params(field: &FieldDescriptor) -> (u8, i8) {
             }
         }
     }
-    (precision, scale)
+    let precision = precision.clamp(1, 38);
+    (precision, scale.clamp(0, precision as i8))
 }
 
 /// The SQL type of a field (its element type for a repeated field).
