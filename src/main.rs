@@ -199,6 +199,7 @@ async fn run(cli: Cli) -> sluice::error::Result<()> {
         cli.schema_registry.as_deref(),
         Listen::parse(cli.schema_registry_listen.as_deref())?,
         matches!(command, Command::Server { .. }),
+        cli.bootstrap_servers.is_some(),
     )
     .await?;
     config.schema_registry = Some(registry.registry());

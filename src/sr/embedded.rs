@@ -61,7 +61,8 @@ pub struct ProcessRegistry {
 
 impl ProcessRegistry {
     /// The registry at `external` when given; else a store replayed from
-    /// and journaled in `_schemas` on `broker`, served on `listen`. The
+    /// and journaled in `_schemas` on `broker` (when `persist`: a real
+    /// broker), served on `listen`. The
     /// default address in use is an error when `must_serve` (a server,
     /// whose clients expect its registry there), else a warning (a shell
     /// or a script then keeps its schemas to itself). Prints where the
@@ -71,6 +72,7 @@ impl ProcessRegistry {
         external: Option<&str>,
         listen: Listen,
         must_serve: bool,
+        persist: bool,
     ) -> Result<ProcessRegistry> {
         if let Some(url) = external.map(str::trim).filter(|u| !u.is_empty()) {
             let registry = HttpRegistry::new(url)?;
@@ -81,12 +83,16 @@ impl ProcessRegistry {
             });
         }
         let store = Arc::new(Store::new("embedded"));
-        journal::open(broker, &store).await.map_err(|e| {
-            e.context(format!(
-                "cannot keep the Schema Registry in the topic '{}'",
-                journal::TOPIC
-            ))
-        })?;
+        // On the embedded broker nothing outlives the process: the schemas
+        // are kept in memory only, like the broker's data.
+        if persist {
+            journal::open(broker, &store).await.map_err(|e| {
+                e.context(format!(
+                    "cannot keep the Schema Registry in the topic '{}'",
+                    journal::TOPIC
+                ))
+            })?;
+        }
         let listener = match listen {
             Listen::Off => None,
             Listen::At(address) => Some(server::bind(address).await?),
@@ -162,25 +168,27 @@ mod tests {
     #[tokio::test]
     async fn external_embedded_and_address_in_use() {
         let broker: Arc<dyn Broker> = Arc::new(MemoryBroker::new());
-        let external = ProcessRegistry::open(&broker, Some("http://sr:8081"), Listen::Off, true)
-            .await
-            .unwrap();
+        let external =
+            ProcessRegistry::open(&broker, Some("http://sr:8081"), Listen::Off, true, true)
+                .await
+                .unwrap();
         assert_eq!(external.registry().get().url(), "http://sr:8081");
         assert!(external.address().is_none());
-        let https = ProcessRegistry::open(&broker, Some("https://sr"), Listen::Off, true).await;
+        let https =
+            ProcessRegistry::open(&broker, Some("https://sr"), Listen::Off, true, true).await;
         assert!(https.is_err());
 
         let any = Listen::At("127.0.0.1:0".parse().unwrap());
-        let own = ProcessRegistry::open(&broker, None, any, true)
+        let own = ProcessRegistry::open(&broker, None, any, true, true)
             .await
             .unwrap();
         let address = own.address().unwrap();
         assert_eq!(own.registry().get().url(), format!("http://{address}"));
-        let taken = ProcessRegistry::open(&broker, None, Listen::At(address), false).await;
+        let taken = ProcessRegistry::open(&broker, None, Listen::At(address), false, true).await;
         let e = taken.err().unwrap().to_string();
         assert!(e.contains("--schema-registry-listen"), "{e}");
         own.stop().await.unwrap();
-        let off = ProcessRegistry::open(&broker, None, Listen::Off, true)
+        let off = ProcessRegistry::open(&broker, None, Listen::Off, true, true)
             .await
             .unwrap();
         assert!(off.address().is_none());
