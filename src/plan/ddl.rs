@@ -180,6 +180,16 @@ pub fn plan_create_source(
     }
     let registry = defaults.registry.as_ref();
     let has_values = others.iter().any(|c| c.namespace == ColumnNamespace::Value);
+    for (given, id, name) in [
+        (!keys.is_empty(), props.key_schema_id, "KEY"),
+        (has_values, props.value_schema_id, "VALUE"),
+    ] {
+        if given && id.is_some() {
+            return Err(Error::user(format!(
+                "Table elements and {name}_SCHEMA_ID cannot both exist for create statement."
+            )));
+        }
+    }
     if value_format.format.infers_schema() && (!has_values || props.value_schema_id.is_some()) {
         let inferred = infer(
             registry,

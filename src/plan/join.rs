@@ -408,11 +408,16 @@ pub fn plan_join(
     )?;
     // A foreign-key join (and, for a push query, a join re-keyed in
     // memory) sees every partition in one task; so does a table-table join
-    // whose tables' keys are in different formats.
+    // whose tables' keys are in different formats, or in Schema Registry
+    // formats (whose key bytes carry schema ids, so equal keys may sit in
+    // different partitions).
     let single_task = chain.single_task
         || (!persistent && steps.iter().enumerate().any(|(j, s)| j > 0 && s.rekey_left))
         || steps.iter().enumerate().any(|(j, s)| {
-            s.kind == JoinKind::TableTable && key_formats_differ(&sources[0], &sources[j + 1])
+            s.kind == JoinKind::TableTable
+                && (key_formats_differ(&sources[0], &sources[j + 1])
+                    || (sources[0].source.key_format.format.uses_registry()
+                        && sources[j + 1].source.key_format.format.uses_registry()))
         });
     let co_partitioned = if any_fk {
         Vec::new()

@@ -20,9 +20,9 @@ pub fn values_match(expected: &Value, actual: &Value) -> bool {
         // A decimal given as text, as ksqlDB's test driver reads it into
         // the column's DECIMAL before comparing.
         // (only where the actual value is a decimal: a number with a point)
-        (Value::String(a), Value::Number(b)) if b.to_string().contains('.') => {
-            a.parse::<Number>().is_ok_and(|a| numbers_match(&a, b))
-        }
+        (Value::String(a), Value::Number(b)) if b.to_string().contains('.') => decimal_text(a)
+            .parse::<Number>()
+            .is_ok_and(|a| numbers_match(&a, b)),
         (Value::Array(a), Value::Array(b)) => {
             a.len() == b.len() && a.iter().zip(b).all(|(x, y)| values_match(x, y))
         }
@@ -39,6 +39,22 @@ pub fn values_match(expected: &Value, actual: &Value) -> bool {
         }
         _ => false,
     }
+}
+
+/// A decimal's text without the leading zeros Java's BigDecimal accepts
+/// and JSON does not (`005.4` → `5.4`).
+fn decimal_text(text: &str) -> String {
+    let (sign, digits) = match text.strip_prefix('-') {
+        Some(rest) => ("-", rest),
+        None => ("", text),
+    };
+    let trimmed = digits.trim_start_matches('0');
+    let trimmed = if trimmed.is_empty() || trimmed.starts_with('.') {
+        format!("0{trimmed}")
+    } else {
+        trimmed.to_string()
+    };
+    format!("{sign}{trimmed}")
 }
 
 /// Numbers by value: integers and decimals exactly, doubles within 1e-6.
