@@ -110,7 +110,29 @@ wait_up "sluice server" "${pids[-1]}" "$scratch/server.log" "Schema Registry: $s
 echo "== running Confluent's Python clients against sluice server and its Schema Registry"
 run_checks "$scratch/server.log" "$url" "$sr_url"
 
-# 2. An external registry: rivven-schema, a second implementation of
+# 2. A separate broker process: Tansu, when scripts/test.sh runs one
+# (SLUICE_TANSU_BOOTSTRAP); the registry then keeps its schemas in the
+# broker's `_schemas` topic. Topics and the service id are unique per run.
+if [ -n "${SLUICE_TANSU_BOOTSTRAP:-}" ]; then
+  port=$(free_port)
+  sr_port=$(free_port)
+  url="http://127.0.0.1:$port"
+  sr_url="http://127.0.0.1:$sr_port"
+  echo "== starting sluice server on $url (Tansu at $SLUICE_TANSU_BOOTSTRAP, Schema Registry on $sr_url)"
+  env -u SLUICE_SCHEMA_REGISTRY \
+    "$bin" server --bootstrap-servers "$SLUICE_TANSU_BOOTSTRAP" --service-id "sr_compat_$$_" \
+    --listen "127.0.0.1:$port" --schema-registry-listen "127.0.0.1:$sr_port" \
+    >"$scratch/server-tansu.log" 2>&1 &
+  pids+=($!)
+  wait_up "sluice server" "${pids[-1]}" "$scratch/server-tansu.log" "Schema Registry: $sr_url" "$url/info" "$sr_url/subjects"
+  echo "== running Confluent's Python clients against sluice server on Tansu"
+  run_checks "$scratch/server-tansu.log" "$url" "$sr_url" --registry-name Tansu \
+    --suffix "_$$" --create-topics
+else
+  echo "SKIPPED: sr-compat through a separate broker: SLUICE_TANSU_BOOTSTRAP is not set (scripts/test.sh sets it)" | tee -a "$skipped_file"
+fi
+
+# 3. An external registry: rivven-schema, a second implementation of
 # Confluent's REST API, with sluice as its client. AVRO only: rivven-schema
 # 0.0.22 refuses the base64 descriptors Confluent's ProtobufSerializer
 # registers ("must define at least one message"), and it normalizes JSON

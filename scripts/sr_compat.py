@@ -27,6 +27,7 @@ import urllib.request
 
 import grpc_tools
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
 from confluent_kafka.schema_registry.json_schema import JSONDeserializer, JSONSerializer
@@ -391,15 +392,29 @@ def same(got, want):
 # --- one format, end to end -----------------------------------------------------
 
 
-def run_format(case, url, registry, bootstrap):
+def create_topic(bootstrap, topic):
+    """Creates the input topic on a broker that does not create topics on
+    first use (Tansu)."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    future = admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])[topic]
+    try:
+        future.result(timeout=30)
+    except KafkaException as e:
+        if e.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+            raise
+
+
+def run_format(case, url, registry, bootstrap, suffix="", create=False):
     """Produces, runs the query and consumes for one format;
     returns (records produced, records output, mismatch lines)."""
     fmt = case.fmt.lower()
-    topic, out_topic = f"sr_compat_{fmt}", f"sr_compat_{fmt}_out"
+    topic, out_topic = f"sr_compat_{fmt}{suffix}", f"sr_compat_{fmt}{suffix}_out"
     subject, out_subject = f"{topic}-value", f"{out_topic}-value"
+    if create:
+        create_topic(bootstrap, topic)
 
     # 1. Produce with the Confluent serializer (auto-registers `<topic>-value`);
-    # the broker creates the topic.
+    # the broker creates the topic (or create_topic did).
     producer = Producer({"bootstrap.servers": bootstrap})
     serialize_key, serialize_value = StringSerializer(), case.serializer()
     context = SerializationContext(topic, MessageField.VALUE)
@@ -505,6 +520,12 @@ def main():
     parser.add_argument("ksql_url")
     parser.add_argument("registry_url")
     parser.add_argument("--registry-name", help="names the registry on the summary lines")
+    parser.add_argument("--suffix", default="", help="appended to the topic names")
+    parser.add_argument(
+        "--create-topics",
+        action="store_true",
+        help="create the input topics first (brokers that do not create them on first use)",
+    )
     parser.add_argument(
         "formats", nargs="*", metavar="FORMAT", help=f"one of {', '.join(FORMATS)} (default: all)"
     )
@@ -520,7 +541,12 @@ def main():
     for fmt in args.formats or FORMATS:
         try:
             produced, output, mismatches = run_format(
-                CASES[fmt](registry), args.ksql_url, registry, bootstrap
+                CASES[fmt](registry),
+                args.ksql_url,
+                registry,
+                bootstrap,
+                args.suffix,
+                args.create_topics,
             )
         except Exception as e:  # one format's failure must not hide the others' results
             print(f"sr-compat {fmt}{where}: FAILED: {type(e).__name__}: {e}", flush=True)
