@@ -28,13 +28,16 @@ fn free_port() -> u16 {
 struct Server {
     child: Child,
     registry: u16,
+    /// The ksqlDB REST API's port.
+    ksql: u16,
     /// Lines of its stderr.
     lines: std::sync::mpsc::Receiver<String>,
 }
 
 impl Server {
     fn start(extra: &[&str]) -> Server {
-        let listen = format!("127.0.0.1:{}", free_port());
+        let ksql = free_port();
+        let listen = format!("127.0.0.1:{ksql}");
         let registry = free_port();
         let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
             .args(["server", "--listen", &listen])
@@ -55,6 +58,7 @@ impl Server {
         let server = Server {
             child,
             registry,
+            ksql,
             lines,
         };
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -105,6 +109,57 @@ impl Server {
         (status, json)
     }
 
+    /// Runs statements through the ksqlDB REST API (`POST /ksql`): the
+    /// status and the JSON answer.
+    fn ksql(&self, sql: &str) -> (u16, Value) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut stream = loop {
+            match TcpStream::connect(("127.0.0.1", self.ksql)) {
+                Ok(s) => break s,
+                Err(e) => {
+                    assert!(
+                        Instant::now() < deadline,
+                        "the REST API did not listen: {e}"
+                    );
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+        };
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        let body = json!({"ksql": sql, "streamsProperties": {}}).to_string();
+        write!(
+            stream,
+            "POST /ksql HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .expect("send");
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).expect("answer");
+        let (head, body) = answer.split_once("\r\n\r\n").expect("an HTTP answer");
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .expect("a status");
+        let json = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"));
+        (status, json)
+    }
+
+    /// The column names `DESCRIBE name` shows.
+    fn columns(&self, name: &str) -> Vec<String> {
+        let (status, answer) = self.ksql(&format!("DESCRIBE {name};"));
+        assert_eq!(status, 200, "{answer}");
+        answer[0]["sourceDescription"]["fields"]
+            .as_array()
+            .expect("fields")
+            .iter()
+            .map(|f| f["name"].as_str().expect("a name").to_string())
+            .collect()
+    }
+
     fn ok(&self, method: &str, path: &str, body: Option<Value>) -> Value {
         let (status, answer) = self.call(method, path, body);
         assert_eq!(status, 200, "{method} {path}: {answer}");
@@ -117,6 +172,57 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+#[test]
+fn a_stream_takes_its_columns_from_the_registry_and_follows_new_versions() {
+    let server = Server::start(&[]);
+    server.ok(
+        "POST",
+        "/subjects/orders-value/versions",
+        Some(json!({"schema": ORDER})),
+    );
+    let create =
+        "CREATE STREAM orders WITH (kafka_topic='orders', value_format='AVRO', partitions=1);";
+    let (status, answer) = server.ksql(create);
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(server.columns("ORDERS"), ["ID"]);
+    // A compatible new version (a field with a default) is accepted; the
+    // stream re-reads the subject when it is replaced.
+    server.ok(
+        "POST",
+        "/subjects/orders-value/versions",
+        Some(json!({"schema": ORDER_V2})),
+    );
+    let (status, answer) = server
+        .ksql("CREATE OR REPLACE STREAM orders WITH (kafka_topic='orders', value_format='AVRO');");
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(server.columns("ORDERS"), ["ID", "ITEM"]);
+    // An incompatible one is refused, saying why.
+    let broken = r#"{"type":"record","name":"Order","fields":[{"name":"id","type":"string"}]}"#;
+    let (status, error) = server.call(
+        "POST",
+        "/subjects/orders-value/versions",
+        Some(json!({"schema": broken})),
+    );
+    assert_eq!((status, &error["error_code"]), (409, &json!(409)));
+    assert!(
+        error["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("'id'")),
+        "{error}"
+    );
+    // A topic with no schema is named in the error.
+    let (status, answer) = server.ksql(
+        "CREATE STREAM nothing WITH (kafka_topic='nothing', value_format='AVRO', partitions=1);",
+    );
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("does not exist in the Schema Registry")),
+        "{answer}"
+    );
 }
 
 #[test]
