@@ -172,7 +172,10 @@ fn type_schema(t: &SqlType) -> Value {
 
 /// The SQL type of a JSON Schema (Kafka Connect's conventions).
 pub(crate) fn to_sql(schema: &Value, upper: bool) -> std::result::Result<SqlType, String> {
-    to_sql_in(schema, schema, upper, 0)
+    // Types visited, `$ref`s expanded: a schema reusing a definition twice,
+    // level after level, doubles each time.
+    let mut budget = 100_000u32;
+    to_sql_in(schema, schema, upper, 0, &mut budget)
 }
 
 fn resolve<'a>(root: &'a Value, reference: &str) -> Option<&'a Value> {
@@ -185,7 +188,11 @@ fn to_sql_in(
     schema: &Value,
     upper: bool,
     depth: usize,
+    budget: &mut u32,
 ) -> std::result::Result<SqlType, String> {
+    *budget = budget
+        .checked_sub(1)
+        .ok_or("the schema expands to more than 100000 types")?;
     if depth > 64 {
         return Err("the schema is nested too deeply (is it recursive?)".into());
     }
@@ -197,7 +204,7 @@ fn to_sql_in(
     };
     if let Some(r) = obj.get("$ref").and_then(Value::as_str) {
         let target = resolve(root, r).ok_or_else(|| format!("cannot resolve $ref '{r}'"))?;
-        return to_sql_in(root, target, upper, depth + 1);
+        return to_sql_in(root, target, upper, depth + 1, budget);
     }
     for combinator in ["oneOf", "anyOf"] {
         if let Some(branches) = obj.get(combinator).and_then(Value::as_array) {
@@ -206,7 +213,7 @@ fn to_sql_in(
                 .filter(|b| b.get("type").and_then(Value::as_str) != Some("null"))
                 .collect();
             let result = match non_null.as_slice() {
-                [one] => to_sql_in(root, one, upper, depth + 1),
+                [one] => to_sql_in(root, one, upper, depth + 1, budget),
                 _ => Err(format!(
                     "a {combinator} of several non-null types is not supported"
                 )),
@@ -276,7 +283,7 @@ fn to_sql_in(
         },
         "array" => {
             let items = obj.get("items").ok_or("an array schema has no \"items\"")?;
-            SqlType::Array(Box::new(to_sql_in(root, items, upper, depth + 1)?))
+            SqlType::Array(Box::new(to_sql_in(root, items, upper, depth + 1, budget)?))
         }
         "object" => match obj.get("properties").and_then(Value::as_object) {
             Some(props) if connect_type != "map" => {
@@ -291,7 +298,7 @@ fn to_sql_in(
                     } else {
                         name.clone()
                     };
-                    let t = to_sql_in(root, field, upper, depth + 1)
+                    let t = to_sql_in(root, field, upper, depth + 1, budget)
                         .map_err(|e| format!("property '{name}': {e}"))?;
                     fields.push((index, n, t));
                 }
@@ -301,7 +308,7 @@ fn to_sql_in(
             _ => match obj.get("additionalProperties") {
                 Some(v) if v.is_object() => SqlType::Map(
                     Box::new(SqlType::String),
-                    Box::new(to_sql_in(root, v, upper, depth + 1)?),
+                    Box::new(to_sql_in(root, v, upper, depth + 1, budget)?),
                 ),
                 _ => {
                     return Err("an object schema has neither properties nor a value schema".into())

@@ -360,6 +360,7 @@ impl ProtobufDecoder {
         };
         let message = schema::by_path(&pool, path)
             .ok_or_else(|| format!("the schema {id} has no message at index {path:?}"))?;
+        schema::check_size(&message)?;
         Ok(Arc::new(decode::message_plan(
             &message,
             row_targets(&self.row_type),

@@ -71,9 +71,25 @@ pub(crate) struct Record {
     pub(crate) name: String,
     /// The fields in order.
     pub(crate) fields: Vec<RecordField>,
-    /// Connect's map entry (`connect.internal.type: MapEntry`), or a record
-    /// of exactly `key` and `value`.
+    /// Connect's map entry (`connect.internal.type: MapEntry`).
     pub(crate) map_entry: bool,
+    /// The number of types in the record once named types are expanded:
+    /// what walking it costs.
+    pub(crate) weight: u64,
+}
+
+/// Types a schema may hold once its named types are expanded (a schema
+/// reusing a record in two fields, level after level, doubles each time).
+const MAX_WEIGHT: u64 = 100_000;
+
+/// The number of types in `avro` once named types are expanded.
+pub(crate) fn weight(avro: &Avro) -> u64 {
+    match avro {
+        Avro::Record(r) => r.weight,
+        Avro::Array(i) | Avro::Map(i) => weight(i).saturating_add(1),
+        Avro::Union(b) => b.iter().map(weight).fold(1, u64::saturating_add),
+        _ => 1,
+    }
 }
 
 /// A field of a record.
@@ -137,7 +153,13 @@ pub(crate) fn parse(text: &str) -> Result<Avro, String> {
 /// Parses an Avro schema given as JSON.
 pub(crate) fn parse_value(json: &Value) -> Result<Avro, String> {
     let mut names = Names::default();
-    names.parse(json, "")
+    let avro = names.parse(json, "")?;
+    if weight(&avro) > MAX_WEIGHT {
+        return Err(format!(
+            "the schema expands to more than {MAX_WEIGHT} types"
+        ));
+    }
+    Ok(avro)
 }
 
 #[derive(Default)]
@@ -342,10 +364,20 @@ impl Names {
                 self.in_progress.pop();
                 let map_entry =
                     obj.get("connect.internal.type").and_then(Value::as_str) == Some("MapEntry");
+                let weight = fields
+                    .iter()
+                    .map(|f| weight(&f.avro))
+                    .fold(1, u64::saturating_add);
+                if weight > MAX_WEIGHT {
+                    return Err(format!(
+                        "the record '{name}' expands to more than {MAX_WEIGHT} types"
+                    ));
+                }
                 let t = Avro::Record(Arc::new(Record {
                     name: name.clone(),
                     fields,
                     map_entry,
+                    weight,
                 }));
                 self.defined.insert(name, t.clone());
                 t
@@ -587,6 +619,20 @@ mod tests {
              `F` MAP<INTEGER, STRING>, `H` ARRAY<STRUCT<`KEY` INTEGER, `VALUE` STRING>>, \
              `G` STRUCT<`INT` INTEGER, `STRING` STRING>>"
         );
+    }
+
+    #[test]
+    fn schemas_that_expand_without_bound_are_refused() {
+        let mut json =
+            r#"{"type":"record","name":"r0","fields":[{"name":"x","type":"int"}]}"#.to_string();
+        for k in 1..40 {
+            json = format!(
+                r#"{{"type":"record","name":"r{k}","fields":[{{"name":"a","type":{json}}},{{"name":"b","type":"r{}"}}]}}"#,
+                k - 1
+            );
+        }
+        let e = parse(&json).unwrap_err();
+        assert!(e.contains("expands"), "{e}");
     }
 
     #[test]

@@ -136,18 +136,54 @@ pub(crate) fn select(
     full_name: Option<&str>,
 ) -> Result<(MessageDescriptor, Vec<i32>), String> {
     let all = messages_with_paths(pool);
-    match full_name {
+    let (m, p) = match full_name {
         None => all
             .into_iter()
             .next()
             .map(|(p, m)| (m, p))
-            .ok_or_else(|| "the protobuf schema defines no message".to_string()),
+            .ok_or_else(|| "the protobuf schema defines no message".to_string())?,
         Some(name) => all
             .into_iter()
             .find(|(_, m)| m.full_name() == name || m.name() == name)
             .map(|(p, m)| (m, p))
-            .ok_or_else(|| format!("Schema for message '{name}' not found in the protobuf schema")),
+            .ok_or_else(|| {
+                format!("Schema for message '{name}' not found in the protobuf schema")
+            })?,
+    };
+    check_size(&m)?;
+    Ok((m, p))
+}
+
+/// Checks that walking a message costs a bounded amount: fields counted
+/// with nested messages expanded (a message reusing another in two fields,
+/// level after level, doubles each time; a recursive one has no end).
+pub(crate) fn check_size(m: &MessageDescriptor) -> Result<(), String> {
+    fn weight(m: &MessageDescriptor, memo: &mut HashMap<String, u64>, depth: usize) -> u64 {
+        if let Some(w) = memo.get(m.full_name()) {
+            return *w;
+        }
+        if depth > 64 {
+            return u64::MAX;
+        }
+        let mut total = 1u64;
+        for f in m.fields() {
+            let w = match f.kind() {
+                Kind::Message(child) => weight(&child, memo, depth + 1),
+                _ => 1,
+            };
+            total = total.saturating_add(w);
+        }
+        memo.insert(m.full_name().to_string(), total);
+        total
     }
+    const MAX_WEIGHT: u64 = 100_000;
+    if weight(m, &mut HashMap::new(), 0) > MAX_WEIGHT {
+        return Err(format!(
+            "the message '{}' is recursive or expands to more than {MAX_WEIGHT} fields",
+            m.full_name()
+        ));
+    }
+    Ok(())
 }
 
 /// The message at an index path.
