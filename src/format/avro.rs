@@ -114,8 +114,17 @@ pub(crate) fn generated_schema(
     let json = if is_wrapped(spec, part, columns.len()) {
         schema::record_schema(&name, &columns)
     } else {
+        // A bare key is required, as ksqlDB writes it (a null key is a null
+        // payload, not a null in the schema); a bare value is optional.
         let (_, t) = &columns[0];
-        serde_json::json!(["null", schema::type_schema(t, &name)])
+        let bare = match t {
+            SqlType::Struct(fields) => schema::record_schema(&name, fields),
+            other => schema::type_schema(other, &name),
+        };
+        match part {
+            Part::Key => bare,
+            Part::Value => serde_json::json!(["null", bare]),
+        }
     };
     Ok(json.to_string())
 }
@@ -422,6 +431,12 @@ impl Encoder for AvroEncoder {
         };
         out.offsets.push(0);
         for i in 0..rows {
+            // A bare null is a null payload (a null key, a tombstone).
+            if !self.wrapped && views.first().is_some_and(|v| v.is_null(i)) {
+                out.nulls.push(true);
+                out.offsets.push(out.data.len());
+                continue;
+            }
             out.data.extend_from_slice(&self.prefix);
             let written = if self.wrapped {
                 self.write_record(&mut out.data, &views, i)

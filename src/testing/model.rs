@@ -257,6 +257,11 @@ pub struct TopicCheck {
     pub value_format: Option<String>,
     /// The partition count.
     pub partitions: Option<i32>,
+    /// The schema registered for its keys (`<topic>-key`): an Avro or JSON
+    /// schema as JSON, a `.proto` text as a string.
+    pub key_schema: Option<serde_json::Value>,
+    /// The schema registered for its values (`<topic>-value`).
+    pub value_schema: Option<serde_json::Value>,
 }
 
 /// What a REST-level case (ksqlDB's RQTT) expects of the REST API.

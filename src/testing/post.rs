@@ -13,6 +13,7 @@ pub fn check(
     post: &PostConditions,
     catalog: &Catalog,
     topics: &[TopicInfo],
+    registry: Option<&dyn crate::sr::SchemaRegistry>,
 ) -> Vec<(String, String)> {
     let mut problems = Vec::new();
     for s in &post.sources {
@@ -44,6 +45,9 @@ pub fn check(
     }
     for t in &post.topics {
         problems.extend(check_topic(t, catalog, topics));
+        if let Some(registry) = registry {
+            problems.extend(check_schemas(t, registry));
+        }
     }
     problems
 }
@@ -125,6 +129,59 @@ fn check_source(check: &SourceCheck, catalog: &Catalog) -> Vec<(String, String)>
                 &is_source.to_string(),
                 &source.is_source.to_string(),
             );
+        }
+    }
+    problems
+}
+
+/// The schemas a topic's subjects hold, against those the case expects:
+/// JSON schemas as JSON (member order aside), `.proto` texts by their
+/// tokens.
+fn check_schemas(
+    check: &TopicCheck,
+    registry: &dyn crate::sr::SchemaRegistry,
+) -> Vec<(String, String)> {
+    let mut problems = Vec::new();
+    for (part, expected, key) in [
+        ("key", &check.key_schema, true),
+        ("value", &check.value_schema, false),
+    ] {
+        let Some(expected) = expected else {
+            continue;
+        };
+        let subject = crate::sr::subject(&check.name, key);
+        let actual = match registry.latest(&subject) {
+            Ok(Some(r)) => r.schema,
+            _ => {
+                problems.push((
+                    format!("post: {part} schema missing"),
+                    format!("subject '{subject}' holds no schema"),
+                ));
+                continue;
+            }
+        };
+        let same = match expected {
+            serde_json::Value::String(text)
+                if actual.schema_type == crate::sr::SchemaType::Protobuf =>
+            {
+                let tokens = |t: &str| t.split_whitespace().collect::<Vec<_>>().join(" ");
+                tokens(text) == tokens(&actual.text)
+            }
+            expected => serde_json::from_str::<serde_json::Value>(&actual.text)
+                .is_ok_and(|a| &a == expected),
+        };
+        if !same {
+            problems.push((
+                format!("post: {part} schema differs"),
+                format!(
+                    "subject '{subject}' holds {}, expected {}",
+                    actual.text,
+                    match expected {
+                        serde_json::Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    }
+                ),
+            ));
         }
     }
     problems

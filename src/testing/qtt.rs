@@ -523,6 +523,8 @@ fn read_post(json: &Value) -> Result<PostConditions> {
                     .get("partitions")
                     .and_then(as_i64)
                     .and_then(|p| i32::try_from(p).ok()),
+                key_schema: t.get("keySchema").filter(|v| !v.is_null()).cloned(),
+                value_schema: t.get("valueSchema").filter(|v| !v.is_null()).cloned(),
             });
         }
     }

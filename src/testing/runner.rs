@@ -301,7 +301,13 @@ async fn execute(
     if let Some(post) = &case.post {
         use crate::runtime::io::TopicAdmin;
         let topics = log.list_topics().await.unwrap_or_default();
-        problems.extend(super::post::check(post, &catalog, &topics));
+        let registry = engine.schema_registry();
+        problems.extend(super::post::check(
+            post,
+            &catalog,
+            &topics,
+            registry.as_ref().map(|r| r.get()),
+        ));
     }
     if problems.is_empty() {
         return Verdict::pass();

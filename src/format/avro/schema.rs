@@ -470,6 +470,12 @@ pub(crate) fn branch_name(b: &Avro) -> String {
 /// fields are optional (`["null", T]`, default null), nested records named
 /// `<parent>_<FIELD>`, Connect annotations on logical types.
 pub(crate) fn record_schema(name: &str, columns: &[(String, SqlType)]) -> Value {
+    record(name, columns, true)
+}
+
+/// A record; a nested one leaves out its namespace, which it takes from
+/// the record around it (as ksqlDB's schemas do).
+fn record(name: &str, columns: &[(String, SqlType)], top: bool) -> Value {
     let full = if name.contains('.') {
         name.to_string()
     } else {
@@ -492,7 +498,7 @@ pub(crate) fn record_schema(name: &str, columns: &[(String, SqlType)]) -> Value 
     let mut record = Map::new();
     record.insert("type".into(), json!("record"));
     record.insert("name".into(), json!(short));
-    if !namespace.is_empty() {
+    if top && !namespace.is_empty() {
         record.insert("namespace".into(), json!(namespace));
     }
     record.insert("fields".into(), Value::Array(fields));
@@ -558,7 +564,7 @@ pub(crate) fn type_schema(t: &SqlType, name: &str) -> Value {
                 "connect.internal.type": "MapEntry",
             },
         }),
-        SqlType::Struct(fields) => record_schema(name, fields),
+        SqlType::Struct(fields) => record(name, fields, false),
     }
 }
 
