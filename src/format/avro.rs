@@ -75,20 +75,6 @@ fn check_names(t: &DataType) -> std::result::Result<(), String> {
     }
 }
 
-fn non_string_map_key(t: &DataType) -> bool {
-    match t {
-        DataType::Map(entries, _) => match entries.data_type() {
-            DataType::Struct(kv) if kv.len() == 2 => {
-                kv[0].data_type() != &DataType::Utf8 || non_string_map_key(kv[1].data_type())
-            }
-            _ => true,
-        },
-        DataType::List(f) => non_string_map_key(f.data_type()),
-        DataType::Struct(fields) => fields.iter().any(|f| non_string_map_key(f.data_type())),
-        _ => false,
-    }
-}
-
 /// The registry binding of a spec, or the error saying it is missing.
 pub(crate) fn binding(spec: &FormatSpec) -> Result<&super::SrSpec> {
     spec.sr.as_ref().ok_or_else(|| {
@@ -146,7 +132,7 @@ impl FormatFactory for AvroFormat {
             ));
         }
         for f in schema.fields() {
-            if non_string_map_key(f.data_type()) {
+            if super::columns::non_string_map_key(f.data_type()) {
                 return Err(Error::user("Avro only supports MAPs with STRING keys"));
             }
         }
@@ -352,13 +338,7 @@ impl Decoder for AvroDecoder {
             }
         }
         drop(plans);
-        let Values::Struct(children) = &mut row.values else {
-            return Err(Error::internal("the Avro row builder is not a STRUCT"));
-        };
-        let columns = children
-            .iter_mut()
-            .map(ColumnBuilder::finish)
-            .collect::<Result<Vec<_>>>()?;
+        let columns = crate::format::builder::finish_columns(&mut row)?;
         Ok(Decoded { columns, errors })
     }
 }

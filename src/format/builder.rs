@@ -330,6 +330,15 @@ fn take_bytes(b: &mut Bytes) -> (OffsetBuffer<i32>, Vec<u8>) {
     (offsets, std::mem::take(&mut b.data))
 }
 
+/// The finished columns of a row builder (a STRUCT of a part's columns,
+/// as the decoders build rows); the builder is left empty.
+pub(crate) fn finish_columns(row: &mut ColumnBuilder) -> Result<Vec<ArrayRef>> {
+    let Values::Struct(children) = &mut row.values else {
+        return Err(Error::internal("a row builder is not a STRUCT"));
+    };
+    children.iter_mut().map(ColumnBuilder::finish).collect()
+}
+
 /// The key and value fields of a map's entries field.
 pub(crate) fn map_fields(entries: &FieldRef) -> Result<(&FieldRef, &FieldRef)> {
     match entries.data_type() {

@@ -59,6 +59,22 @@ pub(crate) fn column_list(schema: &Schema, part: Part) -> String {
     out
 }
 
+/// True when `data_type` is or holds a MAP whose keys are not STRING
+/// (which JSON, Avro and protobuf cannot carry).
+pub(crate) fn non_string_map_key(data_type: &DataType) -> bool {
+    match data_type {
+        DataType::Map(entries, _) => match entries.data_type() {
+            DataType::Struct(kv) if kv.len() == 2 => {
+                kv[0].data_type() != &DataType::Utf8 || non_string_map_key(kv[1].data_type())
+            }
+            _ => true,
+        },
+        DataType::List(item) => non_string_map_key(item.data_type()),
+        DataType::Struct(fields) => fields.iter().any(|f| non_string_map_key(f.data_type())),
+        _ => false,
+    }
+}
+
 /// True for the Arrow types sluice's SQL types map to (see
 /// [`crate::types`]), at every level of nesting.
 pub(crate) fn is_supported(data_type: &DataType) -> bool {

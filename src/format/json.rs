@@ -41,7 +41,7 @@ mod reader;
 
 use std::sync::Arc;
 
-use arrow::datatypes::{DataType, SchemaRef};
+use arrow::datatypes::SchemaRef;
 
 use super::columns::{check_supported, sql_type_name};
 use super::{Decoder, Encoder, Format, FormatFactory, FormatSpec, Part};
@@ -66,21 +66,6 @@ pub(crate) fn is_wrapped(spec: &FormatSpec, part: Part, columns: usize) -> bool 
     }
 }
 
-/// True when `data_type` is or holds a MAP whose keys are not STRING.
-fn non_string_map_key(data_type: &DataType) -> bool {
-    match data_type {
-        DataType::Map(entries, _) => match entries.data_type() {
-            DataType::Struct(kv) if kv.len() == 2 => {
-                kv[0].data_type() != &DataType::Utf8 || non_string_map_key(kv[1].data_type())
-            }
-            _ => true,
-        },
-        DataType::List(item) => non_string_map_key(item.data_type()),
-        DataType::Struct(fields) => fields.iter().any(|f| non_string_map_key(f.data_type())),
-        _ => false,
-    }
-}
-
 impl FormatFactory for JsonFormat {
     fn format(&self) -> Format {
         Format::Json
@@ -98,7 +83,7 @@ impl FormatFactory for JsonFormat {
             ));
         }
         for f in schema.fields() {
-            if non_string_map_key(f.data_type()) {
+            if super::columns::non_string_map_key(f.data_type()) {
                 return Err(Error::user(format!(
                     "JSON only supports MAP types with STRING keys. Column `{}` has type {}",
                     f.name(),

@@ -352,6 +352,7 @@ pub fn infer_columns(
 pub mod avro;
 mod builder;
 mod columns;
+mod decimal;
 pub mod delimited;
 pub mod json;
 pub mod json_sr;

@@ -24,7 +24,7 @@ use arrow::array::ArrayRef;
 use arrow::datatypes::{DataType, SchemaRef};
 use prost_reflect::{DescriptorPool, MessageDescriptor};
 
-use super::builder::{ColumnBuilder, Values};
+use super::builder::ColumnBuilder;
 use super::columns::check_supported;
 use super::view::View;
 use super::{
@@ -47,20 +47,6 @@ pub static PROTOBUF_NOSR: ProtobufNosrFormat = ProtobufNosrFormat;
 /// The name of a message sluice generates.
 pub const DEFAULT_MESSAGE: &str = "ConnectDefault1";
 
-fn non_string_map_key(t: &DataType) -> bool {
-    match t {
-        DataType::Map(entries, _) => match entries.data_type() {
-            DataType::Struct(kv) if kv.len() == 2 => {
-                kv[0].data_type() != &DataType::Utf8 || non_string_map_key(kv[1].data_type())
-            }
-            _ => true,
-        },
-        DataType::List(f) => non_string_map_key(f.data_type()),
-        DataType::Struct(fields) => fields.iter().any(|f| non_string_map_key(f.data_type())),
-        _ => false,
-    }
-}
-
 fn columns_of(schema: &SchemaRef) -> Result<Vec<(String, SqlType)>> {
     schema
         .fields()
@@ -81,7 +67,7 @@ fn validate(format: Format, spec: &FormatSpec, schema: &SchemaRef) -> Result<()>
         )));
     }
     for f in schema.fields() {
-        if non_string_map_key(f.data_type()) {
+        if super::columns::non_string_map_key(f.data_type()) {
             return Err(Error::user(
                 "PROTOBUF format only supports MAP types with STRING keys",
             ));
@@ -419,13 +405,7 @@ impl Decoder for ProtobufDecoder {
                 errors.push(RowError { row: i, reason });
             }
         }
-        let Values::Struct(children) = &mut row.values else {
-            return Err(Error::internal("the protobuf row builder is not a STRUCT"));
-        };
-        let columns = children
-            .iter_mut()
-            .map(ColumnBuilder::finish)
-            .collect::<Result<Vec<_>>>()?;
+        let columns = crate::format::builder::finish_columns(&mut row)?;
         Ok(Decoded { columns, errors })
     }
 }

@@ -86,12 +86,23 @@ fn writer_part(format: &PartFormat) -> Option<PartFormat> {
             (latest.id, latest.schema)
         }
     };
+    let mut part = part_of_schema(format, &schema)?;
+    if let Some(sr) = part.spec.sr.as_mut() {
+        sr.schema_id = Some(id);
+    }
+    Some(part)
+}
+
+/// The part with the columns a registry schema infers (its fields' own
+/// names), in the part's format.
+fn part_of_schema(format: &PartFormat, schema: &crate::sr::Schema) -> Option<PartFormat> {
+    let sr = format.spec.sr.as_ref()?;
     let wrapped =
         crate::format::is_wrapped(&format.spec, format.part, format.schema.fields().len());
     let columns = crate::format::infer_columns(
         format.spec.format,
         Some(sr.registry.get()),
-        &schema,
+        schema,
         wrapped,
         false,
         sr.full_name.as_deref(),
@@ -101,12 +112,8 @@ fn writer_part(format: &PartFormat) -> Option<PartFormat> {
         .iter()
         .map(|(n, t)| arrow::datatypes::Field::new(n, t.to_arrow(), true))
         .collect();
-    let mut spec = format.spec.clone();
-    if let Some(sr) = spec.sr.as_mut() {
-        sr.schema_id = Some(id);
-    }
     Some(PartFormat {
-        spec,
+        spec: format.spec.clone(),
         part: format.part,
         schema: Arc::new(arrow::datatypes::Schema::new(fields)),
     })
@@ -193,26 +200,7 @@ fn payload_writer_part(format: &PartFormat, bytes: &[u8]) -> Option<PartFormat> 
     }
     let id = crate::format::avro::split_prefix(bytes).ok()?.0;
     let schema = sr.registry.get().by_id(id).ok()?;
-    let wrapped =
-        crate::format::is_wrapped(&format.spec, format.part, format.schema.fields().len());
-    let columns = crate::format::infer_columns(
-        format.spec.format,
-        Some(sr.registry.get()),
-        &schema,
-        wrapped,
-        false,
-        sr.full_name.as_deref(),
-    )
-    .ok()?;
-    let fields: Vec<arrow::datatypes::Field> = columns
-        .iter()
-        .map(|(n, t)| arrow::datatypes::Field::new(n, t.to_arrow(), true))
-        .collect();
-    Some(PartFormat {
-        spec: format.spec.clone(),
-        part: format.part,
-        schema: Arc::new(arrow::datatypes::Schema::new(fields)),
-    })
+    part_of_schema(format, &schema)
 }
 
 fn transcode_to_json(format: &PartFormat, bytes: &[u8]) -> Result<Value> {

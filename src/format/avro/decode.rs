@@ -634,7 +634,7 @@ fn read_leaf(c: &mut Cursor<'_>, conv: &Conv, b: &mut ColumnBuilder) -> Outcome<
         }
         (Conv::IntegerToDecimal, Values::Decimal(v, p, s)) => {
             let n = i128::from(c.long()?);
-            v.push(rescale(n, 0, *p, *s)?);
+            v.push(crate::format::decimal::fit(n, 0, *p, *s)?);
         }
         (Conv::Text(avro), Values::Utf8(out)) => {
             use std::io::Write as _;
@@ -670,52 +670,10 @@ fn read_leaf(c: &mut Cursor<'_>, conv: &Conv, b: &mut ColumnBuilder) -> Outcome<
 /// A big-endian two's complement unscaled value of scale `from`, as an
 /// unscaled value of `scale` that fits `precision` digits.
 fn decimal(bytes: &[u8], from: i8, precision: u8, scale: i8) -> Outcome<i128> {
-    if bytes.is_empty() {
-        return Ok(0);
-    }
-    let negative = bytes[0] & 0x80 != 0;
-    let fill = if negative { 0xff } else { 0 };
-    let significant = if bytes.len() > 16 {
-        let (head, tail) = bytes.split_at(bytes.len() - 16);
-        if head.iter().any(|b| *b != fill) || (tail[0] & 0x80 != 0) != negative {
-            return Err("a decimal has more than 38 digits".into());
-        }
-        tail
-    } else {
-        bytes
-    };
-    let mut buf = [fill; 16];
-    buf[16 - significant.len()..].copy_from_slice(significant);
-    rescale(i128::from_be_bytes(buf), from, precision, scale)
-}
-
-fn rescale(unscaled: i128, from: i8, precision: u8, scale: i8) -> Outcome<i128> {
-    let diff = i32::from(scale) - i32::from(from);
-    let value = if diff >= 0 {
-        10i128
-            .checked_pow(diff.unsigned_abs())
-            .and_then(|m| unscaled.checked_mul(m))
-            .ok_or("a decimal is out of range")?
-    } else {
-        let d = 10i128
-            .checked_pow(diff.unsigned_abs())
-            .ok_or("a decimal is out of range")?;
-        // HALF_UP, as Java's BigDecimal.setScale does for ksqlDB.
-        let q = unscaled / d;
-        let r = unscaled % d;
-        if r.unsigned_abs() >= d.unsigned_abs() - r.unsigned_abs() {
-            q + unscaled.signum()
-        } else {
-            q
-        }
-    };
-    let limit = 10u128
-        .checked_pow(u32::from(precision))
-        .unwrap_or(u128::MAX);
-    if value.unsigned_abs() >= limit {
-        return Err(format!(
-            "the decimal does not fit DECIMAL({precision}, {scale})"
-        ));
-    }
-    Ok(value)
+    crate::format::decimal::fit(
+        crate::format::decimal::from_be_bytes(bytes)?,
+        from,
+        precision,
+        scale,
+    )
 }

@@ -325,41 +325,6 @@ fn write_bytes(out: &mut Vec<u8>, b: &[u8]) {
     out.extend_from_slice(b);
 }
 
-/// The minimal big-endian two's complement bytes of `v`.
-fn decimal_bytes(v: i128) -> ([u8; 16], usize) {
-    let bytes = v.to_be_bytes();
-    let mut start = 0;
-    while start < 15 {
-        let (b, next) = (bytes[start], bytes[start + 1]);
-        if (b == 0 && next & 0x80 == 0) || (b == 0xff && next & 0x80 != 0) {
-            start += 1;
-        } else {
-            break;
-        }
-    }
-    (bytes, start)
-}
-
-fn rescale(v: i128, from: i8, to: i8) -> Outcome<i128> {
-    let diff = i32::from(to) - i32::from(from);
-    if diff >= 0 {
-        10i128
-            .checked_pow(diff.unsigned_abs())
-            .and_then(|m| v.checked_mul(m))
-            .ok_or_else(|| "a decimal is out of range for the schema's scale".to_string())
-    } else {
-        let d = 10i128
-            .checked_pow(diff.unsigned_abs())
-            .ok_or("a decimal is out of range")?;
-        let (q, r) = (v / d, v % d);
-        Ok(if r.unsigned_abs() >= d.unsigned_abs() - r.unsigned_abs() {
-            q + v.signum()
-        } else {
-            q
-        })
-    }
-}
-
 /// Writes row `i` of `view` with `plan`; `path` names it in errors.
 pub(crate) fn write(
     out: &mut Vec<u8>,
@@ -462,12 +427,14 @@ pub(crate) fn write(
             write_long(out, index as i64);
         }
         (WPlan::Decimal(to), ViewKind::Decimal(v, from)) => {
-            let (bytes, start) = decimal_bytes(rescale(v[i], *from, *to)?);
+            let (bytes, start) = crate::format::decimal::to_be_bytes(
+                crate::format::decimal::rescale(v[i], *from, *to)?,
+            );
             write_bytes(out, &bytes[start..]);
         }
         (WPlan::FixedDecimal(n, to), ViewKind::Decimal(v, from)) => {
-            let value = rescale(v[i], *from, *to)?;
-            let (bytes, start) = decimal_bytes(value);
+            let value = crate::format::decimal::rescale(v[i], *from, *to)?;
+            let (bytes, start) = crate::format::decimal::to_be_bytes(value);
             let len = 16 - start;
             if len > *n {
                 return Err(format!("{path} does not fit the schema's fixed({n})"));

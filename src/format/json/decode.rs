@@ -10,7 +10,7 @@
 use arrow::datatypes::{DataType, Fields, SchemaRef};
 
 use super::reader::{write_compact, DecodeError, Kind, Reader, MAX_DEPTH};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::format::builder::{ColumnBuilder, Int32Kind, Values};
 use crate::format::columns::sql_type_name;
 use crate::format::text::{
@@ -130,13 +130,7 @@ impl Decoder for JsonDecoder {
                 });
             }
         }
-        let Values::Struct(children) = &mut row.values else {
-            return Err(Error::internal("the JSON row builder is not a STRUCT"));
-        };
-        let columns = children
-            .iter_mut()
-            .map(ColumnBuilder::finish)
-            .collect::<Result<Vec<_>>>()?;
+        let columns = crate::format::builder::finish_columns(&mut row)?;
         Ok(Decoded { columns, errors })
     }
 }

@@ -76,7 +76,8 @@ pub(crate) struct MsgPlan {
     pub(crate) columns: Vec<Option<u32>>,
 }
 
-fn wire_of(field: &FieldDescriptor) -> Option<Wire> {
+/// How a scalar field is read off the wire; `None` for messages.
+pub(crate) fn wire_of(field: &FieldDescriptor) -> Option<Wire> {
     Some(match field.kind() {
         Kind::Int32 => Wire::Int32,
         Kind::Int64 => Wire::Int64,
@@ -585,56 +586,13 @@ fn read_special(
         (Special::Decimal, Values::Decimal(v, p, scale)) => {
             let from =
                 i8::try_from(ints[2]).map_err(|_| "a protobuf Decimal's scale is out of range")?;
-            let unscaled = unscaled_of(bytes)?;
-            v.push(rescale(unscaled, from, *p, *scale)?);
+            let unscaled = crate::format::decimal::from_be_bytes(bytes)?;
+            v.push(crate::format::decimal::fit(unscaled, from, *p, *scale)?);
         }
         _ => return Err("internal error: a protobuf message type and its column disagree".into()),
     }
     b.nulls.append_non_null();
     Ok(())
-}
-
-fn unscaled_of(bytes: &[u8]) -> Outcome<i128> {
-    if bytes.is_empty() {
-        return Ok(0);
-    }
-    if bytes.len() > 16 {
-        return Err("a decimal has more than 38 digits".into());
-    }
-    let fill = if bytes[0] & 0x80 != 0 { 0xff } else { 0 };
-    let mut buf = [fill; 16];
-    buf[16 - bytes.len()..].copy_from_slice(bytes);
-    Ok(i128::from_be_bytes(buf))
-}
-
-fn rescale(v: i128, from: i8, precision: u8, scale: i8) -> Outcome<i128> {
-    let diff = i32::from(scale) - i32::from(from);
-    let value = if diff >= 0 {
-        10i128
-            .checked_pow(diff.unsigned_abs())
-            .and_then(|m| v.checked_mul(m))
-            .ok_or("a decimal is out of range")?
-    } else {
-        let d = 10i128
-            .checked_pow(diff.unsigned_abs())
-            .ok_or("a decimal is out of range")?;
-        let (q, r) = (v / d, v % d);
-        if r.unsigned_abs() >= d.unsigned_abs() - r.unsigned_abs() {
-            q + v.signum()
-        } else {
-            q
-        }
-    };
-    if value.unsigned_abs()
-        >= 10u128
-            .checked_pow(u32::from(precision))
-            .unwrap_or(u128::MAX)
-    {
-        return Err(format!(
-            "the decimal does not fit DECIMAL({precision}, {scale})"
-        ));
-    }
-    Ok(value)
 }
 
 fn read_scalar(

@@ -49,21 +49,6 @@ pub(crate) struct WMsg {
 
 fn value_of(field: &FieldDescriptor, source: &DataType, path: &str) -> Outcome<WValue> {
     let wire = match field.kind() {
-        Kind::Int32 => Wire::Int32,
-        Kind::Int64 => Wire::Int64,
-        Kind::Uint32 => Wire::Uint32,
-        Kind::Uint64 => Wire::Uint64,
-        Kind::Sint32 => Wire::Sint32,
-        Kind::Sint64 => Wire::Sint64,
-        Kind::Fixed32 => Wire::Fixed32,
-        Kind::Fixed64 => Wire::Fixed64,
-        Kind::Sfixed32 => Wire::Sfixed32,
-        Kind::Sfixed64 => Wire::Sfixed64,
-        Kind::Float => Wire::Float,
-        Kind::Double => Wire::Double,
-        Kind::Bool => Wire::Bool,
-        Kind::String => Wire::Str,
-        Kind::Bytes => Wire::Bytes,
         Kind::Enum(e) => {
             let numbers = e
                 .values()
@@ -80,6 +65,8 @@ fn value_of(field: &FieldDescriptor, source: &DataType, path: &str) -> Outcome<W
             };
         }
         Kind::Message(m) => return message_value(&m, source, path),
+        _ => super::decode::wire_of(field)
+            .ok_or_else(|| format!("{path}: unexpected protobuf field kind"))?,
     };
     let ok = match wire {
         Wire::Bool => source == &DataType::Boolean,
@@ -373,16 +360,7 @@ fn write_special(
             Ok(())
         }
         (Special::Decimal, ViewKind::Decimal(v, scale)) => {
-            let bytes = v[i].to_be_bytes();
-            let mut start = 0;
-            while start < 15 {
-                let (b, next) = (bytes[start], bytes[start + 1]);
-                if (b == 0 && next & 0x80 == 0) || (b == 0xff && next & 0x80 != 0) {
-                    start += 1;
-                } else {
-                    break;
-                }
-            }
+            let (bytes, start) = crate::format::decimal::to_be_bytes(v[i]);
             tag(out, 1, 2);
             write_varint(out, (16 - start) as u64);
             out.extend_from_slice(&bytes[start..]);
