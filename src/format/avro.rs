@@ -91,11 +91,7 @@ pub(crate) fn generated_schema(
     part: Part,
     schema: &SchemaRef,
 ) -> Result<String> {
-    let columns = schema
-        .fields()
-        .iter()
-        .map(|f| Ok((f.name().clone(), SqlType::from_arrow(f.data_type())?)))
-        .collect::<Result<Vec<_>>>()?;
+    let columns = super::columns::sql_columns(schema)?;
     let name = binding(spec)?.record_name();
     let json = if is_wrapped(spec, part, columns.len()) {
         schema::record_schema(&name, &columns)
@@ -121,16 +117,7 @@ impl FormatFactory for AvroFormat {
     }
 
     fn validate(&self, spec: &FormatSpec, part: Part, schema: &SchemaRef) -> Result<()> {
-        if spec.delimiter.is_some() {
-            return Err(Error::user(
-                "AVRO does not support the following configs: [delimiter]",
-            ));
-        }
-        if part == Part::Value && spec.wrap_single_value.is_some() && schema.fields().len() != 1 {
-            return Err(Error::user(
-                "'WRAP_SINGLE_VALUE' is only valid for single-field value schemas",
-            ));
-        }
+        super::columns::check_options("AVRO", spec, part, schema)?;
         for f in schema.fields() {
             if super::columns::non_string_map_key(f.data_type()) {
                 return Err(Error::user("Avro only supports MAPs with STRING keys"));

@@ -6,9 +6,9 @@ use std::fmt::Write;
 
 use arrow::array::ArrayRef;
 use arrow::compute::cast;
-use arrow::datatypes::{DataType, Schema, TimeUnit};
+use arrow::datatypes::{DataType, Schema, SchemaRef, TimeUnit};
 
-use super::Part;
+use super::{FormatSpec, Part};
 use crate::error::{Error, Result};
 use crate::types::SqlType;
 
@@ -57,6 +57,36 @@ pub(crate) fn column_list(schema: &Schema, part: Part) -> String {
     }
     out.push(']');
     out
+}
+
+/// The SQL name and type of each column of `schema`.
+pub(crate) fn sql_columns(schema: &SchemaRef) -> Result<Vec<(String, SqlType)>> {
+    schema
+        .fields()
+        .iter()
+        .map(|f| Ok((f.name().clone(), SqlType::from_arrow(f.data_type())?)))
+        .collect()
+}
+
+/// The checks every wrapping format makes of its options: no delimiter,
+/// and `WRAP_SINGLE_VALUE` only on a value of one column.
+pub(crate) fn check_options(
+    format: &str,
+    spec: &FormatSpec,
+    part: Part,
+    schema: &SchemaRef,
+) -> Result<()> {
+    if spec.delimiter.is_some() {
+        return Err(Error::user(format!(
+            "{format} does not support the following configs: [delimiter]"
+        )));
+    }
+    if part == Part::Value && spec.wrap_single_value.is_some() && schema.fields().len() != 1 {
+        return Err(Error::user(
+            "'WRAP_SINGLE_VALUE' is only valid for single-field value schemas",
+        ));
+    }
+    Ok(())
 }
 
 /// True when `data_type` is or holds a MAP whose keys are not STRING

@@ -72,16 +72,7 @@ impl FormatFactory for JsonFormat {
     }
 
     fn validate(&self, spec: &FormatSpec, part: Part, schema: &SchemaRef) -> Result<()> {
-        if spec.delimiter.is_some() {
-            return Err(Error::user(
-                "JSON does not support the following configs: [delimiter]",
-            ));
-        }
-        if part == Part::Value && spec.wrap_single_value.is_some() && schema.fields().len() != 1 {
-            return Err(Error::user(
-                "'WRAP_SINGLE_VALUE' is only valid for single-field value schemas",
-            ));
-        }
+        super::columns::check_options("JSON", spec, part, schema)?;
         for f in schema.fields() {
             if super::columns::non_string_map_key(f.data_type()) {
                 return Err(Error::user(format!(

@@ -43,11 +43,7 @@ impl FormatFactory for JsonSrFormat {
     }
 
     fn validate(&self, spec: &FormatSpec, part: Part, schema: &SchemaRef) -> Result<()> {
-        if spec.delimiter.is_some() {
-            return Err(Error::user(
-                "JSON_SR does not support the following configs: [delimiter]",
-            ));
-        }
+        super::columns::check_options("JSON_SR", spec, part, schema)?;
         JSON.validate(&plain_json(spec), part, schema)
     }
 
@@ -101,11 +97,7 @@ pub(crate) fn generated_schema(
     part: Part,
     schema: &SchemaRef,
 ) -> Result<String> {
-    let columns = schema
-        .fields()
-        .iter()
-        .map(|f| Ok((f.name().clone(), SqlType::from_arrow(f.data_type())?)))
-        .collect::<Result<Vec<_>>>()?;
+    let columns = super::columns::sql_columns(schema)?;
     let json = if is_wrapped(spec, part, columns.len()) {
         object_schema(&columns)
     } else {

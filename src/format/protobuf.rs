@@ -47,14 +47,6 @@ pub static PROTOBUF_NOSR: ProtobufNosrFormat = ProtobufNosrFormat;
 /// The name of a message sluice generates.
 pub const DEFAULT_MESSAGE: &str = "ConnectDefault1";
 
-fn columns_of(schema: &SchemaRef) -> Result<Vec<(String, SqlType)>> {
-    schema
-        .fields()
-        .iter()
-        .map(|f| Ok((f.name().clone(), SqlType::from_arrow(f.data_type())?)))
-        .collect()
-}
-
 fn validate(format: Format, spec: &FormatSpec, schema: &SchemaRef) -> Result<()> {
     if spec.delimiter.is_some() {
         return Err(Error::user(format!(
@@ -74,8 +66,12 @@ fn validate(format: Format, spec: &FormatSpec, schema: &SchemaRef) -> Result<()>
         }
     }
     check_supported(format.name(), schema)?;
-    schema::generate(DEFAULT_MESSAGE, &columns_of(schema)?, spec.nullable)
-        .map_err(|e| Error::user(format!("The columns cannot be written as {format}: {e}")))?;
+    schema::generate(
+        DEFAULT_MESSAGE,
+        &super::columns::sql_columns(schema)?,
+        spec.nullable,
+    )
+    .map_err(|e| Error::user(format!("The columns cannot be written as {format}: {e}")))?;
     Ok(())
 }
 
@@ -167,7 +163,7 @@ fn generated_message(spec: &FormatSpec, schema: &SchemaRef) -> Result<(String, M
         .as_ref()
         .and_then(|s| s.full_name.clone())
         .unwrap_or_else(|| DEFAULT_MESSAGE.to_string());
-    let text = schema::generate(&name, &columns_of(schema)?, spec.nullable)
+    let text = schema::generate(&name, &super::columns::sql_columns(schema)?, spec.nullable)
         .map_err(|e| Error::user(format!("The columns cannot be written as PROTOBUF: {e}")))?;
     let pool = schema::compile(&text, &[]).map_err(|e| {
         Error::internal(format!(
