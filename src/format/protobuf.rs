@@ -106,7 +106,8 @@ pub(crate) fn compile_registered(
     schema::compile(&schema.text, &imports)
 }
 
-/// The message indexes of a payload after the 5-byte prefix, and the rest.
+/// The message indexes of a payload after the 5-byte prefix (empty for
+/// the first message, `[0]`), and the rest.
 fn split_indexes(body: &[u8]) -> std::result::Result<(Vec<i32>, &[u8]), String> {
     let mut c = decode::Cursor::new(body);
     let zigzag = |c: &mut decode::Cursor<'_>| -> std::result::Result<i64, String> {
@@ -114,8 +115,10 @@ fn split_indexes(body: &[u8]) -> std::result::Result<(Vec<i32>, &[u8]), String> 
         Ok(((v >> 1) as i64) ^ -((v & 1) as i64))
     };
     let count = zigzag(&mut c)?;
+    // The first message (count 0, by far the most common) is the empty
+    // path, which takes no allocation.
     let path = if count == 0 {
-        vec![0]
+        Vec::new()
     } else {
         if !(0..=64).contains(&count) {
             return Err(format!("invalid protobuf message index count {count}"));
@@ -362,6 +365,11 @@ impl Decoder for ProtobufDecoder {
         }
         let mut row = ColumnBuilder::new(&self.row_type, payloads.len())?;
         let mut errors = Vec::new();
+        let mut plans = match &self.source {
+            Source::Registry(_, plans) => Some(plans.lock().unwrap_or_else(|p| p.into_inner())),
+            Source::Fixed(_) => None,
+        };
+        let mut last: Option<(i32, Vec<i32>, Arc<decode::MsgPlan>)> = None;
         for (i, payload) in payloads.iter().enumerate() {
             let Some(bytes) = payload else {
                 row.append_null();
@@ -371,14 +379,31 @@ impl Decoder for ProtobufDecoder {
                 Source::Fixed(plan) => {
                     decode::read_message(&mut decode::Cursor::new(bytes), plan, &mut row)
                 }
-                Source::Registry(registry, plans) => {
+                Source::Registry(registry, _) => {
                     super::avro::split_prefix(bytes).and_then(|(id, body)| {
                         let (path, message) = split_indexes(body)?;
-                        let mut plans = plans.lock().unwrap_or_else(|p| p.into_inner());
+                        // Records of a batch mostly share one schema.
+                        if let Some((last_id, last_path, plan)) = &last {
+                            if *last_id == id && *last_path == path {
+                                return decode::read_message(
+                                    &mut decode::Cursor::new(message),
+                                    plan,
+                                    &mut row,
+                                );
+                            }
+                        }
+                        let Some(plans) = plans.as_mut() else {
+                            return Err("internal error: no plans for a registry".into());
+                        };
                         let plan = match plans.get(&(id, path.clone())) {
                             Some(plan) => plan.clone(),
                             None => {
-                                let plan = self.compile(registry.get(), id, &path);
+                                let full = if path.is_empty() {
+                                    vec![0]
+                                } else {
+                                    path.clone()
+                                };
+                                let plan = self.compile(registry.get(), id, &full);
                                 let fetched = self
                                     .pools
                                     .lock()
@@ -390,8 +415,13 @@ impl Decoder for ProtobufDecoder {
                                 plan
                             }
                         }?;
-                        drop(plans);
-                        decode::read_message(&mut decode::Cursor::new(message), &plan, &mut row)
+                        let read = decode::read_message(
+                            &mut decode::Cursor::new(message),
+                            &plan,
+                            &mut row,
+                        );
+                        last = Some((id, path, plan));
+                        read
                     })
                 }
             };

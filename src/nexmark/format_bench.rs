@@ -103,22 +103,44 @@ pub async fn run(
         ..FormatSpec::new(Format::Avro)
     };
 
-    // The same bids as AVRO payloads.
+    // The same bids as AVRO payloads, and as PROTOBUF and JSON_SR ones.
+    let other = |format: Format| FormatSpec {
+        format,
+        sr: avro.sr.as_ref().map(|sr| SrSpec {
+            subject: crate::sr::subject(&format!("bench-formats-bid-{format}"), false),
+            default_name: "ConnectDefault1".into(),
+            ..sr.clone()
+        }),
+        ..FormatSpec::new(format)
+    };
+    let protobuf = other(Format::Protobuf);
+    let json_sr = other(Format::JsonSr);
     let json_decoder = registry::decoder(&json, Part::Value, Arc::clone(&schema))?;
-    let avro_encoder = registry::encoder(&avro, Part::Value, Arc::clone(&schema))?;
+    let encoders = [&avro, &protobuf, &json_sr]
+        .map(|spec| registry::encoder(spec, Part::Value, Arc::clone(&schema)));
+    let [avro_encoder, protobuf_encoder, json_sr_encoder] = encoders;
+    let (avro_encoder, protobuf_encoder, json_sr_encoder) =
+        (avro_encoder?, protobuf_encoder?, json_sr_encoder?);
     let mut avro_payloads = Vec::with_capacity(json_batches.len());
+    let mut protobuf_payloads = Vec::with_capacity(json_batches.len());
+    let mut json_sr_payloads = Vec::with_capacity(json_batches.len());
     for b in &json_batches {
         let decoded = json_decoder.decode(&slices(&b.values))?;
         avro_payloads.push(avro_encoder.encode(&decoded.columns)?);
+        protobuf_payloads.push(protobuf_encoder.encode(&decoded.columns)?);
+        json_sr_payloads.push(json_sr_encoder.encode(&decoded.columns)?);
     }
     let json_bytes: usize = json_batches.iter().map(|b| b.values.data.len()).sum();
-    let avro_bytes: usize = avro_payloads.iter().map(|e| e.data.len()).sum();
+    let mib = |p: &[Encoded]| p.iter().map(|e| e.data.len()).sum::<usize>() as f64 / 1048576.0;
     writeln!(
         out,
-        "{bids} bids in batches of {}: {:.1} MiB as JSON, {:.1} MiB as AVRO",
+        "{bids} bids in batches of {}: {:.1} MiB as JSON, {:.1} MiB as AVRO, {:.1} MiB as \
+         PROTOBUF, {:.1} MiB as JSON_SR",
         opts.batch,
         json_bytes as f64 / 1048576.0,
-        avro_bytes as f64 / 1048576.0
+        mib(&avro_payloads),
+        mib(&protobuf_payloads),
+        mib(&json_sr_payloads),
     )
     .map_err(io)?;
 
@@ -127,6 +149,10 @@ pub async fn run(
     let json_inputs: Vec<Vec<Option<&[u8]>>> =
         json_batches.iter().map(|b| slices(&b.values)).collect();
     let avro_inputs: Vec<Vec<Option<&[u8]>>> = avro_payloads.iter().map(slices).collect();
+    let protobuf_decoder = registry::decoder(&protobuf, Part::Value, Arc::clone(&schema))?;
+    let protobuf_inputs: Vec<Vec<Option<&[u8]>>> = protobuf_payloads.iter().map(slices).collect();
+    let json_sr_decoder = registry::decoder(&json_sr, Part::Value, Arc::clone(&schema))?;
+    let json_sr_inputs: Vec<Vec<Option<&[u8]>>> = json_sr_payloads.iter().map(slices).collect();
     let latest = store
         .latest(&crate::sr::subject(AVRO_TOPIC, false))?
         .ok_or_else(|| Error::internal("the AVRO schema was not registered"))?;
@@ -134,6 +160,8 @@ pub async fn run(
         ("sluice JSON decoder", Vec::new()),
         ("sluice AVRO decoder", Vec::new()),
         ("arrow-avro decoder (baseline)", Vec::new()),
+        ("sluice PROTOBUF decoder", Vec::new()),
+        ("sluice JSON_SR decoder", Vec::new()),
     ];
     for _ in 0..opts.runs {
         for (i, (_, usages)) in figures.iter_mut().enumerate() {
@@ -141,7 +169,9 @@ pub async fn run(
             let rows = match i {
                 0 => decode_all(json_decoder.as_ref(), &json_inputs)?,
                 1 => decode_all(avro_decoder.as_ref(), &avro_inputs)?,
-                _ => arrow_avro_decode(latest.id, &latest.schema.text, &avro_inputs, opts.batch)?,
+                2 => arrow_avro_decode(latest.id, &latest.schema.text, &avro_inputs, opts.batch)?,
+                3 => decode_all(protobuf_decoder.as_ref(), &protobuf_inputs)?,
+                _ => decode_all(json_sr_decoder.as_ref(), &json_sr_inputs)?,
             };
             usages.push(meter.stop());
             if rows != bids {

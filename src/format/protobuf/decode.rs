@@ -70,10 +70,51 @@ pub(crate) struct FieldPlan {
 /// A message read into a STRUCT (or the row).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct MsgPlan {
-    /// Field numbers to the fields that fill columns.
-    pub(crate) fields: HashMap<u32, FieldPlan>,
-    /// Per column: the field filling it, if any.
-    pub(crate) columns: Vec<Option<u32>>,
+    /// The fields that fill columns.
+    pub(crate) fields: Vec<FieldPlan>,
+    /// Field numbers below [`DENSE`] to their place in `fields` (plus one;
+    /// 0 for none): one index per wire field, no hashing.
+    dense: Vec<u16>,
+    /// Larger field numbers to their place in `fields`.
+    sparse: HashMap<u32, usize>,
+    /// Per column: its place in `fields`, if a field fills it.
+    pub(crate) columns: Vec<Option<usize>>,
+}
+
+/// Field numbers looked up by index rather than by hash.
+const DENSE: u32 = 256;
+
+impl MsgPlan {
+    /// The field with wire number `number`, if it fills a column.
+    pub(crate) fn field(&self, number: u32) -> Option<&FieldPlan> {
+        let at = if number < DENSE {
+            match self.dense.get(number as usize).copied() {
+                Some(i) if i > 0 => usize::from(i) - 1,
+                _ => return None,
+            }
+        } else {
+            *self.sparse.get(&number)?
+        };
+        self.fields.get(at)
+    }
+
+    fn add(&mut self, number: u32, field: FieldPlan) {
+        let at = self.fields.len();
+        self.columns[field.child] = Some(at);
+        self.fields.push(field);
+        match u16::try_from(at + 1) {
+            Ok(i) if number < DENSE => {
+                let n = number as usize;
+                if self.dense.len() <= n {
+                    self.dense.resize(n + 1, 0);
+                }
+                self.dense[n] = i;
+            }
+            _ => {
+                self.sparse.insert(number, at);
+            }
+        }
+    }
 }
 
 /// How a scalar field is read off the wire; `None` for messages.
@@ -212,8 +253,8 @@ pub(crate) fn message_plan(
         return Err("protobuf messages nested too deeply".into());
     }
     let mut plan = MsgPlan {
-        fields: HashMap::new(),
         columns: vec![None; targets.len()],
+        ..MsgPlan::default()
     };
     let names: Vec<String> = m.fields().map(|f| f.name().to_string()).collect();
     for (child, (name, target)) in targets.iter().enumerate() {
@@ -251,8 +292,7 @@ pub(crate) fn message_plan(
             (Card::One, value_plan(&field, target, &fpath)?)
         };
         let presence = !field.is_list() && !field.is_map() && field.supports_presence();
-        plan.columns[child] = Some(field.number());
-        plan.fields.insert(
+        plan.add(
             field.number(),
             FieldPlan {
                 child,
@@ -359,7 +399,7 @@ pub(crate) fn read_message(
             .ok()
             .filter(|n| (1..=0x1FFF_FFFF).contains(n))
             .ok_or_else(|| format!("invalid protobuf field number {}", tag >> 3))?;
-        let Some(field) = plan.fields.get(&number) else {
+        let Some(field) = plan.field(number) else {
             c.skip(wire_type)?;
             continue;
         };
@@ -432,7 +472,7 @@ pub(crate) fn read_message(
             .get(i)
             .copied()
             .flatten()
-            .and_then(|n| plan.fields.get(&n));
+            .and_then(|at| plan.fields.get(at));
         match field {
             None => {
                 if child.len() == row {
