@@ -203,6 +203,13 @@ async fn run(cli: Cli) -> sluice::error::Result<()> {
     )
     .await?;
     config.schema_registry = Some(registry.registry());
+    // As ksqlDB lists it, for clients that look the registry up.
+    if registry.address().is_some() || cli.schema_registry.is_some() {
+        config.properties.insert(
+            "ksql.schema.registry.url".to_string(),
+            registry.registry().get().url(),
+        );
+    }
     let engine = Engine::new(broker, config).await?;
     let result = match command {
         Command::Server { listen } => sluice::server::serve(engine, listen).await,

@@ -187,6 +187,16 @@ fn a_stream_takes_its_columns_from_the_registry_and_follows_new_versions() {
     let (status, answer) = server.ksql(create);
     assert_eq!(status, 200, "{answer}");
     assert_eq!(server.columns("ORDERS"), ["ID"]);
+    // SHOW PROPERTIES names the registry, as ksqlDB does.
+    let (status, answer) = server.ksql("SHOW PROPERTIES;");
+    assert_eq!(status, 200, "{answer}");
+    let url = format!("http://127.0.0.1:{}", server.registry);
+    assert!(
+        answer[0]["properties"].as_array().is_some_and(|ps| ps
+            .iter()
+            .any(|p| p["name"] == "ksql.schema.registry.url" && p["value"] == url.as_str())),
+        "{answer}"
+    );
     // A compatible new version (a field with a default) is accepted; the
     // stream re-reads the subject when it is replaced.
     server.ok(
