@@ -85,6 +85,32 @@ pub(crate) fn binding(spec: &FormatSpec) -> Result<&super::SrSpec> {
     })
 }
 
+/// The schema a sink writes with, and its id: the one pinned by
+/// `*_SCHEMA_ID` (which must be of `schema_type`; nothing is registered),
+/// else the `generate`d one, registered under the subject.
+pub(crate) fn writer_schema(
+    sr: &super::SrSpec,
+    schema_type: SchemaType,
+    generate: impl FnOnce() -> Result<String>,
+) -> Result<(i32, Arc<Schema>)> {
+    let registry = sr.registry.get();
+    let Some(id) = sr.schema_id else {
+        let schema = Schema::new(schema_type, generate()?);
+        let id = registry.register(&sr.subject, &schema)?;
+        return Ok((id, Arc::new(schema)));
+    };
+    let pinned = registry.by_id(id)?;
+    if pinned.schema_type != schema_type {
+        return Err(Error::user(format!(
+            "The schema {id} given for '{}' is a {} schema, not a {} one",
+            sr.subject,
+            pinned.schema_type.name(),
+            schema_type.name()
+        )));
+    }
+    Ok((id, pinned))
+}
+
 /// The ksqlDB-shaped Avro schema of `schema`'s columns for `part`.
 pub(crate) fn generated_schema(
     spec: &FormatSpec,
@@ -154,18 +180,10 @@ impl FormatFactory for AvroFormat {
         schema: SchemaRef,
     ) -> Result<Arc<dyn Encoder>> {
         let sr = binding(spec)?;
-        let (id, text) = match sr.schema_id {
-            Some(id) => (id, sr.registry.get().by_id(id)?.text.clone()),
-            None => {
-                let text = generated_schema(spec, part, &schema)?;
-                let id = sr
-                    .registry
-                    .get()
-                    .register(&sr.subject, &Schema::new(SchemaType::Avro, text.clone()))?;
-                (id, text)
-            }
-        };
-        let writer = schema::parse(&text)
+        let (id, written) = writer_schema(sr, SchemaType::Avro, || {
+            generated_schema(spec, part, &schema)
+        })?;
+        let writer = schema::parse(&written.text)
             .map_err(|e| Error::user(format!("The Avro schema {id} is not valid: {e}")))?;
         let wrapped = is_wrapped(spec, part, schema.fields().len());
         let plan = if wrapped {

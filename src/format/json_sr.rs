@@ -18,8 +18,8 @@ use super::json::{is_wrapped, JSON};
 use super::{
     Decoded, Decoder, Encoded, Encoder, Format, FormatFactory, FormatSpec, Part, RowError,
 };
-use crate::error::{Error, Result};
-use crate::sr::{Schema, SchemaType};
+use crate::error::Result;
+use crate::sr::SchemaType;
 use crate::types::SqlType;
 
 /// The JSON_SR format's factory.
@@ -65,24 +65,9 @@ impl FormatFactory for JsonSrFormat {
         schema: SchemaRef,
     ) -> Result<Arc<dyn Encoder>> {
         let sr = binding(spec)?;
-        let id = match sr.schema_id {
-            Some(id) => {
-                let s = sr.registry.get().by_id(id)?;
-                if s.schema_type != SchemaType::Json {
-                    return Err(Error::user(format!(
-                        "The schema {id} is a {} schema, not a JSON schema",
-                        s.schema_type.name()
-                    )));
-                }
-                id
-            }
-            None => {
-                let text = generated_schema(spec, part, &schema)?;
-                sr.registry
-                    .get()
-                    .register(&sr.subject, &Schema::new(SchemaType::Json, text))?
-            }
-        };
+        let (id, _) = super::avro::writer_schema(sr, SchemaType::Json, || {
+            generated_schema(spec, part, &schema)
+        })?;
         Ok(Arc::new(JsonSrEncoder {
             json: JSON.encoder(&plain_json(spec), part, schema)?,
             prefix: prefix(id),

@@ -210,22 +210,9 @@ impl FormatFactory for ProtobufFormat {
     ) -> Result<Arc<dyn Encoder>> {
         let sr = super::avro::binding(spec)?;
         let registry = sr.registry.get();
-        let (id, registered) = match sr.schema_id {
-            Some(id) => (id, registry.by_id(id)?),
-            None => {
-                let (text, _) = generated_message(spec, &schema)?;
-                let s = Schema::new(SchemaType::Protobuf, text);
-                let id = registry.register(&sr.subject, &s)?;
-                (id, Arc::new(s))
-            }
-        };
-        if registered.schema_type != SchemaType::Protobuf {
-            return Err(Error::user(format!(
-                "The schema {id} of '{}' is a {} schema, not a PROTOBUF one",
-                sr.subject,
-                registered.schema_type.name()
-            )));
-        }
+        let (id, registered) = super::avro::writer_schema(sr, SchemaType::Protobuf, || {
+            Ok(generated_message(spec, &schema)?.0)
+        })?;
         let pool = compile_registered(registry, &registered).map_err(Error::user)?;
         let (message, path) =
             schema::select(&pool, sr.full_name.as_deref()).map_err(Error::user)?;
