@@ -70,6 +70,9 @@ impl Broker for KafkaBroker {
         }
         // One consumer per topic (in the same group when it commits).
         let mut inputs: Vec<Box<dyn TopicReader>> = Vec::new();
+        // The first input's consumer is the group's member; the others
+        // follow its assignment and commit through it.
+        let mut leader: Option<reader::KafkaReader> = None;
         for (topic, start) in spec.topics() {
             let one = ReaderSpec {
                 topic: topic.to_string(),
@@ -77,9 +80,20 @@ impl Broker for KafkaBroker {
                 also: Vec::new(),
                 ..spec.clone()
             };
-            let mut reader = reader::KafkaReader::new(self.client_config(), &one)?;
+            let mut reader = match (&leader, &spec.group_id) {
+                (Some(first), Some(_)) => {
+                    reader::KafkaReader::follower(self.client_config(), &one, first)?
+                }
+                _ => reader::KafkaReader::new(self.client_config(), &one)?,
+            };
             reader.track_partitions = true;
-            inputs.push(Box::new(reader));
+            match leader {
+                None => leader = Some(reader),
+                Some(_) => inputs.push(Box::new(reader)),
+            }
+        }
+        if let Some(first) = leader {
+            inputs.insert(0, Box::new(first));
         }
         Ok(Box::new(crate::runtime::io::MultiReader::new(inputs)))
     }

@@ -3,19 +3,21 @@
 //! wake-up, not one per record. Records are copied into the batch's
 //! contiguous buffers (no per-record allocation).
 //!
-//! A persistent query's reader (one with a consumer group) takes every
-//! partition of its topic by manual assignment and commits its offsets to
-//! its group: a restarted server resumes at once, without waiting for the
-//! group to expire the killed process's membership. (Sharing partitions
-//! among servers through the group protocol comes with scale-out.)
-//! Transient readers (push queries, PRINT) subscribe in a group of their
-//! own and never commit.
+//! A persistent query's reader (one with a consumer group) subscribes in
+//! the query's group with the cooperative-sticky assignor, so the servers
+//! of one service split its partitions and take over a dead server's. A
+//! revoked partition is held until the query has committed its work on it
+//! ([`KafkaReader::release`]). The other inputs of a join follow the first
+//! input's assignment by manual assignment (so that the same partitions of
+//! co-partitioned topics stay together) and commit through its consumer,
+//! the group's member. Transient readers (push queries, PRINT) subscribe
+//! in a group of their own and never commit.
 //!
 //! Errors the consumer reports while the broker is away (transport
 //! failures, all brokers down) are logged and ridden out: librdkafka
 //! reconnects by itself, and the query resumes when the broker is back.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,28 +25,97 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{
-    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol, StreamConsumer,
 };
+use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::message::{BorrowedMessage, Headers, Message};
+use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use crate::error::{Error, Result};
 use crate::format::Encoded;
 use crate::runtime::io::{CommitPosition, OffsetGap, RawBatch, ReaderSpec, StartFrom, TopicReader};
 
-/// Counts the consumer group's rebalances, so that the reader asks for its
-/// assignment only after one.
+/// Follows the consumer group's rebalances: counts them, so that the
+/// reader asks for its assignment only after one, and (for a persistent
+/// query's reader) holds back the partitions the group takes away until
+/// the query has committed its work on them ([`KafkaReader::release`]), as
+/// Kafka Streams commits in `onPartitionsRevoked`.
 #[derive(Clone, Default)]
-pub(super) struct Rebalances(Arc<AtomicU64>);
+pub(super) struct Rebalances(Arc<RebalanceState>);
+
+#[derive(Default)]
+pub(super) struct RebalanceState {
+    count: AtomicU64,
+    /// Whether revocations wait for [`KafkaReader::release`].
+    defer: AtomicBool,
+    /// Set once the reader is being dropped: the consumer's close revokes
+    /// everything and must not wait.
+    closing: AtomicBool,
+    pending: std::sync::Mutex<Option<PendingRevoke>>,
+}
+
+/// A revocation waiting for the query to commit.
+struct PendingRevoke {
+    partitions: TopicPartitionList,
+    cooperative: bool,
+    lost: bool,
+}
 
 impl ClientContext for Rebalances {}
 
 impl ConsumerContext for Rebalances {
-    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Error(e) = rebalance {
-            tracing::warn!("consumer group rebalance failed: {e}");
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        let cooperative = matches!(
+            consumer.rebalance_protocol(),
+            RebalanceProtocol::Cooperative
+        );
+        let outcome = match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                if cooperative {
+                    consumer.incremental_assign(tpl)
+                } else {
+                    consumer.assign(tpl)
+                }
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                let state = &self.0;
+                if state.defer.load(Ordering::SeqCst) && !state.closing.load(Ordering::SeqCst) {
+                    if let Ok(mut pending) = state.pending.lock() {
+                        // A second revocation before the first is released
+                        // (the eager protocol) revokes everything anyway.
+                        *pending = Some(PendingRevoke {
+                            partitions: tpl.clone(),
+                            cooperative,
+                            lost: consumer.assignment_lost(),
+                        });
+                        state.count.fetch_add(1, Ordering::SeqCst);
+                        return;
+                    }
+                }
+                if cooperative {
+                    consumer.incremental_unassign(tpl)
+                } else {
+                    consumer.unassign()
+                }
+            }
+            other => {
+                tracing::warn!(
+                    "consumer group rebalance failed: {}",
+                    RDKafkaErrorCode::from(other)
+                );
+                Ok(())
+            }
+        };
+        if let Err(e) = outcome {
+            tracing::warn!("consumer group rebalance: cannot change the assignment: {e}");
         }
-        self.0.fetch_add(1, Ordering::SeqCst);
+        self.0.count.fetch_add(1, Ordering::SeqCst);
     }
 }
 
@@ -60,6 +131,10 @@ pub(super) struct KafkaReader {
     /// For a manually assigned reader: the partitions assigned so far
     /// (empty until the topic's metadata was read).
     manual: Option<Vec<i32>>,
+    /// For a join's later input: the consumer of the first input, which
+    /// is the group's member and commits for it; its partitions are those
+    /// [`KafkaReader::follow`] gives.
+    leader: Option<Arc<Inner>>,
     topic: Arc<str>,
     with_headers: bool,
     commits: bool,
@@ -77,7 +152,26 @@ pub(super) struct KafkaReader {
 }
 
 impl KafkaReader {
-    pub(super) fn new(mut config: ClientConfig, spec: &ReaderSpec) -> Result<Self> {
+    /// A reader of `spec`: a member of its consumer group when it has one.
+    pub(super) fn new(config: ClientConfig, spec: &ReaderSpec) -> Result<Self> {
+        Self::build(config, spec, None)
+    }
+
+    /// A reader of a join's later input, whose partitions follow the first
+    /// input's (`leader`, the group's member, which also commits for it).
+    pub(super) fn follower(
+        config: ClientConfig,
+        spec: &ReaderSpec,
+        leader: &KafkaReader,
+    ) -> Result<Self> {
+        Self::build(config, spec, Some(Arc::clone(&leader.consumer)))
+    }
+
+    fn build(
+        mut config: ClientConfig,
+        spec: &ReaderSpec,
+        leader: Option<Arc<Inner>>,
+    ) -> Result<Self> {
         let group = spec
             .group_id
             .clone()
@@ -88,8 +182,9 @@ impl KafkaReader {
             .set("enable.partition.eof", "false")
             .set("fetch.queue.backoff.ms", "10")
             .set("fetch.wait.max.ms", "50")
-            .set("session.timeout.ms", "10000")
+            .set("session.timeout.ms", "6000")
             .set("heartbeat.interval.ms", "1000")
+            .set("partition.assignment.strategy", "cooperative-sticky")
             .set(
                 "auto.offset.reset",
                 match spec.start {
@@ -99,15 +194,21 @@ impl KafkaReader {
             );
         let rebalances = Rebalances::default();
         let consumer: Inner = config.create_with_context(rebalances.clone())?;
-        let manual = spec.group_id.is_some();
+        let manual = leader.is_some();
         if !manual {
             consumer.subscribe(&[spec.topic.as_str()])?;
         }
+        // A persistent query commits its work before giving partitions up.
+        rebalances
+            .0
+            .defer
+            .store(spec.group_id.is_some() && !manual, Ordering::SeqCst);
         Ok(KafkaReader {
             consumer: Arc::new(consumer),
             rebalances,
             assignment: (0, None),
             manual: manual.then(Vec::new),
+            leader,
             errors: 0,
             topic: Arc::from(spec.topic.as_str()),
             with_headers: spec.with_headers,
@@ -189,6 +290,13 @@ impl KafkaReader {
             return self.caught_up;
         }
         self.last_catch_up_check = Some(std::time::Instant::now());
+        // A member the group gave no partition has nothing to read.
+        let nothing_assigned = self.manual.as_ref().is_some_and(Vec::is_empty)
+            || (self.manual.is_none() && self.assignment().is_some_and(|a| a.is_empty()));
+        if nothing_assigned {
+            self.partitions_caught_up.clear();
+            return true;
+        }
         let consumer = Arc::clone(&self.consumer);
         let (all, done) = tokio::task::spawn_blocking(move || {
             let Ok(positions) = consumer.position() else {
@@ -236,36 +344,75 @@ impl KafkaReader {
 }
 
 impl KafkaReader {
-    /// Assigns every partition of the topic, each starting at the group's
-    /// committed offset (or `auto.offset.reset` without one). Metadata is
-    /// read in a blocking task, never on the async worker.
-    async fn assign_all(&mut self) -> Result<()> {
-        let consumer = Arc::clone(&self.consumer);
-        let topic = self.topic.to_string();
-        let partitions = tokio::task::spawn_blocking(move || -> Result<Vec<i32>> {
-            let md = consumer.fetch_metadata(Some(&topic), Duration::from_secs(10))?;
-            let partitions: Vec<i32> = md
-                .topics()
+    /// The partitions the consumer group is taking away, held until
+    /// [`KafkaReader::release`]; with whether they are already lost (the
+    /// group expired this member: committing for them would fail).
+    fn pending_revoke(&self) -> Option<(Vec<i32>, bool)> {
+        let pending = self.rebalances.0.pending.lock().ok()?;
+        pending.as_ref().map(|p| {
+            let partitions = p
+                .partitions
+                .elements_for_topic(&self.topic)
                 .iter()
-                .filter(|t| t.name() == topic && t.error().is_none())
-                .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+                .map(|e| e.partition())
                 .collect();
-            if partitions.is_empty() {
-                return Err(Error::external(format!(
-                    "topic '{topic}' has no partitions yet; waiting for it"
-                )));
-            }
-            let mut tpl = TopicPartitionList::new();
-            for &p in &partitions {
-                tpl.add_partition_offset(&topic, p, Offset::Stored)?;
-            }
-            consumer.assign(&tpl)?;
-            Ok(partitions)
+            (partitions, p.lost)
         })
-        .await
-        .map_err(|e| Error::internal(format!("assignment task failed: {e}")))??;
-        self.manual = Some(partitions);
+    }
+
+    /// Gives up the partitions of the pending revocation.
+    fn release_revoked(&mut self) -> Result<()> {
+        let pending = self
+            .rebalances
+            .0
+            .pending
+            .lock()
+            .map_err(|_| Error::internal("the rebalance state is poisoned"))?
+            .take();
+        if let Some(p) = pending {
+            if p.cooperative {
+                self.consumer.incremental_unassign(&p.partitions)?;
+            } else {
+                self.consumer.unassign()?;
+            }
+            self.rebalances.0.count.fetch_add(1, Ordering::SeqCst);
+        }
         Ok(())
+    }
+
+    /// A follower takes exactly `partitions`, the new ones at the group's
+    /// committed offsets.
+    fn follow_partitions(&mut self, partitions: &[i32]) -> Result<()> {
+        let current = self.manual.clone().unwrap_or_default();
+        let mut add = TopicPartitionList::new();
+        let mut remove = TopicPartitionList::new();
+        for &p in partitions.iter().filter(|p| !current.contains(p)) {
+            add.add_partition_offset(&self.topic, p, Offset::Stored)?;
+        }
+        for &p in current.iter().filter(|p| !partitions.contains(p)) {
+            remove.add_partition(&self.topic, p);
+        }
+        if remove.count() > 0 {
+            self.consumer.incremental_unassign(&remove)?;
+            for e in remove.elements() {
+                self.expected.remove(&e.partition());
+                self.partitions_caught_up.remove(&e.partition());
+            }
+        }
+        if add.count() > 0 {
+            self.consumer.incremental_assign(&add)?;
+        }
+        self.manual = Some(partitions.to_vec());
+        self.last_catch_up_check = None;
+        Ok(())
+    }
+}
+
+impl Drop for KafkaReader {
+    fn drop(&mut self) {
+        // Closing the consumer revokes everything: nothing is left to
+        // commit by then, and the close must not wait for a release.
+        self.rebalances.0.closing.store(true, Ordering::SeqCst);
     }
 }
 
@@ -360,16 +507,6 @@ impl TopicReader for KafkaReader {
             batch.keys.offsets.push(0);
             batch.values.offsets.push(0);
             let mut suspects = Vec::new();
-            if self.manual.as_ref().is_some_and(Vec::is_empty) {
-                if let Err(e) = self.assign_all().await {
-                    self.errors += 1;
-                    if self.errors == 1 || self.errors.is_multiple_of(100) {
-                        tracing::warn!(topic = %self.topic, "{e}");
-                    }
-                    tokio::time::sleep(wait).await;
-                    return Ok(batch);
-                }
-            }
             let first = tokio::time::timeout(wait, self.consumer.recv()).await;
             match first {
                 Err(_) => {
@@ -435,7 +572,8 @@ impl TopicReader for KafkaReader {
             for &(_, p, next) in offsets.iter().filter(|(input, _, _)| *input == 0) {
                 tpl.add_partition_offset(&self.topic, p, Offset::Offset(next))?;
             }
-            let consumer = Arc::clone(&self.consumer);
+            // A join's later input commits through the group's member.
+            let consumer = Arc::clone(self.leader.as_ref().unwrap_or(&self.consumer));
             tokio::task::spawn_blocking(move || match consumer.commit(&tpl, CommitMode::Sync) {
                 Ok(()) => Ok(()),
                 Err(e) => Err(Error::external(format!("Kafka commit: {e}"))),
@@ -458,7 +596,7 @@ impl TopicReader for KafkaReader {
         if let Some(manual) = &self.manual {
             return (!manual.is_empty()).then(|| manual.clone());
         }
-        let seen = self.rebalances.0.load(Ordering::SeqCst);
+        let seen = self.rebalances.0.count.load(Ordering::SeqCst);
         if seen != self.assignment.0 || self.assignment.1.is_none() {
             // A local call: librdkafka keeps the assignment in memory.
             let current = self.consumer.assignment().ok().map(|tpl| {
@@ -470,5 +608,20 @@ impl TopicReader for KafkaReader {
             self.assignment = (seen, current.filter(|_| seen > 0));
         }
         self.assignment.1.clone()
+    }
+
+    fn revoking(&self) -> Option<(Vec<i32>, bool)> {
+        self.pending_revoke()
+    }
+
+    fn release(&mut self) -> Result<()> {
+        self.release_revoked()
+    }
+
+    fn follow(&mut self, partitions: &[i32]) -> Result<()> {
+        if self.leader.is_some() {
+            self.follow_partitions(partitions)?;
+        }
+        Ok(())
     }
 }

@@ -101,6 +101,36 @@ impl RawBatch {
         (self, rest)
     }
 
+    /// The records at `rows`, in that order (gaps of their partition go
+    /// with them).
+    pub fn select(&self, rows: &[usize]) -> RawBatch {
+        let batch = self;
+        let mut out = RawBatch {
+            topic: Arc::clone(&batch.topic),
+            input: batch.input,
+            ..RawBatch::default()
+        };
+        out.keys.offsets.push(0);
+        out.values.offsets.push(0);
+        for &i in rows {
+            push_payload(&mut out.keys, batch.keys.get(i));
+            push_payload(&mut out.values, batch.values.get(i));
+            out.timestamps.push(batch.timestamps[i]);
+            out.partitions.push(batch.partitions[i]);
+            out.offsets.push(batch.offsets[i]);
+            if let Some(h) = batch.headers.get(i) {
+                out.headers.push(h.clone());
+            }
+        }
+        out.gaps = batch
+            .gaps
+            .iter()
+            .filter(|g| rows.iter().any(|&r| batch.partitions[r] == g.partition))
+            .copied()
+            .collect();
+        out
+    }
+
     /// The record at `row` alone.
     pub fn slice(&self, row: usize) -> RawBatch {
         let mut out = RawBatch {
@@ -126,6 +156,15 @@ impl RawBatch {
         }
         out
     }
+}
+
+/// Appends one payload (or a null) to `p`.
+pub(crate) fn push_payload(p: &mut Encoded, payload: Option<&[u8]>) {
+    if let Some(b) = payload {
+        p.data.extend_from_slice(b);
+    }
+    p.nulls.push(payload.is_none());
+    p.offsets.push(p.data.len());
 }
 
 /// Records to write to a topic.
@@ -224,6 +263,25 @@ pub trait TopicReader: Send {
     /// The partitions currently assigned to this reader, once known. It
     /// changes when the consumer group rebalances.
     fn assignment(&mut self) -> Option<Vec<i32>>;
+
+    /// Partitions the consumer group is taking from this reader: they stay
+    /// assigned until [`TopicReader::release`], so that the work done on
+    /// them can be committed first. With whether they are already lost
+    /// (this member was expired: a commit would fail).
+    fn revoking(&self) -> Option<(Vec<i32>, bool)> {
+        None
+    }
+
+    /// Gives up the partitions [`TopicReader::revoking`] named.
+    fn release(&mut self) -> Result<()> {
+        Ok(())
+    }
+
+    /// For a join's later input: read exactly `partitions` (the first
+    /// input's assignment).
+    fn follow(&mut self, _partitions: &[i32]) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Reads partitions from their first record to the end offsets they had
@@ -369,18 +427,51 @@ pub struct MultiReader {
     inputs: Vec<Box<dyn TopicReader>>,
     /// Fetched records not yet returned, per input.
     pending: Vec<RawBatch>,
+    /// The first input's assignment the others last followed.
+    following: Option<Vec<i32>>,
 }
 
 impl MultiReader {
     /// A reader over `inputs`, input 0 first.
     pub fn new(inputs: Vec<Box<dyn TopicReader>>) -> Self {
         let pending = inputs.iter().map(|_| RawBatch::default()).collect();
-        MultiReader { inputs, pending }
+        MultiReader {
+            inputs,
+            pending,
+            following: None,
+        }
+    }
+
+    /// The later inputs take the first input's partitions (the group
+    /// assigns the first input only), dropping what they buffered of
+    /// partitions they no longer read.
+    fn follow_first(&mut self) -> Result<()> {
+        let Some(first) = self.inputs.first_mut() else {
+            return Ok(());
+        };
+        let assigned = first.assignment();
+        if assigned == self.following {
+            return Ok(());
+        }
+        let partitions = assigned.clone().unwrap_or_default();
+        for (input, reader) in self.inputs.iter_mut().enumerate().skip(1) {
+            reader.follow(&partitions)?;
+            let pending = &mut self.pending[input];
+            if pending.partitions.iter().any(|p| !partitions.contains(p)) {
+                let keep: Vec<usize> = (0..pending.len())
+                    .filter(|&i| partitions.contains(&pending.partitions[i]))
+                    .collect();
+                *pending = pending.select(&keep);
+            }
+        }
+        self.following = assigned;
+        Ok(())
     }
 
     /// Fetches for every input without buffered records; `wait` is shared
     /// among them. Gaps come back at once.
     async fn fill(&mut self, max: usize, wait: Duration) -> Result<Option<RawBatch>> {
+        self.follow_first()?;
         let n = self.inputs.len().max(1) as u32;
         for (input, reader) in self.inputs.iter_mut().enumerate() {
             if !self.pending[input].is_empty() {
@@ -458,6 +549,17 @@ impl TopicReader for MultiReader {
 
     fn assignment(&mut self) -> Option<Vec<i32>> {
         self.inputs.first_mut()?.assignment()
+    }
+
+    fn revoking(&self) -> Option<(Vec<i32>, bool)> {
+        self.inputs.first()?.revoking()
+    }
+
+    fn release(&mut self) -> Result<()> {
+        match self.inputs.first_mut() {
+            Some(first) => first.release(),
+            None => Ok(()),
+        }
     }
 }
 

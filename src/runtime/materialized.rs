@@ -98,6 +98,10 @@ struct Entry {
     value: Box<[u8]>,
     /// For windowed tables, the time the retention is measured from.
     window_time: i64,
+    /// The task (input partition) that wrote the row; -1 when the query
+    /// runs as one task. A server drops the rows of the partitions the
+    /// consumer group moves elsewhere.
+    partition: i32,
 }
 
 struct State {
@@ -254,7 +258,7 @@ impl Materialized {
     /// Applies one output batch of the materializing query: each row
     /// upserts its key, or deletes it when flagged as a null row.
     pub fn apply(&self, batch: &RecordBatch) -> Result<()> {
-        self.apply_logged(batch, None)
+        self.apply_logged(batch, None, -1)
     }
 
     /// Applies one output batch, writing each change to `log` as a
@@ -265,6 +269,7 @@ impl Materialized {
         &self,
         batch: &RecordBatch,
         mut log: Option<&mut StateWriter>,
+        partition: i32,
     ) -> Result<()> {
         let n = batch.num_rows();
         if n == 0 {
@@ -361,6 +366,7 @@ impl Materialized {
                 Entry {
                     value: values.row(i).data().into(),
                     window_time,
+                    partition,
                 },
             );
         }
@@ -415,10 +421,10 @@ impl Materialized {
     /// Puts back rows from changelog records written by
     /// [`Materialized::apply_logged`], each part sorted by key (and the
     /// parts' keys distinct), in one bulk load.
-    pub fn load(&self, parts: Vec<Vec<(&[u8], &[u8])>>) -> Result<()> {
+    pub fn load(&self, parts: Vec<(i32, Vec<(&[u8], &[u8])>)>) -> Result<()> {
         use std::cmp::Reverse;
         use std::collections::BinaryHeap;
-        let total: usize = parts.iter().map(Vec::len).sum();
+        let total: usize = parts.iter().map(|(_, p)| p.len()).sum();
         if total == 0 {
             return Ok(());
         }
@@ -428,19 +434,21 @@ impl Materialized {
         let mut heads: BinaryHeap<Reverse<(&[u8], usize, usize)>> = parts
             .iter()
             .enumerate()
-            .filter_map(|(p, part)| part.first().map(|(k, _)| Reverse((*k, p, 0))))
+            .filter_map(|(p, (_, part))| part.first().map(|(k, _)| Reverse((*k, p, 0))))
             .collect();
         while let Some(Reverse((key, p, i))) = heads.pop() {
-            let (window_time, value) = take_i64(parts[p][i].1)?;
+            let (partition, part) = &parts[p];
+            let (window_time, value) = take_i64(part[i].1)?;
             newest = newest.max(window_time);
             rows.push((
                 key.into(),
                 Entry {
                     value: value.into(),
                     window_time,
+                    partition: *partition,
                 },
             ));
-            if let Some((k, _)) = parts[p].get(i + 1) {
+            if let Some((k, _)) = part.get(i + 1) {
                 heads.push(Reverse((*k, p, i + 1)));
             }
         }
@@ -456,15 +464,39 @@ impl Materialized {
         Ok(())
     }
 
+    /// Drops the rows of `partitions` (moved to another server).
+    pub fn drop_partitions(&self, partitions: &[i32]) -> Result<()> {
+        if partitions.is_empty() {
+            return Ok(());
+        }
+        let mut state = self.write_lock()?;
+        state.rows.retain(|_, e| !partitions.contains(&e.partition));
+        Ok(())
+    }
+
     /// The selected rows, at most `limit` of them, as a batch of
     /// [`Materialized::schema`].
     pub fn read(&self, selection: &Selection, limit: Option<usize>) -> Result<RecordBatch> {
+        self.read_in(selection, limit, None)
+    }
+
+    /// Like [`Materialized::read`], of the rows of `partitions` only when
+    /// given (a server answering for the partitions it owns).
+    pub fn read_in(
+        &self,
+        selection: &Selection,
+        limit: Option<usize>,
+        partitions: Option<&[i32]>,
+    ) -> Result<RecordBatch> {
         let limit = limit.unwrap_or(usize::MAX);
         let mut keys = self.key_rows.empty_rows(0, 0);
         let mut values = self.value_rows.empty_rows(0, 0);
         let key_parser = self.key_rows.parser();
         let value_parser = self.value_rows.parser();
         let take = |k: &[u8], e: &Entry, keys: &mut Rows, values: &mut Rows| -> bool {
+            if partitions.is_some_and(|ps| !ps.contains(&e.partition)) {
+                return true;
+            }
             keys.push(key_parser.parse(k));
             values.push(value_parser.parse(&e.value));
             keys.num_rows() < limit
@@ -498,7 +530,7 @@ impl Materialized {
             }
             Selection::Range(range) => {
                 let Some(first) = &self.first_rows else {
-                    return self.read(&Selection::All, Some(limit));
+                    return self.read_in(&Selection::All, Some(limit), partitions);
                 };
                 let encode = |bound: &Bound<ArrayRef>| -> Result<Option<Box<[u8]>>> {
                     match bound {

@@ -144,6 +144,7 @@ impl QuerySink {
         &mut self,
         batches: Vec<RecordBatch>,
         state: Option<&mut StateWriter>,
+        partition: i32,
     ) -> Result<(SinkState, u64)> {
         let mut written = 0u64;
         match self {
@@ -158,10 +159,14 @@ impl QuerySink {
             QuerySink::Materialize { store, then } => {
                 let mut state = state;
                 for b in &batches {
-                    store.apply_logged(b, state.as_deref_mut().map(|w| w.component(STORE)))?;
+                    store.apply_logged(
+                        b,
+                        state.as_deref_mut().map(|w| w.component(STORE)),
+                        partition,
+                    )?;
                 }
                 match then {
-                    Some(next) => Box::pin(next.write(batches, None)).await,
+                    Some(next) => Box::pin(next.write(batches, None, partition)).await,
                     None => {
                         let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
                         Ok((SinkState::Open, rows))
@@ -340,9 +345,15 @@ impl Runner {
                 _ = cancel.cancelled() => break,
                 b = self.task.reader.poll(self.task.settings.max_batch, wait) => b?,
             };
-            if self.task.state.is_some() {
-                self.sync_assignment().await?;
+            if self.hand_over().await? {
+                uncommitted = false;
+                last_commit = Instant::now();
             }
+            let assigned = self.task.reader.assignment();
+            if self.task.state.is_some() {
+                self.sync_assignment(assigned.clone()).await?;
+            }
+            let batch = only_assigned(batch, assigned.as_deref());
             if batch.is_empty() && !self.queued.is_empty() {
                 // Queued join records may be free to go now.
                 let before = self.queued_records();
@@ -431,7 +442,7 @@ impl Runner {
             let next = self.offsets.entry((batch.input, p)).or_insert(o + 1);
             *next = (*next).max(o + 1);
         }
-        let (state, written) = self.task.sink.write(outputs, None).await?;
+        let (state, written) = self.task.sink.write(outputs, None, -1).await?;
         self.task
             .status
             .records_out
@@ -572,7 +583,7 @@ impl Runner {
             let (s, written) = self
                 .task
                 .sink
-                .write(outputs, Some(&mut task.records))
+                .write(outputs, Some(&mut task.records), t)
                 .await?;
             self.task
                 .status
@@ -633,10 +644,40 @@ impl Runner {
         }
     }
 
+    /// Gives up the partitions the consumer group takes away: commits the
+    /// work done on them (unless the group already expired this member),
+    /// drops their tasks and their rows of the materialized table, and
+    /// lets the group hand them to another server. True when it committed.
+    async fn hand_over(&mut self) -> Result<bool> {
+        let Some((revoked, lost)) = self.task.reader.revoking() else {
+            return Ok(false);
+        };
+        if !lost {
+            self.commit().await?;
+        }
+        let tasks: Vec<i32> = revoked.iter().map(|&p| self.task_of(p)).collect();
+        for t in &tasks {
+            self.partitions.remove(t);
+        }
+        self.offsets.retain(|&(_, p), _| !revoked.contains(&p));
+        self.queued.retain(|&(_, p), _| !revoked.contains(&p));
+        if let Some(store) = self.task.sink.store() {
+            store.drop_partitions(&tasks)?;
+        }
+        tracing::info!(
+            query = %self.task.pipeline.query_id,
+            partitions = ?revoked,
+            lost,
+            "partitions handed over to another server"
+        );
+        self.task.reader.release()?;
+        Ok(!lost)
+    }
+
     /// Starts tasks for newly assigned partitions (restoring their state)
     /// and drops those of partitions assigned elsewhere.
-    async fn sync_assignment(&mut self) -> Result<()> {
-        let Some(assigned) = self.task.reader.assignment() else {
+    async fn sync_assignment(&mut self, assigned: Option<Vec<i32>>) -> Result<()> {
+        let Some(assigned) = assigned else {
             return Ok(());
         };
         self.partition_count = assigned.iter().max().map(|m| m + 1);
@@ -649,10 +690,15 @@ impl Runner {
             .filter(|p| !assigned.contains(p))
             .copied()
             .collect();
-        for p in revoked {
+        if !revoked.is_empty() {
             // Its uncommitted work is redone by whoever gets it, from the
             // changelog's last marker.
-            self.partitions.remove(&p);
+            for p in &revoked {
+                self.partitions.remove(p);
+            }
+            if let Some(store) = self.task.sink.store() {
+                store.drop_partitions(&revoked)?;
+            }
         }
         let new: Vec<i32> = assigned
             .into_iter()
@@ -714,15 +760,16 @@ impl Runner {
         let operators = started.elapsed();
         if let Some(store) = self.task.sink.store() {
             let mut parts = Vec::with_capacity(rebuilt.len());
-            for (_, _, restored, order) in &rebuilt {
+            for (p, _, restored, order) in &rebuilt {
                 let records = restored.component(STORE)?;
-                parts.push(
+                parts.push((
+                    *p,
                     order
                         .iter()
                         .flatten()
                         .filter_map(|&i| records.get(i as usize).copied())
                         .collect::<Vec<_>>(),
-                );
+                ));
             }
             store.load(parts)?;
         }
@@ -852,7 +899,7 @@ impl Runner {
         if self.task.state.is_none() {
             let held = self.task.pipeline.flush(&self.task.log)?;
             if !held.is_empty() {
-                let (_, written) = self.task.sink.write(held, None).await?;
+                let (_, written) = self.task.sink.write(held, None, -1).await?;
                 self.task
                     .status
                     .records_out
@@ -864,7 +911,11 @@ impl Runner {
             for (&p, task) in self.partitions.iter_mut() {
                 let held = task.pipeline.flush(&self.task.log)?;
                 if !held.is_empty() {
-                    let (_, written) = self.task.sink.write(held, Some(&mut task.records)).await?;
+                    let (_, written) = self
+                        .task
+                        .sink
+                        .write(held, Some(&mut task.records), p)
+                        .await?;
                     self.task
                         .status
                         .records_out
@@ -955,35 +1006,36 @@ fn split_by_partition(batch: RawBatch) -> Vec<(i32, RawBatch)> {
         .collect()
 }
 
+/// The records of partitions assigned to this reader (a batch fetched
+/// before a rebalance may hold records of partitions given up since); all
+/// of them while the assignment is not known.
+fn only_assigned(batch: RawBatch, assigned: Option<&[i32]>) -> RawBatch {
+    let Some(assigned) = assigned else {
+        return batch;
+    };
+    let mut last_ok = None;
+    let all = batch.partitions.iter().all(|&p| {
+        if last_ok == Some(p) {
+            return true;
+        }
+        let ok = assigned.contains(&p);
+        if ok {
+            last_ok = Some(p);
+        }
+        ok
+    });
+    if all {
+        return batch;
+    }
+    let rows: Vec<usize> = (0..batch.len())
+        .filter(|&i| assigned.contains(&batch.partitions[i]))
+        .collect();
+    select_rows(&batch, &rows)
+}
+
 /// The records of `batch` at `rows`, in that order.
 fn select_rows(batch: &RawBatch, rows: &[usize]) -> RawBatch {
-    let mut out = RawBatch {
-        topic: Arc::clone(&batch.topic),
-        input: batch.input,
-        ..RawBatch::default()
-    };
-    out.keys.offsets.push(0);
-    out.values.offsets.push(0);
-    for &i in rows {
-        push_payload(&mut out.keys, batch.keys.get(i));
-        push_payload(&mut out.values, batch.values.get(i));
-        out.timestamps.push(batch.timestamps[i]);
-        out.partitions.push(batch.partitions[i]);
-        out.offsets.push(batch.offsets[i]);
-        if let Some(h) = batch.headers.get(i) {
-            out.headers.push(h.clone());
-        }
-    }
-    out.gaps = batch
-        .gaps
-        .iter()
-        .filter(|g| {
-            rows.first()
-                .is_some_and(|&r| batch.partitions[r] == g.partition)
-        })
-        .copied()
-        .collect();
-    out
+    batch.select(rows)
 }
 
 /// Drops the records below `offset` (already part of the restored state).
@@ -1000,13 +1052,8 @@ fn skip_below(batch: RawBatch, offset: i64) -> RawBatch {
     }
 }
 
-fn push_payload(p: &mut crate::format::Encoded, payload: Option<&[u8]>) {
-    if let Some(b) = payload {
-        p.data.extend_from_slice(b);
-    }
-    p.nulls.push(payload.is_none());
-    p.offsets.push(p.data.len());
-}
+#[cfg(test)]
+use super::io::push_payload;
 
 #[cfg(test)]
 mod tests {
