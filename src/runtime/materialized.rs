@@ -93,6 +93,10 @@ pub enum Selection {
     Range(KeyRange),
 }
 
+/// One partition's changelog records of the table: the partition, and its
+/// `(key, value)` pairs sorted by key.
+pub type PartitionRows<'a> = (i32, Vec<(&'a [u8], &'a [u8])>);
+
 struct Entry {
     /// The value columns and the record time, in the row format.
     value: Box<[u8]>,
@@ -421,7 +425,7 @@ impl Materialized {
     /// Puts back rows from changelog records written by
     /// [`Materialized::apply_logged`], each part sorted by key (and the
     /// parts' keys distinct), in one bulk load.
-    pub fn load(&self, parts: Vec<(i32, Vec<(&[u8], &[u8])>)>) -> Result<()> {
+    pub fn load(&self, parts: Vec<PartitionRows<'_>>) -> Result<()> {
         use std::cmp::Reverse;
         use std::collections::BinaryHeap;
         let total: usize = parts.iter().map(|(_, p)| p.len()).sum();
