@@ -95,6 +95,9 @@ pub struct Session {
     pub variables: std::collections::HashMap<String, String>,
     /// Set while the engine replays a command of the command topic.
     pub replay: Option<Replay>,
+    /// For a pull query another server of the service forwarded: the
+    /// partitions of the table to answer for.
+    pub partitions: Option<Vec<i32>>,
 }
 
 /// How a command of the command topic is replayed.
@@ -107,9 +110,23 @@ pub struct Replay {
     pub start: bool,
     /// What the statement resolved to when it first ran.
     pub pin: Option<crate::engine::commands::Pin>,
+    /// This server recorded the command (applied in command-topic order
+    /// after another server's): its effects outside the catalog (creating
+    /// or deleting topics) are still to be done.
+    pub own: bool,
+    /// The caller holds the engine's catalog lock already.
+    pub locked: bool,
 }
 
 impl Session {
+    /// Whether a statement's effects outside the catalog (creating or
+    /// deleting topics) are done: yes, unless it is another server's
+    /// command (or one replayed at start), whose effects were done when it
+    /// first ran.
+    pub fn acts_outside_catalog(&self) -> bool {
+        self.replay.as_ref().is_none_or(|r| r.own)
+    }
+
     /// Checks every property set in the session ([`check_property`]).
     pub fn check_properties(&self) -> crate::error::Result<()> {
         for (name, value) in &self.properties {

@@ -43,6 +43,11 @@ pub enum Error {
     /// A bug in sluice.
     #[error("internal error: {0} (this is a bug in sluice)")]
     Internal(String),
+    /// A catalog change that was recorded in the command topic behind
+    /// another server's, and takes effect when the topic's order reaches
+    /// it (the engine waits for that; never seen by its callers).
+    #[error("the statement takes effect in command-topic order ({0})")]
+    Queued(String),
 }
 
 impl Error {
@@ -94,6 +99,7 @@ impl Error {
             },
             Error::External(m) => Error::External(format!("{prefix}: {m}")),
             Error::Internal(m) => Error::Internal(format!("{prefix}: {m}")),
+            Error::Queued(id) => Error::Queued(id),
         }
     }
 }

@@ -66,6 +66,12 @@ enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "0.0.0.0:8088")]
         listen: std::net::SocketAddr,
+        /// The URL the other servers of the service reach this one at
+        /// (ksqlDB's `ksql.advertised.listener`), for pull queries on
+        /// partitions this server reads [default: the listen address, or
+        /// the host name for 0.0.0.0]
+        #[arg(long, env = "SLUICE_ADVERTISED_LISTENER", value_name = "URL")]
+        advertised_listener: Option<String>,
     },
     /// Interactive SQL shell on an embedded engine.
     Shell {
@@ -212,7 +218,10 @@ async fn run(cli: Cli) -> sluice::error::Result<()> {
     }
     let engine = Engine::new(broker, config).await?;
     let result = match command {
-        Command::Server { listen } => sluice::server::serve(engine, listen).await,
+        Command::Server {
+            listen,
+            advertised_listener,
+        } => sluice::server::serve(engine, listen, advertised_listener).await,
         Command::Shell { execute, file, .. } => match (execute, file) {
             (Some(sql), _) => sluice::shell::batch(engine, &sql).await,
             (None, Some(path)) => {

@@ -13,20 +13,16 @@
 
 mod common;
 
+use common::cluster::{create_topic, wait_until, Server, Tansu};
+
 use std::collections::{BTreeMap, HashMap};
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
-use serde_json::{json, Value};
-use sluice::shell::remote::RemoteServer;
+use serde_json::Value;
 
 /// Records written.
 const RECORDS: usize = 6000;
@@ -38,226 +34,6 @@ const GROUPS: usize = 40;
 /// one-minute windows.
 const STEP_MS: i64 = 200;
 const BASE_MS: i64 = 1_700_000_000_000;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-fn wait_for_port(port: u16, deadline: Duration) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < deadline {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
-}
-
-/// A Tansu broker process with sqlite storage in its own directory.
-struct Tansu {
-    dir: tempfile::TempDir,
-    port: u16,
-    child: Option<Child>,
-}
-
-impl Tansu {
-    fn start() -> Option<Tansu> {
-        let found = Command::new("tansu")
-            .arg("--version")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok();
-        if !found {
-            return None;
-        }
-        let mut t = Tansu {
-            dir: tempfile::tempdir().expect("temp dir"),
-            port: free_port(),
-            child: None,
-        };
-        t.resume();
-        Some(t)
-    }
-
-    fn bootstrap(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    /// Starts the broker (again) on the same storage.
-    fn resume(&mut self) {
-        let url = format!("tcp://127.0.0.1:{}", self.port);
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.path().join("tansu.log"))
-            .expect("log file");
-        let child = Command::new("tansu")
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-            ])
-            .args(["--storage-engine", "sqlite://tansu.db"])
-            .current_dir(self.dir.path())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("start tansu");
-        self.child = Some(child);
-        assert!(
-            wait_for_port(self.port, Duration::from_secs(30)),
-            "Tansu did not listen on {}",
-            self.port
-        );
-    }
-
-    /// Stops the broker process.
-    fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for Tansu {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-/// A `sluice server` process.
-struct Server {
-    args: Vec<String>,
-    port: u16,
-    child: Option<Child>,
-    log: PathBuf,
-    starts: usize,
-}
-
-impl Server {
-    fn start(bootstrap: &str, service_id: &str, dir: &std::path::Path) -> Server {
-        let port = free_port();
-        let mut s = Server {
-            args: vec![
-                "server".into(),
-                "--bootstrap-servers".into(),
-                bootstrap.into(),
-                "--listen".into(),
-                format!("127.0.0.1:{port}"),
-                "--service-id".into(),
-                service_id.into(),
-                "--schema-registry-listen".into(),
-                "off".into(),
-            ],
-            port,
-            child: None,
-            log: dir.join(format!("sluice-{service_id}.log")),
-            starts: 0,
-        };
-        s.launch();
-        s
-    }
-
-    fn launch(&mut self) {
-        self.starts += 1;
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
-            .args(&self.args)
-            .env("SLUICE_LOG", "info")
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("start sluice");
-        self.child = Some(child);
-        assert!(
-            wait_for_port(self.port, Duration::from_secs(60)),
-            "sluice server did not listen; its log:\n{}",
-            self.log_text()
-        );
-    }
-
-    /// SIGKILL, then the same command again.
-    fn kill_and_restart(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            c.kill().expect("kill -9");
-            let _ = c.wait();
-        }
-        self.launch();
-    }
-
-    fn alive(&mut self) -> bool {
-        self.child
-            .as_mut()
-            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn remote(&self) -> RemoteServer {
-        RemoteServer::parse(&format!("http://127.0.0.1:{}", self.port)).expect("url")
-    }
-
-    async fn ksql(&self, sql: &str) -> Value {
-        let body = json!({
-            "ksql": sql,
-            "streamsProperties": {"auto.offset.reset": "earliest"}
-        });
-        match self.remote().post_json("/ksql", &body).await {
-            Ok(v) => v,
-            Err(e) => panic!("{sql}\nfailed: {e}\nserver log:\n{}", self.log_text()),
-        }
-    }
-
-    async fn pull(&self, sql: &str) -> Result<Value, String> {
-        let body = json!({
-            "ksql": sql,
-            "streamsProperties": {"ksql.query.pull.table.scan.enabled": "true"}
-        });
-        self.remote()
-            .post_json("/query", &body)
-            .await
-            .map_err(|e| e.to_string())
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-/// Creates the input topic with three partitions.
-async fn create_topic(bootstrap: &str, topic: &str) {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create()
-        .expect("admin");
-    let t = NewTopic::new(topic, 3, TopicReplication::Fixed(1));
-    let results = admin
-        .create_topics([&t], &AdminOptions::new())
-        .await
-        .expect("create topic");
-    for r in results {
-        r.expect("topic created");
-    }
-}
 
 /// The load: record `i` has key `id-<i>`, group `g<i % GROUPS>`, value
 /// `i % 7`, event time `BASE + i * STEP`.
@@ -311,14 +87,6 @@ fn start_producer(
             .flush(Duration::from_secs(120))
             .expect("every input record acknowledged");
     })
-}
-
-fn wait_until(what: &str, deadline: Duration, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// What the outputs hold, compared with a recomputation from the input.
@@ -557,7 +325,7 @@ async fn queries_and_state_survive_kill_9() {
     };
     let bootstrap = tansu.bootstrap();
     let t = Topics::new("kill");
-    create_topic(&bootstrap, &t.input).await;
+    create_topic(&bootstrap, &t.input, 3).await;
     let mut server = Server::start(&bootstrap, "kill_test", tansu.dir.path());
     let ids = create_pipeline(&server, &t).await;
     let before = queries(&server).await;
@@ -634,7 +402,7 @@ async fn queries_ride_out_a_broker_outage() {
     };
     let bootstrap = tansu.bootstrap();
     let t = Topics::new("outage");
-    create_topic(&bootstrap, &t.input).await;
+    create_topic(&bootstrap, &t.input, 3).await;
     let mut server = Server::start(&bootstrap, "outage_test", tansu.dir.path());
     create_pipeline(&server, &t).await;
 
@@ -755,8 +523,8 @@ async fn join_state_survives_kill_9() {
         return;
     };
     let bootstrap = tansu.bootstrap();
-    create_topic(&bootstrap, "jk_customers").await;
-    create_topic(&bootstrap, "jk_orders").await;
+    create_topic(&bootstrap, "jk_customers", 3).await;
+    create_topic(&bootstrap, "jk_orders", 3).await;
     let mut server = Server::start(&bootstrap, "join_kill_test", tansu.dir.path());
     for sql in [
         "CREATE TABLE customers (id STRING PRIMARY KEY, name STRING) \

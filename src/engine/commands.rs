@@ -54,6 +54,15 @@ pub struct Command {
     /// What replay must find unchanged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pin: Option<Pin>,
+    /// A unique id, by which the server that recorded the command finds
+    /// it when reading the topic back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Marks the command at this offset void: it failed when the topic's
+    /// order reached it (it conflicted with another server's command
+    /// recorded just before), so replay leaves it out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voids: Option<i64>,
 }
 
 /// What a statement resolved to when it first ran, which its replay must
@@ -204,7 +213,8 @@ impl CommandLog {
     }
 }
 
-fn parse(value: &[u8]) -> std::result::Result<Command, String> {
+/// Reads a command record's value.
+pub(crate) fn parse(value: &[u8]) -> std::result::Result<Command, String> {
     #[derive(Deserialize)]
     struct Version {
         version: u32,

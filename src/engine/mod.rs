@@ -2,7 +2,9 @@
 //! call. `execute(sql)` parses, plans and runs statements against the
 //! catalog and the broker, and returns one [`Outcome`] per statement.
 
+pub mod cluster;
 pub mod commands;
+mod follow;
 mod inserts;
 mod inspect;
 mod listing;
@@ -80,6 +82,13 @@ pub struct Engine {
     /// Set when the command topic holds a command this server cannot
     /// apply: it then refuses catalog changes.
     degraded: std::sync::Mutex<Option<String>>,
+    /// Following the command topic the other servers of the service write
+    /// too (with a command topic).
+    following: Option<Arc<follow::Following>>,
+    /// Statements recorded behind another server's command, by id.
+    queued: std::sync::Mutex<HashMap<String, follow::Queued>>,
+    /// The other servers of the service, once this one joined them.
+    cluster: std::sync::OnceLock<Arc<cluster::Cluster>>,
 }
 
 impl Engine {
@@ -108,6 +117,7 @@ impl Engine {
         } else {
             (None, Vec::new())
         };
+        let follows = commands.is_some();
         let engine = Arc::new(Engine {
             broker,
             session_state: crate::plan::session_state()?,
@@ -122,12 +132,17 @@ impl Engine {
             commands,
             ddl: Mutex::new(()),
             degraded: std::sync::Mutex::new(None),
+            following: follows.then(|| Arc::new(follow::Following::default())),
+            queued: std::sync::Mutex::new(HashMap::new()),
+            cluster: std::sync::OnceLock::new(),
         });
         if engine.config.processing_log_stream {
             engine.register_processing_log().await?;
         }
         if let Some(log) = &engine.commands {
+            let next = stored.last().map_or(0, |(offset, _)| offset + 1);
             engine.replay(log, stored).await;
+            engine.start_following(next)?;
         }
         Ok(engine)
     }
@@ -214,13 +229,32 @@ impl Engine {
         session: &mut Session,
         stmt: &ParsedStatement,
     ) -> Result<Outcome> {
-        // Catalog changes run one at a time (they are recorded in order);
-        // reads, queries and inserts never wait for them.
-        let _ddl = if changes_catalog(&stmt.statement) {
+        // Catalog changes run one at a time (they are recorded in order),
+        // after the commands other servers recorded; reads, queries and
+        // inserts never wait for them.
+        let locked = session.replay.as_ref().is_some_and(|r| r.locked);
+        let ddl = if changes_catalog(&stmt.statement) && !locked {
+            if session.replay.is_none() {
+                self.catch_up().await;
+            }
             Some(self.ddl.lock().await)
         } else {
             None
         };
+        let result = self.execute_locked(session, stmt).await;
+        drop(ddl);
+        match result {
+            Err(Error::Queued(id)) => self.await_queued(&id).await,
+            other => other,
+        }
+    }
+
+    /// Executes one parsed statement, the catalog lock taken when needed.
+    async fn execute_locked(
+        &self,
+        session: &mut Session,
+        stmt: &ParsedStatement,
+    ) -> Result<Outcome> {
         if matches!(
             stmt.statement,
             Statement::CreateAsSelect(_) | Statement::InsertSelect(_) | Statement::Query(_)
@@ -232,7 +266,7 @@ impl Engine {
             Statement::CreateAsSelect(c) => self.create_as_select(session, c, &stmt.text).await,
             Statement::InsertSelect(i) => self.insert_select(session, i, &stmt.text).await,
             Statement::InsertValues(i) => self.insert_values(i).await,
-            Statement::Query(q) => self.push_query(session, q).await,
+            Statement::Query(q) => self.push_query(session, q, &stmt.text).await,
             Statement::Show(s) => self.show(session, s).await,
             Statement::Describe(d) => self.describe(d).await,
             Statement::Explain(e) => self.explain(session, e).await,

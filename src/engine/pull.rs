@@ -156,7 +156,12 @@ impl Engine {
     }
 
     /// Runs a pull query (a SELECT without EMIT).
-    pub(super) async fn pull_query(&self, session: &Session, query: &Query) -> Result<Outcome> {
+    pub(super) async fn pull_query(
+        &self,
+        session: &Session,
+        query: &Query,
+        text: &str,
+    ) -> Result<Outcome> {
         reject_clauses(query)?;
         if query.limit.is_some()
             && !flag(self, session, "ksql.query.pull.limit.clause.enabled", true)
@@ -190,11 +195,13 @@ impl Engine {
             drop(state);
             return self.pull_stream(id, planned, query.limit).await;
         }
-        let owner = state.queries.values().find(|q| {
+        let owner_entry = state.queries.iter().find(|(_, q)| {
             q.materialized
                 .as_ref()
                 .is_some_and(|m| m.table() == source.name)
         });
+        let owner = owner_entry.map(|(_, q)| q);
+        let owner_status = owner_entry.map(|(id, q)| (Arc::clone(&q.status), id.clone()));
         if let Some(q) = owner {
             if !q.status.ready.load(std::sync::atomic::Ordering::SeqCst) {
                 return Err(Error::user(format!(
@@ -231,6 +238,30 @@ impl Engine {
         )?;
         drop(state);
 
+        // Which partitions this server answers for, and who answers for
+        // the others (servers of one service split a table's partitions).
+        let (local, remote) = match (&session.partitions, &owner_status) {
+            (Some(asked), Some((status, _))) => {
+                let mine = status.assigned();
+                if let Some(p) = asked
+                    .iter()
+                    .find(|p| mine.as_ref().is_some_and(|m| !m.contains(p)))
+                {
+                    return Err(Error::user(format!(
+                        "This server no longer reads partition {p} of the `{}` table (the \
+                         servers are handing partitions over). Try again shortly.",
+                        source.name
+                    )));
+                }
+                (Some(asked.clone()), Vec::new())
+            }
+            (None, Some((status, query_id))) => {
+                self.pull_owners(&source.name, query_id, status).await?
+            }
+            _ => (None, Vec::new()),
+        };
+        let forwarded = forward_pull(text, session, remote);
+
         let selection = self.selection(&access, &source, &store)?;
         // Without WHERE every row read is a row of the answer (rows with a
         // null key aside, which the store does not keep).
@@ -238,7 +269,7 @@ impl Engine {
             .limit
             .filter(|_| query.selection.is_none())
             .map(|l| usize::try_from(l).unwrap_or(usize::MAX));
-        let stored = store.read(&selection, read_limit)?;
+        let stored = store.read_in(&selection, read_limit, local.as_deref())?;
         let input = row_batch(&planned.decode.schema, &stored)?;
         let log = ProcessingLog::new(None);
         let ctx = OperatorContext {
@@ -254,6 +285,7 @@ impl Engine {
             }
             rows = next;
         }
+        rows.extend(forwarded.await?);
         let rows = limited(rows, query.limit);
         let windowed = source.window.is_some();
         let columns = planned
@@ -579,6 +611,51 @@ fn row_batch(schema: &SchemaRef, stored: &RecordBatch) -> Result<RecordBatch> {
 }
 
 /// At most `limit` rows of `batches`.
+/// Asks the other servers of the service for the rows of their
+/// partitions (`remote`: URL and partitions of each), all at once.
+fn forward_pull(
+    text: &str,
+    session: &Session,
+    remote: Vec<(String, Vec<i32>)>,
+) -> impl std::future::Future<Output = Result<Vec<RecordBatch>>> {
+    let requests: Vec<_> = remote
+        .into_iter()
+        .map(|(url, partitions)| {
+            let body = serde_json::json!({
+                "ksql": text,
+                "streamsProperties": session.properties,
+                "partitions": partitions,
+            });
+            async move {
+                let server = crate::shell::remote::RemoteServer::parse(&url)?;
+                let answer = tokio::time::timeout(
+                    std::time::Duration::from_secs(30),
+                    server.post_json("/internal/pull", &body),
+                )
+                .await
+                .map_err(|_| Error::external(format!("the server at {url} did not answer")))?
+                .map_err(|e| {
+                    e.context(format!(
+                        "the server at {url} (which reads partitions {partitions:?})"
+                    ))
+                })?;
+                let ipc = answer
+                    .get("rows")
+                    .and_then(serde_json::Value::as_str)
+                    .ok_or_else(|| Error::external(format!("the server at {url} sent no rows")))?;
+                crate::server::ipc::decode(ipc)
+            }
+        })
+        .collect();
+    async move {
+        let mut rows = Vec::new();
+        for batches in futures::future::join_all(requests).await {
+            rows.extend(batches?);
+        }
+        Ok(rows)
+    }
+}
+
 fn limited(batches: Vec<RecordBatch>, limit: Option<u64>) -> Vec<RecordBatch> {
     let Some(limit) = limit else {
         return batches.into_iter().filter(|b| b.num_rows() > 0).collect();

@@ -104,7 +104,7 @@ impl Engine {
         }
         // On replay the topic was checked when the statement first ran; a
         // topic deleted since leaves the source in place, as in ksqlDB.
-        let partitions = if session.replay.is_none() {
+        let partitions = if session.acts_outside_catalog() {
             Some(
                 self.ensure_topic(&topic.name, topic.partitions, topic.replicas, None)
                     .await?,
@@ -643,6 +643,7 @@ impl Engine {
         plan.extend(pipeline.describe());
         pipeline.query_id = query_id.to_string();
         let status = Arc::new(QueryStatus::default());
+        let _ = status.input_topic.set(reader.topic.clone());
         // A query with state runs a task per input partition, each backed
         // by its partition of the query's changelog topic.
         let changelog = self.changelog_topic(query_id, &pipeline.operators);
@@ -699,9 +700,14 @@ impl Engine {
         })
     }
 
-    pub(super) async fn push_query(&self, session: &Session, query: &Query) -> Result<Outcome> {
+    pub(super) async fn push_query(
+        &self,
+        session: &Session,
+        query: &Query,
+        text: &str,
+    ) -> Result<Outcome> {
         if query.emit.is_none() {
-            return self.pull_query(session, query).await;
+            return self.pull_query(session, query, text).await;
         }
         let mut state = self.state.lock().await;
         state.transient += 1;
@@ -924,7 +930,7 @@ impl Engine {
             self.state.lock().await.catalog.remove_query(id);
         }
         // On replay the topics went with the original statement.
-        if session.replay.is_none() {
+        if session.acts_outside_catalog() {
             for id in &ids {
                 self.delete_internal_topics(id).await?;
             }
@@ -1002,7 +1008,7 @@ impl Engine {
                 .await;
         }
         self.state.lock().await.catalog.remove_source(&d.name);
-        if session.replay.is_none() {
+        if session.acts_outside_catalog() {
             if let Some(q) = &source.created_by {
                 self.delete_internal_topics(q).await?;
             }

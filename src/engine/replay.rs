@@ -171,8 +171,9 @@ impl Engine {
             query_id: query_id.map(str::to_string),
             terminates,
             pin: Some(pin),
+            ..Command::default()
         };
-        log.append(&command).await
+        self.append_command(log, command).await
     }
 
     /// Why the server refuses catalog changes, if it does.
@@ -200,6 +201,11 @@ impl Engine {
                 }
             }
         }
+        // Commands that failed when their turn came (behind a conflicting
+        // command of another server) are void, as are the marks saying so.
+        let void: std::collections::HashSet<i64> =
+            readable.iter().filter_map(|(_, c)| c.voids).collect();
+        readable.retain(|(offset, c)| c.voids.is_none() && !void.contains(offset));
         let starts = queries_to_start(&readable.iter().map(|(_, c)| c).collect::<Vec<_>>());
         let total = readable.len();
         let mut failed = 0;
@@ -211,7 +217,10 @@ impl Engine {
                     query_id: command.query_id.clone(),
                     start,
                     pin: command.pin.clone(),
+                    own: false,
+                    locked: false,
                 }),
+                partitions: None,
             };
             if let Err(e) = self.execute(&mut session, &command.statement).await {
                 failed += 1;

@@ -113,6 +113,15 @@ impl Broker for KafkaBroker {
         )?))
     }
 
+    fn tail(&self, topic: &str, partition: i32, offset: i64) -> Result<Box<dyn TopicReader>> {
+        Ok(Box::new(reader::KafkaReader::at(
+            self.client_config(),
+            topic,
+            partition,
+            offset,
+        )?))
+    }
+
     fn admin(&self) -> &dyn TopicAdmin {
         &self.admin
     }

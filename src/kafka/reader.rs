@@ -154,7 +154,25 @@ pub(super) struct KafkaReader {
 impl KafkaReader {
     /// A reader of `spec`: a member of its consumer group when it has one.
     pub(super) fn new(config: ClientConfig, spec: &ReaderSpec) -> Result<Self> {
-        Self::build(config, spec, None)
+        Self::build(config, spec, None, None)
+    }
+
+    /// A reader of one partition from `offset` on, by manual assignment
+    /// (the command topic).
+    pub(super) fn at(
+        config: ClientConfig,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+    ) -> Result<Self> {
+        let spec = ReaderSpec {
+            topic: topic.to_string(),
+            group_id: None,
+            start: StartFrom::Earliest,
+            with_headers: false,
+            also: Vec::new(),
+        };
+        Self::build(config, &spec, None, Some((partition, offset)))
     }
 
     /// A reader of a join's later input, whose partitions follow the first
@@ -164,13 +182,14 @@ impl KafkaReader {
         spec: &ReaderSpec,
         leader: &KafkaReader,
     ) -> Result<Self> {
-        Self::build(config, spec, Some(Arc::clone(&leader.consumer)))
+        Self::build(config, spec, Some(Arc::clone(&leader.consumer)), None)
     }
 
     fn build(
         mut config: ClientConfig,
         spec: &ReaderSpec,
         leader: Option<Arc<Inner>>,
+        at: Option<(i32, i64)>,
     ) -> Result<Self> {
         let group = spec
             .group_id
@@ -194,8 +213,12 @@ impl KafkaReader {
             );
         let rebalances = Rebalances::default();
         let consumer: Inner = config.create_with_context(rebalances.clone())?;
-        let manual = leader.is_some();
-        if !manual {
+        let manual = leader.is_some() || at.is_some();
+        if let Some((partition, offset)) = at {
+            let mut tpl = TopicPartitionList::new();
+            tpl.add_partition_offset(&spec.topic, partition, Offset::Offset(offset))?;
+            consumer.assign(&tpl)?;
+        } else if !manual {
             consumer.subscribe(&[spec.topic.as_str()])?;
         }
         // A persistent query commits its work before giving partitions up.
@@ -207,7 +230,7 @@ impl KafkaReader {
             consumer: Arc::new(consumer),
             rebalances,
             assignment: (0, None),
-            manual: manual.then(Vec::new),
+            manual: manual.then(|| at.map(|(p, _)| vec![p]).unwrap_or_default()),
             leader,
             errors: 0,
             topic: Arc::from(spec.topic.as_str()),

@@ -363,10 +363,64 @@ pub trait Broker: Send + Sync {
     fn read_partition(&self, topic: &str, partition: i32) -> Result<Box<dyn PartitionReader>> {
         self.read_partitions(topic, &[partition])
     }
+    /// A reader of one partition from `offset` on, in no consumer group,
+    /// that keeps reading as records arrive (the command topic).
+    fn tail(&self, topic: &str, partition: i32, offset: i64) -> Result<Box<dyn TopicReader>> {
+        let reader = self.reader(&ReaderSpec {
+            topic: topic.to_string(),
+            group_id: None,
+            start: StartFrom::Earliest,
+            with_headers: false,
+            also: Vec::new(),
+        })?;
+        Ok(Box::new(From {
+            reader,
+            partition,
+            offset,
+        }))
+    }
     /// Topic administration.
     fn admin(&self) -> &dyn TopicAdmin;
     /// Where clients connect, for messages (e.g. `127.0.0.1:9092`).
     fn address(&self) -> String;
+}
+
+/// A reader of one partition from an offset on, over a reader of the
+/// whole topic from its start.
+struct From {
+    reader: Box<dyn TopicReader>,
+    partition: i32,
+    offset: i64,
+}
+
+impl TopicReader for From {
+    fn poll(&mut self, max: usize, wait: Duration) -> BoxFuture<'_, Result<RawBatch>> {
+        Box::pin(async move {
+            let batch = self.reader.poll(max, wait).await?;
+            let rows: Vec<usize> = (0..batch.len())
+                .filter(|&i| {
+                    batch.partitions[i] == self.partition && batch.offsets[i] >= self.offset
+                })
+                .collect();
+            Ok(if rows.len() == batch.len() {
+                batch
+            } else {
+                batch.select(&rows)
+            })
+        })
+    }
+
+    fn commit<'a>(&'a mut self, _: &'a [CommitPosition]) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn caught_up(&self) -> bool {
+        self.reader.caught_up()
+    }
+
+    fn assignment(&mut self) -> Option<Vec<i32>> {
+        Some(vec![self.partition])
+    }
 }
 
 /// Kafka's default partitioner: murmur2 of the key bytes, positive, modulo

@@ -79,12 +79,23 @@ pub struct QueryStatus {
     pub error: Mutex<Option<String>>,
     /// Set when the task has ended.
     pub finished: AtomicBool,
+    /// The topic the task reads (its first input).
+    pub input_topic: std::sync::OnceLock<String>,
+    /// The partitions of it this server reads, once the consumer group
+    /// assigned them (the others are read by other servers of the
+    /// service).
+    pub assigned: Mutex<Option<Vec<i32>>>,
 }
 
 impl QueryStatus {
     /// The error that stopped (or is holding up) the query, if any.
     pub fn error(&self) -> Option<String> {
         self.error.lock().ok().and_then(|e| e.clone())
+    }
+
+    /// The partitions this server reads, once known.
+    pub fn assigned(&self) -> Option<Vec<i32>> {
+        self.assigned.lock().ok().and_then(|a| a.clone())
     }
 
     /// Sets or clears the error.
@@ -279,6 +290,8 @@ struct Runner {
     /// Per partition, since when its queued records wait for an input not
     /// heard from.
     waiting_since: BTreeMap<i32, Instant>,
+    /// The reader's assignment when last looked at.
+    assigned: Option<Vec<i32>>,
 }
 
 /// How long a join's queued records wait for an input partition that has
@@ -322,6 +335,7 @@ impl QueryTask {
             misplaced: std::collections::HashSet::new(),
             queued: BTreeMap::new(),
             waiting_since: BTreeMap::new(),
+            assigned: None,
         };
         runner.run_loop(cancel).await
     }
@@ -350,6 +364,12 @@ impl Runner {
                 last_commit = Instant::now();
             }
             let assigned = self.task.reader.assignment();
+            if assigned != self.assigned {
+                self.assigned.clone_from(&assigned);
+                if let Ok(mut a) = self.task.status.assigned.lock() {
+                    a.clone_from(&assigned);
+                }
+            }
             if self.task.state.is_some() {
                 self.sync_assignment(assigned.clone()).await?;
             }

@@ -108,7 +108,7 @@ pub fn status_of(e: &Error, user_code: u32) -> (StatusCode, u32) {
     match e {
         Error::User { .. } => (StatusCode::BAD_REQUEST, user_code),
         Error::External(_) => (StatusCode::SERVICE_UNAVAILABLE, SERVICE_UNAVAILABLE),
-        Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, SERVER_ERROR),
+        Error::Internal(_) | Error::Queued(_) => (StatusCode::INTERNAL_SERVER_ERROR, SERVER_ERROR),
     }
 }
 

@@ -57,6 +57,50 @@ pub async fn healthcheck(State(state): State<Arc<ServerState>>) -> Response {
     }))
 }
 
+/// `GET /clusterStatus`: the servers of the service and, for each, the
+/// partitions of each persistent query it reads (ksqlDB's layout).
+pub async fn cluster_status(State(state): State<Arc<ServerState>>) -> Response {
+    let engine = state.engine();
+    let mut hosts = Map::new();
+    let members = match engine.cluster() {
+        Some(c) => c.members(),
+        None => Vec::new(),
+    };
+    for (member, alive) in members {
+        let mut per_query = Map::new();
+        for (query, partitions) in &member.queries {
+            let topic = engine.query_input_topic(query).await.unwrap_or_default();
+            per_query.insert(
+                query.clone(),
+                json!({
+                    "activeStores": [],
+                    "activePartitions": partitions
+                        .iter()
+                        .map(|p| json!({"topic": topic, "partition": p}))
+                        .collect::<Vec<_>>(),
+                    "standByStores": [],
+                    "standByPartitions": [],
+                }),
+            );
+        }
+        let host = member
+            .url
+            .trim_start_matches("http://")
+            .trim_start_matches("https://")
+            .to_string();
+        hosts.insert(
+            host,
+            json!({
+                "hostAlive": alive,
+                "lastStatusUpdateMs": member.heartbeat,
+                "activeStandbyPerQuery": per_query,
+                "hostStoreLags": {"stateStoreLags": {}, "updateTimeMs": member.heartbeat},
+            }),
+        );
+    }
+    answer(json!({"@type": "clusterStatus", "clusterStatus": hosts}))
+}
+
 /// `GET /status`: every command's status, by command id.
 pub async fn statuses(State(state): State<Arc<ServerState>>) -> Response {
     let statuses: Map<String, Value> = state

@@ -22,6 +22,7 @@ pub mod entities;
 pub mod error;
 pub mod info;
 pub mod inserts;
+pub mod ipc;
 pub mod ksql;
 pub mod push;
 pub mod query;
@@ -165,6 +166,8 @@ pub fn router(state: Arc<ServerState>) -> Router {
         .route("/inserts-stream", post(inserts::inserts_stream))
         .route("/info", get(info::info))
         .route("/healthcheck", get(info::healthcheck))
+        .route("/clusterStatus", get(info::cluster_status))
+        .route("/internal/pull", post(query::internal_pull))
         .route("/status", get(info::statuses))
         .route("/status/{kind}/{entity}/{action}", get(info::status))
         .route("/chc/ready", get(info::container_check))
@@ -183,11 +186,38 @@ pub fn router(state: Arc<ServerState>) -> Router {
 /// Serves the REST API on `listen` until SIGINT or SIGTERM; then ends the
 /// push queries, waits (a bounded time) for open responses, and shuts the
 /// engine down so persistent queries commit what they processed.
-pub async fn serve(engine: Arc<Engine>, listen: SocketAddr) -> Result<()> {
+/// The URL other servers reach this one at: the address it listens on, or
+/// for a wildcard address (0.0.0.0, ::) the machine's host name.
+fn advertised_url(address: SocketAddr) -> String {
+    if !address.ip().is_unspecified() {
+        return format!("http://{address}");
+    }
+    let mut name = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname writes a
+    // NUL-terminated name into it (truncated when longer).
+    let ok = unsafe { libc::gethostname(name.as_mut_ptr().cast(), name.len()) } == 0;
+    let host = if ok {
+        let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+        String::from_utf8_lossy(&name[..end]).into_owned()
+    } else {
+        "localhost".to_string()
+    };
+    format!("http://{host}:{}", address.port())
+}
+
+pub async fn serve(
+    engine: Arc<Engine>,
+    listen: SocketAddr,
+    advertised: Option<String>,
+) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| Error::external(format!("cannot listen on {listen}: {e}")))?;
     let address = listener.local_addr()?;
+    // The other servers of the service reach this one there (pull
+    // queries on partitions this one reads).
+    let advertised = advertised.unwrap_or_else(|| advertised_url(address));
+    engine.join_cluster(&advertised).await?;
     let state = ServerState::new(Arc::clone(&engine));
     eprintln!("sluice server: the ksqlDB REST API is listening on http://{address}");
     let token = state.shutdown_token();
@@ -209,6 +239,7 @@ pub async fn serve(engine: Arc<Engine>, listen: SocketAddr) -> Result<()> {
         }
     };
     state.begin_shutdown();
+    engine.leave_cluster().await;
     engine.shutdown().await;
     for (id, e) in engine.failed_queries().await {
         eprintln!("Query {id} failed: {e}");

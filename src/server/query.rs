@@ -46,6 +46,41 @@ pub async fn query(
     .await
 }
 
+/// `POST /internal/pull`: a pull query another server of the service
+/// forwards, answered for the partitions it names only, as Arrow IPC.
+pub async fn internal_pull(
+    State(state): State<Arc<ServerState>>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Forwarded {
+        ksql: Option<String>,
+        streams_properties: Option<serde_json::Map<String, serde_json::Value>>,
+        partitions: Option<Vec<i32>>,
+    }
+    let req: Forwarded = parse_body(&body, "/internal/pull")?;
+    let sql = required(req.ksql, "ksql", "/internal/pull")?;
+    let partitions = req.partitions.ok_or_else(|| {
+        ApiError::from(crate::error::Error::user(
+            "/internal/pull needs the partitions to answer for",
+        ))
+    })?;
+    let mut session = request::session(req.streams_properties.as_ref(), None);
+    session.partitions = Some(partitions);
+    let outcomes = state.engine().execute(&mut session, &sql).await?;
+    let rows = match outcomes.into_iter().last() {
+        Some(crate::engine::Outcome::Pull(p)) => p.rows,
+        _ => {
+            return Err(ApiError::from(crate::error::Error::user(
+                "/internal/pull takes one pull query",
+            )))
+        }
+    };
+    let encoded = super::ipc::encode(&rows)?;
+    Ok(axum::Json(serde_json::json!({ "rows": encoded })).into_response())
+}
+
 /// `POST /query-stream`: a push query (or PRINT), delimited (the default)
 /// or as one JSON array, chosen by `Accept`.
 pub async fn query_stream(

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod cluster;
+
 use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;

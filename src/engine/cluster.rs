@@ -1,0 +1,316 @@
+//! The servers of one service, as each of them sees the others: for pull
+//! queries, which server reads which partitions of a table, and for
+//! `/clusterStatus`.
+//!
+//! There is no coordinator. Each server writes a heartbeat every second
+//! to the service's compacted `_confluent-ksql-<service id>_servers` topic
+//! (keyed by its REST URL: the URL, the time, and for each persistent
+//! query the input partitions the consumer group gave it), again at once
+//! when its assignment changes, and a last one saying it is stopping. Each
+//! server reads the topic from its start and keeps the latest record of
+//! every server; a server whose heartbeat is older than
+//! [`ALIVE_FOR`] is taken for dead (killed, or cut off).
+//!
+//! A pull query on a table whose partitions are spread over servers reads
+//! the partitions this server owns and asks each other owner (over HTTP,
+//! `/internal/pull`) for the rows of its partitions; a key that lives on
+//! one partition is answered by that partition's owner alone.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::Engine;
+use crate::error::{Error, Result};
+use crate::format::Encoded;
+use crate::runtime::io::{OutBatch, TopicReader, TopicWriter};
+
+/// How often a server writes its heartbeat.
+const HEARTBEAT: Duration = Duration::from_secs(1);
+
+/// How old a heartbeat may be for its server to count as alive.
+pub const ALIVE_FOR: Duration = Duration::from_secs(6);
+
+/// One server as its heartbeat describes it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Member {
+    /// Where its REST API is reached.
+    pub url: String,
+    /// When it wrote this (epoch ms, its clock).
+    pub heartbeat: i64,
+    /// For each persistent query, the input partitions it reads.
+    #[serde(default)]
+    pub queries: BTreeMap<String, Vec<i32>>,
+    /// Set by its last heartbeat before it stops.
+    #[serde(default)]
+    pub stopping: bool,
+}
+
+impl Member {
+    /// Whether the heartbeat is recent enough (and not a goodbye).
+    pub fn alive(&self, now_ms: i64) -> bool {
+        !self.stopping && now_ms - self.heartbeat <= ALIVE_FOR.as_millis() as i64
+    }
+}
+
+/// This server's view of the service.
+pub struct Cluster {
+    /// This server's URL.
+    pub me: String,
+    topic: String,
+    members: std::sync::Mutex<HashMap<String, Member>>,
+    writer: tokio::sync::Mutex<Box<dyn TopicWriter>>,
+}
+
+/// The topic the servers of a service write their heartbeats to.
+pub fn servers_topic(service_id: &str) -> String {
+    format!("_confluent-ksql-{service_id}_servers")
+}
+
+impl Cluster {
+    /// Every server known, this one included, with whether it is alive.
+    pub fn members(&self) -> Vec<(Member, bool)> {
+        let now = chrono::Utc::now().timestamp_millis();
+        let members = match self.members.lock() {
+            Ok(m) => m.clone(),
+            Err(p) => p.into_inner().clone(),
+        };
+        let mut out: Vec<(Member, bool)> = members
+            .into_values()
+            .map(|m| {
+                let alive = m.url == self.me || m.alive(now);
+                (m, alive)
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.url.cmp(&b.0.url));
+        out
+    }
+
+    async fn write(&self, member: &Member) -> Result<()> {
+        let value = serde_json::to_vec(member)
+            .map_err(|e| Error::internal(format!("cannot encode a heartbeat: {e}")))?;
+        let key = member.url.as_bytes();
+        let batch = OutBatch {
+            keys: Encoded {
+                offsets: vec![0, key.len()],
+                data: key.to_vec(),
+                nulls: vec![false],
+            },
+            values: Encoded {
+                offsets: vec![0, value.len()],
+                data: value,
+                nulls: vec![false],
+            },
+            timestamps: vec![member.heartbeat],
+            headers: None,
+            partition: Some(0),
+        };
+        let mut writer = self.writer.lock().await;
+        writer.write(&batch).await?;
+        writer.flush().await
+    }
+}
+
+impl Engine {
+    /// Joins the service's servers as `url` (a server with a command
+    /// topic only): starts writing heartbeats and reading the others'.
+    pub async fn join_cluster(self: &Arc<Self>, url: &str) -> Result<()> {
+        if self.commands.is_none() || self.cluster.get().is_some() {
+            return Ok(());
+        }
+        let topic = servers_topic(&self.config.service_id);
+        let admin = self.broker.admin();
+        if admin.describe_topic(&topic).await?.is_none() {
+            admin.create_compacted_topic(&topic, 1, 1).await?;
+        }
+        let cluster = Arc::new(Cluster {
+            me: url.trim_end_matches('/').to_string(),
+            topic: topic.clone(),
+            members: std::sync::Mutex::new(HashMap::new()),
+            writer: tokio::sync::Mutex::new(self.broker.writer(&topic)?),
+        });
+        let _ = self.cluster.set(Arc::clone(&cluster));
+        let reader = self.broker.tail(&topic, 0, 0)?;
+        tokio::spawn(read_heartbeats(
+            Arc::downgrade(self),
+            Arc::clone(&cluster),
+            reader,
+        ));
+        tokio::spawn(write_heartbeats(Arc::downgrade(self), cluster));
+        tracing::info!(
+            "joined the servers of service '{}' as {url}",
+            self.config.service_id
+        );
+        Ok(())
+    }
+
+    /// Tells the other servers this one stops (its partitions move).
+    pub async fn leave_cluster(&self) {
+        let Some(cluster) = self.cluster.get() else {
+            return;
+        };
+        let mut me = self.heartbeat(&cluster.me).await;
+        me.stopping = true;
+        if let Err(e) = cluster.write(&me).await {
+            tracing::warn!("cannot tell the other servers this one stops: {e}");
+        }
+    }
+
+    /// The topic a persistent query's (last) task reads.
+    pub async fn query_input_topic(&self, query_id: &str) -> Option<String> {
+        let state = self.state.lock().await;
+        state
+            .queries
+            .get(query_id)?
+            .status
+            .input_topic
+            .get()
+            .cloned()
+    }
+
+    /// This server's view of the service, once it joined one.
+    pub fn cluster(&self) -> Option<&Arc<Cluster>> {
+        self.cluster.get()
+    }
+
+    /// This server's heartbeat now.
+    async fn heartbeat(&self, url: &str) -> Member {
+        let state = self.state.lock().await;
+        let queries = state
+            .queries
+            .iter()
+            .filter_map(|(id, q)| q.status.assigned().map(|a| (id.clone(), a)))
+            .collect();
+        Member {
+            url: url.to_string(),
+            heartbeat: chrono::Utc::now().timestamp_millis(),
+            queries,
+            stopping: false,
+        }
+    }
+
+    /// For a pull query on the table `query_id` materializes: the
+    /// partitions this server reads (`None`: it reads them all) and, for
+    /// each other server that reads some of the rest, its URL and those
+    /// partitions. An error when a partition has no live reader (the
+    /// servers are rebalancing).
+    pub(super) async fn pull_owners(
+        &self,
+        table: &str,
+        query_id: &str,
+        status: &crate::runtime::task::QueryStatus,
+    ) -> Result<(Option<Vec<i32>>, Vec<(String, Vec<i32>)>)> {
+        let Some(cluster) = self.cluster.get() else {
+            return Ok((None, Vec::new()));
+        };
+        let Some(local) = status.assigned() else {
+            return Ok((None, Vec::new()));
+        };
+        let Some(topic) = status.input_topic.get() else {
+            return Ok((None, Vec::new()));
+        };
+        let total = match self.broker.admin().describe_topic(topic).await? {
+            Some(t) => t.partitions,
+            None => return Ok((None, Vec::new())),
+        };
+        let mut missing: Vec<i32> = (0..total).filter(|p| !local.contains(p)).collect();
+        if missing.is_empty() {
+            return Ok((None, Vec::new()));
+        }
+        let mut remote = Vec::new();
+        for (member, alive) in cluster.members() {
+            if !alive || member.url == cluster.me {
+                continue;
+            }
+            let Some(theirs) = member.queries.get(query_id) else {
+                continue;
+            };
+            let parts: Vec<i32> = missing
+                .iter()
+                .copied()
+                .filter(|p| theirs.contains(p))
+                .collect();
+            if !parts.is_empty() {
+                missing.retain(|p| !parts.contains(p));
+                remote.push((member.url.clone(), parts));
+            }
+        }
+        if !missing.is_empty() {
+            return Err(Error::user(format!(
+                "The `{table}` table's partitions {missing:?} have no live server right now (the \
+                 servers of the service are handing them over). Try again shortly."
+            )));
+        }
+        Ok((Some(local), remote))
+    }
+}
+
+/// Reads every server's heartbeats.
+async fn read_heartbeats(
+    engine: Weak<Engine>,
+    cluster: Arc<Cluster>,
+    mut reader: Box<dyn TopicReader>,
+) {
+    loop {
+        if engine.strong_count() == 0 {
+            return;
+        }
+        let batch = match reader.poll(256, Duration::from_millis(200)).await {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::debug!("reading the servers' heartbeats: {e}");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+        };
+        if batch.is_empty() {
+            continue;
+        }
+        let mut members = match cluster.members.lock() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        for i in 0..batch.len() {
+            let Some(value) = batch.values.get(i) else {
+                continue;
+            };
+            match serde_json::from_slice::<Member>(value) {
+                Ok(m) => {
+                    members.insert(m.url.clone(), m);
+                }
+                Err(e) => {
+                    tracing::debug!("a record of '{}' is not a heartbeat: {e}", cluster.topic)
+                }
+            }
+        }
+    }
+}
+
+/// Writes this server's heartbeat every [`HEARTBEAT`], and at once when
+/// its partitions change.
+async fn write_heartbeats(engine: Weak<Engine>, cluster: Arc<Cluster>) {
+    let mut last: Option<(BTreeMap<String, Vec<i32>>, tokio::time::Instant)> = None;
+    loop {
+        let Some(engine) = engine.upgrade() else {
+            return;
+        };
+        let me = engine.heartbeat(&cluster.me).await;
+        drop(engine);
+        let due = last
+            .as_ref()
+            .is_none_or(|(queries, at)| *queries != me.queries || at.elapsed() >= HEARTBEAT);
+        if due {
+            if let Err(e) = cluster.write(&me).await {
+                tracing::debug!("writing this server's heartbeat: {e}");
+            }
+            // Seen at once by this server, before the topic brings it back.
+            if let Ok(mut members) = cluster.members.lock() {
+                members.insert(me.url.clone(), me.clone());
+            }
+            last = Some((me.queries, tokio::time::Instant::now()));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -1,0 +1,279 @@
+//! Processes for the multi-process tests: a Tansu broker with its own
+//! storage, `sluice server` processes that can be killed with SIGKILL and
+//! started again, and waiting on conditions with deadlines.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use serde_json::{json, Value};
+use sluice::shell::remote::RemoteServer;
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+pub fn wait_for_port(port: u16, deadline: Duration) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+/// A Tansu broker process with sqlite storage in its own directory.
+pub struct Tansu {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl Tansu {
+    pub fn start() -> Option<Tansu> {
+        let found = Command::new("tansu")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok();
+        if !found {
+            return None;
+        }
+        let mut t = Tansu {
+            dir: tempfile::tempdir().expect("temp dir"),
+            port: free_port(),
+            child: None,
+        };
+        t.resume();
+        Some(t)
+    }
+
+    pub fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Starts the broker (again) on the same storage.
+    pub fn resume(&mut self) {
+        let url = format!("tcp://127.0.0.1:{}", self.port);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("tansu.log"))
+            .expect("log file");
+        let child = Command::new("tansu")
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
+            .args(["--storage-engine", "sqlite://tansu.db"])
+            .current_dir(self.dir.path())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("start tansu");
+        self.child = Some(child);
+        assert!(
+            wait_for_port(self.port, Duration::from_secs(30)),
+            "Tansu did not listen on {}",
+            self.port
+        );
+    }
+
+    /// Stops the broker process.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Tansu {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A `sluice server` process.
+pub struct Server {
+    pub args: Vec<String>,
+    pub port: u16,
+    child: Option<Child>,
+    log: PathBuf,
+    pub starts: usize,
+}
+
+impl Server {
+    pub fn start(bootstrap: &str, service_id: &str, dir: &std::path::Path) -> Server {
+        Self::start_as(bootstrap, service_id, dir, service_id)
+    }
+
+    /// A server of `service_id` logging to `sluice-<name>.log`.
+    pub fn start_as(
+        bootstrap: &str,
+        service_id: &str,
+        dir: &std::path::Path,
+        name: &str,
+    ) -> Server {
+        let port = free_port();
+        let mut s = Server {
+            args: vec![
+                "server".into(),
+                "--bootstrap-servers".into(),
+                bootstrap.into(),
+                "--listen".into(),
+                format!("127.0.0.1:{port}"),
+                "--service-id".into(),
+                service_id.into(),
+                "--schema-registry-listen".into(),
+                "off".into(),
+            ],
+            port,
+            child: None,
+            log: dir.join(format!("sluice-{name}.log")),
+            starts: 0,
+        };
+        s.launch();
+        s
+    }
+
+    pub fn launch(&mut self) {
+        self.starts += 1;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args(&self.args)
+            .env("SLUICE_LOG", "info")
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("start sluice");
+        self.child = Some(child);
+        assert!(
+            wait_for_port(self.port, Duration::from_secs(60)),
+            "sluice server did not listen; its log:\n{}",
+            self.log_text()
+        );
+    }
+
+    /// SIGKILL, then the same command again.
+    /// SIGKILL.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().expect("kill -9");
+            let _ = c.wait();
+        }
+    }
+
+    pub fn kill_and_restart(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().expect("kill -9");
+            let _ = c.wait();
+        }
+        self.launch();
+    }
+
+    pub fn alive(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn remote(&self) -> RemoteServer {
+        RemoteServer::parse(&format!("http://127.0.0.1:{}", self.port)).expect("url")
+    }
+
+    pub async fn ksql(&self, sql: &str) -> Value {
+        let body = json!({
+            "ksql": sql,
+            "streamsProperties": {"auto.offset.reset": "earliest"}
+        });
+        match self.remote().post_json("/ksql", &body).await {
+            Ok(v) => v,
+            Err(e) => panic!("{sql}\nfailed: {e}\nserver log:\n{}", self.log_text()),
+        }
+    }
+
+    /// `GET path`, its JSON body.
+    pub fn get(&self, path: &str) -> Value {
+        use std::io::{Read, Write};
+        let mut stream =
+            std::net::TcpStream::connect(("127.0.0.1", self.port)).expect("connect to the server");
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        )
+        .expect("request");
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).expect("answer");
+        let body = answer
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b)
+            .unwrap_or_default();
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("GET {path}: {e}: {answer}"))
+    }
+
+    pub async fn pull(&self, sql: &str) -> Result<Value, String> {
+        let body = json!({
+            "ksql": sql,
+            "streamsProperties": {"ksql.query.pull.table.scan.enabled": "true"}
+        });
+        self.remote()
+            .post_json("/query", &body)
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Creates a topic with `partitions` partitions.
+pub async fn create_topic(bootstrap: &str, topic: &str, partitions: i32) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .expect("admin");
+    let t = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    let results = admin
+        .create_topics([&t], &AdminOptions::new())
+        .await
+        .expect("create topic");
+    for r in results {
+        r.expect("topic created");
+    }
+}
+
+pub fn wait_until(what: &str, deadline: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
