@@ -27,6 +27,9 @@ pub struct Config {
     /// embedded one or an external one (`--schema-registry URL`). `None`
     /// makes the engine keep a registry of its own in memory.
     pub schema_registry: Option<crate::sr::RegistryRef>,
+    /// Names this server among the servers of its service, the same
+    /// across its restarts (the transactional ids of exactly-once tasks).
+    pub instance_id: String,
 }
 
 impl Default for Config {
@@ -39,6 +42,7 @@ impl Default for Config {
             processing_log_stream: true,
             command_topic: false,
             schema_registry: None,
+            instance_id: uuid::Uuid::new_v4().simple().to_string(),
         }
     }
 }
@@ -70,17 +74,16 @@ pub fn check_property(name: &str, value: &str) -> crate::error::Result<()> {
         if v == "at_least_once" {
             return Ok(());
         }
-        if v.starts_with("exactly_once") {
-            return Err(crate::error::Error::user(format!(
-                "'{name}'='{value}' is not supported yet: sluice processes at-least-once (outputs \
-                 may repeat after a failure; aggregates are never counted twice, as state is \
-                 restored to the committed input). Leave the property unset or set it to \
-                 'at_least_once'."
-            )));
+        // ksqlDB's names of exactly-once: all mean exactly_once_v2 here.
+        if matches!(
+            v.as_str(),
+            "exactly_once_v2" | "exactly_once" | "exactly_once_beta"
+        ) {
+            return Ok(());
         }
         return Err(crate::error::Error::user(format!(
-            "Invalid value '{value}' for property '{name}': expected 'at_least_once' (or \
-             'exactly_once_v2', which sluice does not support yet)"
+            "Invalid value '{value}' for property '{name}': expected 'at_least_once' or \
+             'exactly_once_v2'"
         )));
     }
     Ok(())

@@ -197,6 +197,21 @@ async fn run(cli: Cli) -> sluice::error::Result<()> {
         command_topic: matches!(command, Command::Server { .. }),
         ..Config::default()
     };
+    if let Command::Server {
+        listen,
+        advertised_listener,
+    } = &command
+    {
+        // The same on every restart of this server (exactly-once tasks'
+        // transactional ids).
+        let name = advertised_listener
+            .clone()
+            .unwrap_or_else(|| listen.to_string());
+        config.instance_id = name
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+    }
     if cli.offset_reset.eq_ignore_ascii_case("earliest") {
         config.default_start = sluice::runtime::io::StartFrom::Earliest;
     }

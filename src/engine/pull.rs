@@ -125,6 +125,7 @@ impl Engine {
         plan.push(format!("Materialize: the state of table {name}"));
         let status = Arc::new(QueryStatus::default());
         let task = QueryTask {
+            txn: None,
             reader,
             pipeline,
             sink: QuerySink::Materialize {

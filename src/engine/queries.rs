@@ -206,6 +206,26 @@ impl Engine {
 
     /// The task settings of a query started in `session`: record caching
     /// is off (every update emitted) when `cache.max.bytes.buffering` is 0.
+    /// Under exactly-once, the transactional id of a task reading `reader`:
+    /// its consumer group and this server's instance id, the same across
+    /// restarts of this server, so that a restarted task fences the one
+    /// it replaces.
+    fn transactional_id(&self, session: &Session, reader: &ReaderSpec) -> Option<String> {
+        if !self.task_settings(session).exactly_once {
+            return None;
+        }
+        let group = reader.group_id.as_deref()?;
+        Some(format!("{group}-{}", self.config.instance_id))
+    }
+
+    /// Refuses `exactly_once_v2` where the broker cannot run transactions.
+    pub(super) async fn check_guarantee(&self, session: &Session) -> Result<()> {
+        if self.task_settings(session).exactly_once {
+            self.broker.check_transactions().await?;
+        }
+        Ok(())
+    }
+
     fn task_settings(&self, session: &Session) -> crate::runtime::task::TaskSettings {
         let mut settings = self.config.task;
         let cache = session
@@ -213,6 +233,12 @@ impl Engine {
             .or_else(|| session.property(&self.config, "ksql.streams.cache.max.bytes.buffering"));
         if cache.is_some_and(|v| v.trim() == "0") {
             settings.emit_every_update = true;
+        }
+        let guarantee = session
+            .property(&self.config, "processing.guarantee")
+            .or_else(|| session.property(&self.config, "ksql.streams.processing.guarantee"));
+        if guarantee.is_some_and(|g| g.trim().to_ascii_lowercase().starts_with("exactly_once")) {
+            settings.exactly_once = true;
         }
         settings
     }
@@ -223,6 +249,7 @@ impl Engine {
         stmt: &CreateAsSelect,
         sql: &str,
     ) -> Result<Outcome> {
+        self.check_guarantee(session).await?;
         let props = WithProperties::from_properties(
             &stmt.properties,
             crate::sql::properties::CREATE_AS_PROPERTIES,
@@ -383,6 +410,7 @@ impl Engine {
         stmt: &InsertSelect,
         sql: &str,
     ) -> Result<Outcome> {
+        self.check_guarantee(session).await?;
         let props = WithProperties::from_properties(
             &stmt.properties,
             crate::sql::properties::INSERT_INTO_PROPERTIES,
@@ -556,6 +584,7 @@ impl Engine {
                     &mut plan_prefix,
                 )
                 .await?;
+            let transactional_id = self.transactional_id(session, &stage_reader);
             let task = TaskPlan {
                 broker: Arc::clone(&self.broker),
                 reader: stage_reader,
@@ -569,6 +598,7 @@ impl Engine {
                 settings: self.task_settings(session),
                 status: Arc::clone(&status),
                 state: stage_state,
+                transactional_id,
             };
             upstream.push((tokio::spawn(run_supervised(task, cancel.clone())), status));
             // The aggregating task reads the whole internal topic, in its own
@@ -655,6 +685,7 @@ impl Engine {
                 &mut plan,
             )
             .await?;
+        let transactional_id = self.transactional_id(session, &reader);
         let task = TaskPlan {
             broker: Arc::clone(&self.broker),
             reader,
@@ -668,6 +699,7 @@ impl Engine {
             settings: self.task_settings(session),
             status: Arc::clone(&status),
             state,
+            transactional_id,
         };
         let handle = tokio::spawn(run_supervised(task, cancel.clone()));
         let (firsts, upstream_status): (Vec<_>, Vec<_>) = upstream.into_iter().unzip();
@@ -748,6 +780,7 @@ impl Engine {
         );
         attach_join(&mut pipeline, join);
         let task = QueryTask {
+            txn: None,
             reader,
             pipeline,
             sink: QuerySink::Channel {
@@ -1470,6 +1503,7 @@ impl Engine {
                 .await?;
             lines.extend(described);
             let status = Arc::new(QueryStatus::default());
+            let transactional_id = self.transactional_id(session, &reader);
             let task = TaskPlan {
                 broker: Arc::clone(&self.broker),
                 reader,
@@ -1483,6 +1517,7 @@ impl Engine {
                 settings: self.task_settings(session),
                 status: Arc::clone(&status),
                 state,
+                transactional_id,
             };
             tasks.push((tokio::spawn(run_supervised(task, cancel.clone())), status));
         }

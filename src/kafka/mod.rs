@@ -5,6 +5,7 @@ mod admin;
 pub mod embedded;
 mod partition;
 mod reader;
+mod txn;
 mod writer;
 
 use std::sync::Arc;
@@ -14,8 +15,10 @@ use rdkafka::config::ClientConfig;
 pub use embedded::EmbeddedBroker;
 
 use crate::error::Result;
+use futures::future::BoxFuture;
+
 use crate::runtime::io::{
-    Broker, PartitionReader, ReaderSpec, TopicAdmin, TopicReader, TopicWriter,
+    Broker, PartitionReader, ReaderSpec, TopicAdmin, TopicReader, TopicWriter, Transaction,
 };
 
 /// A Kafka cluster reached over the Kafka protocol.
@@ -111,6 +114,45 @@ impl Broker for KafkaBroker {
             topic,
             partitions,
         )?))
+    }
+
+    fn read_committed_partitions(
+        &self,
+        topic: &str,
+        partitions: &[i32],
+    ) -> Result<Box<dyn PartitionReader>> {
+        let mut config = self.client_config();
+        config.set("isolation.level", "read_committed");
+        Ok(Box::new(partition::KafkaPartitionReader::start(
+            config, topic, partitions,
+        )?))
+    }
+
+    fn transaction<'a>(
+        &'a self,
+        transactional_id: &'a str,
+    ) -> BoxFuture<'a, Result<Arc<dyn Transaction>>> {
+        Box::pin(async move {
+            let txn = txn::KafkaTransaction::start(self.client_config(), transactional_id).await?;
+            Ok(Arc::new(txn) as Arc<dyn Transaction>)
+        })
+    }
+
+    fn check_transactions(&self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            if self.is_embedded() {
+                return Err(crate::error::Error::user(
+                    "'processing.guarantee'='exactly_once_v2' needs a broker that runs Kafka \
+                     transactions. The embedded broker (librdkafka's mock cluster) accepts the \
+                     transaction calls without their semantics: no commit or abort markers, no \
+                     fencing, and offsets sent in a transaction are not stored. sluice refuses \
+                     it rather than claim a guarantee that does not hold there. Start sluice \
+                     with --bootstrap-servers pointing at a Kafka cluster, or use \
+                     'at_least_once'.",
+                ));
+            }
+            txn::check_transactions(self.bootstrap.clone()).await
+        })
     }
 
     fn tail(&self, topic: &str, partition: i32, offset: i64) -> Result<Box<dyn TopicReader>> {

@@ -39,10 +39,13 @@ impl KafkaPartitionReader {
             .set("enable.auto.commit", "false")
             .set("enable.partition.eof", "false")
             .set("fetch.queue.backoff.ms", "10")
-            .set("fetch.wait.max.ms", "50")
-            // Read what the changelog holds, committed or not: restore
-            // itself decides what counts (commit markers).
-            .set("isolation.level", "read_uncommitted");
+            .set("fetch.wait.max.ms", "50");
+        // Read what the changelog holds, committed or not: restore itself
+        // decides what counts (commit markers); an exactly-once query's
+        // restore reads committed records only.
+        if config.get("isolation.level").is_none() {
+            config.set("isolation.level", "read_uncommitted");
+        }
         let consumer: BaseConsumer = config.create()?;
         let (tx, rx) = mpsc::channel(4);
         let topic: Arc<str> = Arc::from(topic);

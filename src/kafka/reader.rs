@@ -647,4 +647,29 @@ impl TopicReader for KafkaReader {
         }
         Ok(())
     }
+
+    fn commit_in<'a>(
+        &'a mut self,
+        offsets: &'a [CommitPosition],
+        txn: &'a dyn crate::runtime::io::Transaction,
+    ) -> BoxFuture<'a, Result<()>> {
+        async move {
+            let Some(txn) = txn.as_any().downcast_ref::<super::txn::KafkaTransaction>() else {
+                return Err(Error::internal(
+                    "a Kafka reader in another broker's transaction",
+                ));
+            };
+            let mut tpl = TopicPartitionList::new();
+            for &(_, p, next) in offsets.iter().filter(|(input, _, _)| *input == 0) {
+                tpl.add_partition_offset(&self.topic, p, Offset::Offset(next))?;
+            }
+            // The group's member: fencing goes by its generation.
+            let consumer = self.leader.as_ref().unwrap_or(&self.consumer);
+            let group = consumer.group_metadata().ok_or_else(|| {
+                Error::external("the consumer has no group metadata for the transaction")
+            })?;
+            txn.send_offsets(tpl, group).await
+        }
+        .boxed()
+    }
 }

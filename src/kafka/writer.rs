@@ -30,7 +30,49 @@ struct DeliveryState {
 }
 
 #[derive(Clone, Default)]
-struct Deliveries(Arc<DeliveryState>);
+pub(super) struct Deliveries(Arc<DeliveryState>);
+
+impl Deliveries {
+    /// An error when a record was not acknowledged.
+    pub(super) fn check(&self, what: &str) -> Result<()> {
+        if self.0.failed.load(Ordering::Relaxed) == 0 {
+            return Ok(());
+        }
+        let msg = self
+            .0
+            .first_error
+            .lock()
+            .ok()
+            .and_then(|e| e.clone())
+            .unwrap_or_default();
+        Err(Error::external(format!(
+            "records of {what} were not acknowledged: {msg}"
+        )))
+    }
+}
+
+/// An idempotent producer (transactional with `transactional_id`).
+pub(super) fn producer(
+    mut config: ClientConfig,
+    transactional_id: Option<&str>,
+) -> Result<(Inner, Deliveries)> {
+    config
+        .set("partitioner", "murmur2_random")
+        .set("linger.ms", "5")
+        .set("acks", "all")
+        .set("enable.idempotence", "true")
+        .set("queue.buffering.max.messages", "1000000");
+    if let Some(id) = transactional_id {
+        // Kafka Streams' exactly-once settings: a short transaction
+        // timeout, so that a dead task's open transaction is aborted soon.
+        config
+            .set("transactional.id", id)
+            .set("transaction.timeout.ms", "10000");
+    }
+    let deliveries = Deliveries::default();
+    let producer: Inner = config.create_with_context(deliveries.clone())?;
+    Ok((producer, deliveries))
+}
 
 impl ClientContext for Deliveries {}
 
@@ -47,7 +89,7 @@ impl ProducerContext for Deliveries {
     }
 }
 
-type Inner = ThreadedProducer<Deliveries, NoCustomPartitioner>;
+pub(super) type Inner = ThreadedProducer<Deliveries, NoCustomPartitioner>;
 
 pub(super) struct KafkaWriter {
     producer: Arc<Inner>,
@@ -56,20 +98,23 @@ pub(super) struct KafkaWriter {
 }
 
 impl KafkaWriter {
-    pub(super) fn new(mut config: ClientConfig, topic: &str) -> Result<Self> {
-        config
-            .set("partitioner", "murmur2_random")
-            .set("linger.ms", "5")
-            .set("acks", "all")
-            .set("enable.idempotence", "true")
-            .set("queue.buffering.max.messages", "1000000");
-        let deliveries = Deliveries::default();
-        let producer: Inner = config.create_with_context(deliveries.clone())?;
+    pub(super) fn new(config: ClientConfig, topic: &str) -> Result<Self> {
+        let (producer, deliveries) = producer(config, None)?;
         Ok(KafkaWriter {
             producer: Arc::new(producer),
             deliveries,
             topic: topic.to_string(),
         })
+    }
+
+    /// A writer of `topic` through a producer shared with other writers
+    /// (a transaction's).
+    pub(super) fn shared(producer: Arc<Inner>, deliveries: Deliveries, topic: &str) -> Self {
+        KafkaWriter {
+            producer,
+            deliveries,
+            topic: topic.to_string(),
+        }
     }
 }
 

@@ -282,6 +282,20 @@ pub trait TopicReader: Send {
     fn follow(&mut self, _partitions: &[i32]) -> Result<()> {
         Ok(())
     }
+
+    /// Commits positions like [`TopicReader::commit`], as part of `txn`
+    /// (exactly-once): they take effect when it commits.
+    fn commit_in<'a>(
+        &'a mut self,
+        _offsets: &'a [CommitPosition],
+        _txn: &'a dyn Transaction,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async {
+            Err(crate::error::Error::internal(
+                "this reader cannot commit in a transaction",
+            ))
+        })
+    }
 }
 
 /// Reads partitions from their first record to the end offsets they had
@@ -290,6 +304,19 @@ pub trait TopicReader: Send {
 pub trait PartitionReader: Send {
     /// The next batch of records; `None` once the end is reached.
     fn next(&mut self) -> BoxFuture<'_, Result<Option<RawBatch>>>;
+}
+
+/// A Kafka transaction: what a task writes through its writers and the
+/// input positions it commits become visible together, or not at all.
+pub trait Transaction: Send + Sync {
+    /// A writer of `topic` whose records belong to the open transaction.
+    fn writer(&self, topic: &str) -> Result<Box<dyn TopicWriter>>;
+    /// Commits the open transaction and begins the next.
+    fn commit(&self) -> BoxFuture<'_, Result<()>>;
+    /// Aborts the open transaction (best effort, after a failure).
+    fn abort(&self) -> BoxFuture<'_, Result<()>>;
+    /// The adapter's own type, for its readers.
+    fn as_any(&self) -> &dyn std::any::Any;
 }
 
 /// Writes records to one topic.
@@ -362,6 +389,36 @@ pub trait Broker: Send + Sync {
     /// A reader of one partition, from its start to its current end.
     fn read_partition(&self, topic: &str, partition: i32) -> Result<Box<dyn PartitionReader>> {
         self.read_partitions(topic, &[partition])
+    }
+    /// Like [`Broker::read_partitions`], of committed records only (up to
+    /// the last stable offset): the changelog of an exactly-once query.
+    fn read_committed_partitions(
+        &self,
+        topic: &str,
+        partitions: &[i32],
+    ) -> Result<Box<dyn PartitionReader>> {
+        self.read_partitions(topic, partitions)
+    }
+    /// A transactional producer with `transactional_id` (fencing any
+    /// earlier one with the same id), its first transaction begun.
+    fn transaction<'a>(
+        &'a self,
+        _transactional_id: &'a str,
+    ) -> BoxFuture<'a, Result<Arc<dyn Transaction>>> {
+        Box::pin(async {
+            Err(crate::error::Error::user(
+                "this broker cannot run Kafka transactions",
+            ))
+        })
+    }
+    /// Whether the broker really runs Kafka transactions (commit and abort
+    /// markers, fencing); an error saying why not.
+    fn check_transactions(&self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async {
+            Err(crate::error::Error::user(
+                "the in-memory log has no Kafka transactions",
+            ))
+        })
     }
     /// A reader of one partition from `offset` on, in no consumer group,
     /// that keeps reading as records arrive (the command topic).
@@ -607,6 +664,26 @@ impl TopicReader for MultiReader {
 
     fn revoking(&self) -> Option<(Vec<i32>, bool)> {
         self.inputs.first()?.revoking()
+    }
+
+    fn commit_in<'a>(
+        &'a mut self,
+        offsets: &'a [CommitPosition],
+        txn: &'a dyn Transaction,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            for (input, reader) in self.inputs.iter_mut().enumerate() {
+                let mine: Vec<CommitPosition> = offsets
+                    .iter()
+                    .filter(|(i, _, _)| *i == input)
+                    .map(|&(_, p, o)| (0, p, o))
+                    .collect();
+                if !mine.is_empty() {
+                    reader.commit_in(&mine, txn).await?;
+                }
+            }
+            Ok(())
+        })
     }
 
     fn release(&mut self) -> Result<()> {

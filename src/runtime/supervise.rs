@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use futures::FutureExt;
 use tokio_util::sync::CancellationToken;
 
-use super::io::{Broker, ReaderSpec};
+use super::io::{Broker, ReaderSpec, Transaction};
 use super::materialized::Materialized;
 use super::pipeline::{EncodeStage, Pipeline};
 use super::processing_log::ProcessingLog;
@@ -59,11 +59,20 @@ pub struct TaskPlan {
     pub status: Arc<QueryStatus>,
     /// For a query with state: its changelog topic and state fingerprint.
     pub state: Option<(String, u64)>,
+    /// Exactly-once: the transactional id of the task's producer (the
+    /// same on every attempt and restart, so that a new attempt fences the
+    /// old one and aborts its open transaction).
+    pub transactional_id: Option<String>,
 }
 
 impl TaskPlan {
-    /// A fresh task: new consumer, producers and operators.
-    pub fn build(&self) -> Result<QueryTask> {
+    /// A fresh task: new consumer, producers and operators; the writers
+    /// write in `txn` when given.
+    pub fn build(&self, txn: Option<Arc<dyn Transaction>>) -> Result<QueryTask> {
+        let writer = |topic: &str| match &txn {
+            Some(t) => t.writer(topic),
+            None => self.broker.writer(topic),
+        };
         let pipeline = self
             .pipeline
             .lock()
@@ -71,7 +80,7 @@ impl TaskPlan {
             .fork()?;
         let mut sink = QuerySink::Topic {
             encode: self.sink.encode.clone(),
-            writer: self.broker.writer(&self.sink.topic)?,
+            writer: writer(&self.sink.topic)?,
         };
         if let Some(store) = &self.sink.store {
             sink = QuerySink::Materialize {
@@ -83,7 +92,7 @@ impl TaskPlan {
             None => None,
             Some((topic, fingerprint)) => Some(StateSpec {
                 broker: Arc::clone(&self.broker),
-                writer: self.broker.writer(topic)?,
+                writer: writer(topic)?,
                 topic: topic.clone(),
                 fingerprint: *fingerprint,
             }),
@@ -96,6 +105,7 @@ impl TaskPlan {
             settings: self.settings,
             status: Arc::clone(&self.status),
             state,
+            txn,
         })
     }
 }
@@ -115,16 +125,31 @@ pub async fn run_supervised(plan: TaskPlan, cancel: CancellationToken) -> Result
     let result = loop {
         attempt += 1;
         let started = Instant::now();
-        let outcome = match plan.build() {
-            Ok(task) => std::panic::AssertUnwindSafe(task.attempt(&cancel))
-                .catch_unwind()
-                .await
-                .unwrap_or_else(|panic| {
-                    Err(Error::internal(format!(
-                        "the query's task panicked: {}",
-                        panic_message(&panic)
-                    )))
-                }),
+        let txn = match &plan.transactional_id {
+            None => Ok(None),
+            Some(id) => plan.broker.transaction(id).await.map(Some),
+        };
+        let built = txn.and_then(|txn| Ok((plan.build(txn.clone())?, txn)));
+        let outcome = match built {
+            Ok((task, txn)) => {
+                let result = std::panic::AssertUnwindSafe(task.attempt(&cancel))
+                    .catch_unwind()
+                    .await
+                    .unwrap_or_else(|panic| {
+                        Err(Error::internal(format!(
+                            "the query's task panicked: {}",
+                            panic_message(&panic)
+                        )))
+                    });
+                if let (Err(_), Some(txn)) = (&result, txn) {
+                    // What the attempt wrote since its last commit is
+                    // dropped; the next attempt restores and rewinds.
+                    if let Err(e) = txn.abort().await {
+                        tracing::debug!(query = %query, "aborting the transaction: {e}");
+                    }
+                }
+                result
+            }
             Err(e) => Err(e),
         };
         let error = match outcome {

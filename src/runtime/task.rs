@@ -21,7 +21,7 @@ use arrow::record_batch::RecordBatch;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::io::{Broker, CommitPosition, RawBatch, TopicReader, TopicWriter};
+use super::io::{Broker, CommitPosition, RawBatch, TopicReader, TopicWriter, Transaction};
 use super::materialized::Materialized;
 use super::pipeline::{EncodeStage, Pipeline};
 use super::processing_log::{LogEntry, ProcessingLog, RecordOrigin};
@@ -41,6 +41,9 @@ pub struct TaskSettings {
     /// operators emit every update instead of one per key and window per
     /// commit interval.
     pub emit_every_update: bool,
+    /// `processing.guarantee` = `exactly_once_v2`: output, changelog and
+    /// input positions commit in one Kafka transaction.
+    pub exactly_once: bool,
 }
 
 impl Default for TaskSettings {
@@ -50,6 +53,7 @@ impl Default for TaskSettings {
             poll_wait: Duration::from_millis(50),
             commit_interval: Duration::from_millis(500),
             emit_every_update: false,
+            exactly_once: false,
         }
     }
 }
@@ -269,6 +273,9 @@ pub struct QueryTask {
     pub status: Arc<QueryStatus>,
     /// For a query with state: its changelog.
     pub state: Option<StateSpec>,
+    /// Exactly-once: the transaction the sink and changelog writers write
+    /// in, committed with the input positions.
+    pub txn: Option<Arc<dyn Transaction>>,
 }
 
 /// The running form of a [`QueryTask`].
@@ -751,8 +758,14 @@ impl Runner {
             ),
         };
         let started = Instant::now();
-        let restored =
-            state::read_changelogs(broker.as_ref(), &topic, partitions, fingerprint).await?;
+        let restored = state::read_changelogs(
+            broker.as_ref(),
+            &topic,
+            partitions,
+            fingerprint,
+            self.task.txn.is_some(),
+        )
+        .await?;
         let read = started.elapsed();
         let mut rebuilds = Vec::with_capacity(partitions.len());
         for (&p, restored) in partitions.iter().zip(restored) {
@@ -960,12 +973,27 @@ impl Runner {
                 }
                 state::write(spec.writer.as_mut(), &mut task.records, p).await?;
             }
-            spec.writer
-                .flush()
-                .await
-                .map_err(|e| e.context("writing the query's state changelog failed"))?;
+            if self.task.txn.is_none() {
+                spec.writer
+                    .flush()
+                    .await
+                    .map_err(|e| e.context("writing the query's state changelog failed"))?;
+            }
         } else {
             commits.extend(self.offsets.iter().map(|(&(i, p), &o)| (i, p, o)));
+        }
+        if let Some(txn) = self.task.txn.clone() {
+            // Output, changelog and input positions commit together.
+            self.task
+                .reader
+                .commit_in(&commits, txn.as_ref())
+                .await
+                .map_err(|e| e.context("committing offsets in the transaction failed"))?;
+            txn.commit().await?;
+            if self.task.status.error().is_some() {
+                self.task.status.set_error(None);
+            }
+            return Ok(());
         }
         self.task
             .sink

@@ -252,7 +252,7 @@ pub async fn read_changelog(
     partition: i32,
     fingerprint: u64,
 ) -> Result<RestoredState> {
-    read_changelogs(broker, topic, &[partition], fingerprint)
+    read_changelogs(broker, topic, &[partition], fingerprint, false)
         .await?
         .pop()
         .ok_or_else(|| Error::internal("a changelog read returned nothing"))
@@ -265,13 +265,20 @@ pub async fn read_changelogs(
     topic: &str,
     partitions: &[i32],
     fingerprint: u64,
+    committed: bool,
 ) -> Result<Vec<RestoredState>> {
     let started = Instant::now();
     let mut builders: HashMap<i32, Builder> = partitions
         .iter()
         .map(|&p| (p, Builder::default()))
         .collect();
-    let mut reader = broker.read_partitions(topic, partitions)?;
+    // Under exactly-once the changelog is read committed: what aborted
+    // transactions wrote is not state.
+    let mut reader = if committed {
+        broker.read_committed_partitions(topic, partitions)?
+    } else {
+        broker.read_partitions(topic, partitions)?
+    };
     while let Some(batch) = reader.next().await? {
         for gap in &batch.gaps {
             if let Some(b) = builders.get_mut(&gap.partition) {
