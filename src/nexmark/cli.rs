@@ -38,6 +38,28 @@ pub enum BenchCommand {
     /// decoders and arrow-avro's), then runs a pass-through query over each
     /// through the embedded broker: events per second per core.
     Formats(FormatArgs),
+    /// Runs the same input through 1, 2, 3… `sluice server` processes of
+    /// one service (a pass-through and a GROUP BY), beside a plain rdkafka
+    /// consumer of the input; needs --bootstrap-servers (a broker in its
+    /// own process, e.g. Tansu).
+    Scale(ScaleArgs),
+}
+
+/// `sluice bench scale` options.
+#[derive(Debug, Args)]
+pub struct ScaleArgs {
+    /// Input records.
+    #[arg(long, default_value_t = 100_000)]
+    pub records: u64,
+    /// Input partitions.
+    #[arg(long, default_value_t = 6)]
+    pub partitions: i32,
+    /// Server counts, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,3")]
+    pub servers: Vec<usize>,
+    /// Timed runs per server count (medians are printed).
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
 }
 
 /// `sluice bench formats` options.
@@ -279,6 +301,29 @@ pub async fn bench(command: BenchCommand, bootstrap: Option<&str>) -> Result<()>
                 runs: args.runs,
             };
             return super::restore::run(opts, connect(bootstrap)?, &mut std::io::stdout()).await;
+        }
+        BenchCommand::Scale(args) => {
+            let Some(bootstrap) = bootstrap else {
+                return Err(Error::user(
+                    "bench scale runs sluice server processes against a broker in its own \
+                     process: give --bootstrap-servers (e.g. a Tansu broker)",
+                ));
+            };
+            if args.records == 0 || args.runs == 0 || args.partitions < 1 {
+                return Err(Error::user(
+                    "--records, --runs and --partitions must be at least 1",
+                ));
+            }
+            if args.servers.is_empty() || args.servers.contains(&0) {
+                return Err(Error::user("--servers takes counts of at least 1, e.g. 1,2,3"));
+            }
+            let opts = super::scale_bench::ScaleBenchOptions {
+                records: args.records,
+                partitions: args.partitions,
+                servers: args.servers,
+                runs: args.runs,
+            };
+            return super::scale_bench::run(opts, bootstrap, &mut std::io::stdout()).await;
         }
         BenchCommand::Formats(args) => {
             if args.events == 0 || args.batch == 0 || args.runs == 0 {

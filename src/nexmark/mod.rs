@@ -32,6 +32,7 @@ pub mod measure;
 pub mod queries;
 pub mod report;
 pub mod restore;
+pub mod scale_bench;
 
 use std::io::Write;
 use std::sync::Arc;
