@@ -121,6 +121,30 @@ impl Transaction for KafkaTransaction {
     }
 }
 
+/// Asks the broker for a transactional producer id (what
+/// `init_transactions` does): a broker that serves the transaction APIs
+/// may still refuse transactional ids (nisshi 0.8.1 answers
+/// TRANSACTIONAL_ID_AUTHORIZATION_FAILED, as Kafka does to a principal
+/// without the right).
+pub(super) async fn probe(config: ClientConfig) -> Result<()> {
+    let id = format!(
+        "_sluice_transactions_probe_{}",
+        uuid::Uuid::new_v4().simple()
+    );
+    let (producer, _) = super::writer::producer(config, Some(&id))?;
+    tokio::task::spawn_blocking(move || producer.init_transactions(Duration::from_secs(15)))
+        .await
+        .map_err(|e| Error::internal(format!("probe task failed: {e}")))?
+        .map_err(|e| {
+            Error::user(format!(
+                "The broker refused a transactional producer ({e}), so \
+                 'processing.guarantee'='exactly_once_v2' cannot hold there. Use a broker that \
+                 runs Kafka transactions (and grant this client the right to use transactional \
+                 ids), or 'at_least_once'."
+            ))
+        })
+}
+
 /// The Kafka APIs a transaction needs, by key.
 const TRANSACTION_APIS: [(i16, &str); 5] = [
     (22, "InitProducerId"),

@@ -315,7 +315,9 @@ pub async fn bench(command: BenchCommand, bootstrap: Option<&str>) -> Result<()>
                 ));
             }
             if args.servers.is_empty() || args.servers.contains(&0) {
-                return Err(Error::user("--servers takes counts of at least 1, e.g. 1,2,3"));
+                return Err(Error::user(
+                    "--servers takes counts of at least 1, e.g. 1,2,3",
+                ));
             }
             let opts = super::scale_bench::ScaleBenchOptions {
                 records: args.records,

@@ -56,7 +56,9 @@ impl Drop for Servers {
 }
 
 fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 fn start_servers(bootstrap: &str, service: &str, n: usize) -> Result<Servers> {
@@ -126,7 +128,10 @@ fn produce(bootstrap: &str, topic: &str, records: u64) -> Result<()> {
 fn ceiling(bootstrap: &str, topic: &str, partitions: i32, records: u64) -> Result<f64> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
-        .set("group.id", format!("bench_scale_ceiling_{}", uuid::Uuid::new_v4()))
+        .set(
+            "group.id",
+            format!("bench_scale_ceiling_{}", uuid::Uuid::new_v4()),
+        )
         .set("enable.auto.commit", "false")
         .create()?;
     let mut tpl = TopicPartitionList::new();
@@ -138,7 +143,9 @@ fn ceiling(bootstrap: &str, topic: &str, partitions: i32, records: u64) -> Resul
     let mut seen = 0u64;
     while seen < records {
         if start.elapsed() > DEADLINE {
-            return Err(Error::external("the ceiling consumer did not read the input"));
+            return Err(Error::external(
+                "the ceiling consumer did not read the input",
+            ));
         }
         if let Some(m) = consumer.poll(Duration::from_millis(100)) {
             m?;
@@ -241,7 +248,10 @@ async fn measure(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     drop(servers);
-    Ok((echo_done.unwrap_or_default(), totals_done.unwrap_or_default()))
+    Ok((
+        echo_done.unwrap_or_default(),
+        totals_done.unwrap_or_default(),
+    ))
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -252,7 +262,10 @@ fn median(mut v: Vec<f64>) -> f64 {
 /// Runs the measurements and prints the table.
 pub async fn run(opts: ScaleBenchOptions, bootstrap: &str, out: &mut dyn Write) -> Result<()> {
     let broker = KafkaBroker::connect(bootstrap)?;
-    let input = format!("bench_scale_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let input = format!(
+        "bench_scale_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
     broker
         .admin()
         .create_topic(&input, opts.partitions, 1)
@@ -272,7 +285,12 @@ pub async fn run(opts: ScaleBenchOptions, bootstrap: &str, out: &mut dyn Write) 
     }
     let mut ceilings = Vec::new();
     for _ in 0..opts.runs {
-        let (b, t, p, r) = (bootstrap.to_string(), input.clone(), opts.partitions, opts.records);
+        let (b, t, p, r) = (
+            bootstrap.to_string(),
+            input.clone(),
+            opts.partitions,
+            opts.records,
+        );
         ceilings.push(
             tokio::task::spawn_blocking(move || ceiling(&b, &t, p, r))
                 .await

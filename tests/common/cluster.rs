@@ -36,11 +36,20 @@ pub struct Tansu {
     pub dir: tempfile::TempDir,
     pub port: u16,
     child: Option<Child>,
+    /// The broker's executable: `tansu`, or `nisshi` (its successor, with
+    /// EndTxn).
+    binary: &'static str,
 }
 
 impl Tansu {
     pub fn start() -> Option<Tansu> {
-        let found = Command::new("tansu")
+        Self::start_binary("tansu")
+    }
+
+    /// A broker of `binary` (`tansu` or `nisshi`, which take the same
+    /// arguments), `None` when it is not installed.
+    pub fn start_binary(binary: &'static str) -> Option<Tansu> {
+        let found = Command::new(binary)
             .arg("--version")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -53,6 +62,7 @@ impl Tansu {
             dir: tempfile::tempdir().expect("temp dir"),
             port: free_port(),
             child: None,
+            binary,
         };
         t.resume();
         Some(t)
@@ -70,7 +80,7 @@ impl Tansu {
             .append(true)
             .open(self.dir.path().join("tansu.log"))
             .expect("log file");
-        let child = Command::new("tansu")
+        let child = Command::new(self.binary)
             .args([
                 "broker",
                 "--listener-url",
@@ -204,9 +214,15 @@ impl Server {
     }
 
     pub async fn ksql(&self, sql: &str) -> Value {
+        self.ksql_with(sql, json!({"auto.offset.reset": "earliest"}))
+            .await
+    }
+
+    /// A statement with these session properties.
+    pub async fn ksql_with(&self, sql: &str, properties: Value) -> Value {
         let body = json!({
             "ksql": sql,
-            "streamsProperties": {"auto.offset.reset": "earliest"}
+            "streamsProperties": properties
         });
         match self.remote().post_json("/ksql", &body).await {
             Ok(v) => v,
