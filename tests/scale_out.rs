@@ -386,29 +386,38 @@ async fn run(bootstrap: &str, dir: &std::path::Path, exactly_once: bool) {
         .cloned()
         .unwrap_or_default();
     for s in servers {
-        let status = s.get("/clusterStatus");
-        let hosts = status["clusterStatus"]
-            .as_object()
-            .cloned()
-            .unwrap_or_default();
-        let alive = hosts
-            .values()
-            .filter(|h| h["hostAlive"] == Value::Bool(true))
-            .count();
-        assert_eq!(alive, 4, "four live servers: {status}");
-        let mut read: Vec<i64> = hosts
-            .values()
-            .filter(|h| h["hostAlive"] == Value::Bool(true))
-            .flat_map(|h| {
-                h["activeStandbyPerQuery"][&totals_query]["activePartitions"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default()
-            })
-            .filter_map(|p| p["partition"].as_i64())
-            .collect();
-        read.sort();
-        assert_eq!(read, (0..PARTITIONS as i64).collect::<Vec<_>>(), "{status}");
+        // Heartbeats are a second apart: the view settles within a few.
+        let start = Instant::now();
+        loop {
+            let status = s.get("/clusterStatus");
+            let hosts = status["clusterStatus"]
+                .as_object()
+                .cloned()
+                .unwrap_or_default();
+            let live: Vec<&Value> = hosts
+                .values()
+                .filter(|h| h["hostAlive"] == Value::Bool(true))
+                .collect();
+            let mut read: Vec<i64> = live
+                .iter()
+                .flat_map(|h| {
+                    h["activeStandbyPerQuery"][&totals_query]["activePartitions"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default()
+                })
+                .filter_map(|p| p["partition"].as_i64())
+                .collect();
+            read.sort();
+            if live.len() == 4 && read == (0..PARTITIONS as i64).collect::<Vec<_>>() {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "four live servers reading each partition once: {status}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
     let rebalanced = rebalances(&servers);
     if std::env::var("SCALE_OUT_DEBUG").is_ok() {
