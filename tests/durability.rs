@@ -65,19 +65,13 @@ fn start_producer(
         for burst in (0..RECORDS).step_by(BURST) {
             for i in burst..(burst + BURST).min(RECORDS) {
                 let (key, _, value, ts) = record(i);
-                let mut r = BaseRecord::to(&topic)
-                    .key(&key)
-                    .payload(&value)
-                    .timestamp(ts);
-                loop {
-                    match producer.send(r) {
-                        Ok(()) => break,
-                        Err((_, back)) => {
-                            r = back;
-                            std::thread::sleep(Duration::from_millis(10));
-                        }
-                    }
-                }
+                common::cluster::send(
+                    &producer,
+                    BaseRecord::to(&topic)
+                        .key(&key)
+                        .payload(&value)
+                        .timestamp(ts),
+                );
                 sent.fetch_add(1, Ordering::SeqCst);
             }
             // The load's pace: a burst every 250 ms.
@@ -453,19 +447,13 @@ fn send_murmur2(bootstrap: &str, topic: &str, records: &[(String, String, i64)])
         .create()
         .expect("producer");
     for (key, value, ts) in records {
-        let mut r = BaseRecord::to(topic)
-            .key(key.as_str())
-            .payload(value.as_str())
-            .timestamp(*ts);
-        loop {
-            match producer.send(r) {
-                Ok(()) => break,
-                Err((_, back)) => {
-                    r = back;
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-            }
-        }
+        common::cluster::send(
+            &producer,
+            BaseRecord::to(topic)
+                .key(key.as_str())
+                .payload(value.as_str())
+                .timestamp(*ts),
+        );
     }
     producer
         .flush(Duration::from_secs(120))

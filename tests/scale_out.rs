@@ -61,16 +61,7 @@ fn start_producer(
         for burst in (0..RECORDS).step_by(BURST) {
             for i in burst..(burst + BURST).min(RECORDS) {
                 let (key, value) = record(i);
-                let mut r = BaseRecord::to(&topic).key(&key).payload(&value);
-                loop {
-                    match producer.send(r) {
-                        Ok(()) => break,
-                        Err((_, back)) => {
-                            r = back;
-                            std::thread::sleep(Duration::from_millis(10));
-                        }
-                    }
-                }
+                common::cluster::send(&producer, BaseRecord::to(&topic).key(&key).payload(&value));
                 sent.fetch_add(1, Ordering::SeqCst);
             }
             std::thread::sleep(Duration::from_millis(200));

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 
 use super::{Output, OutputKind};
 use crate::error::{Error, Result};
-use crate::runtime::io::{Broker, ReaderSpec, StartFrom};
+use crate::runtime::io::{Broker, ReaderSpec};
 
 /// One record read from a topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,13 +32,7 @@ pub async fn read_topic(
     topic: &str,
     deadline: Duration,
 ) -> Result<Vec<Record>> {
-    let mut reader = broker.reader(&ReaderSpec {
-        topic: topic.to_string(),
-        group_id: None,
-        start: StartFrom::Earliest,
-        with_headers: false,
-        also: Vec::new(),
-    })?;
+    let mut reader = broker.reader(&ReaderSpec::from_start(topic))?;
     let begin = Instant::now();
     let mut records = Vec::new();
     loop {

@@ -165,13 +165,7 @@ impl KafkaReader {
         partition: i32,
         offset: i64,
     ) -> Result<Self> {
-        let spec = ReaderSpec {
-            topic: topic.to_string(),
-            group_id: None,
-            start: StartFrom::Earliest,
-            with_headers: false,
-            also: Vec::new(),
-        };
+        let spec = ReaderSpec::from_start(topic);
         Self::build(config, &spec, None, Some((partition, offset)))
     }
 

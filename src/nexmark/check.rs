@@ -25,7 +25,7 @@ use arrow::util::display::array_value_to_string;
 use crate::catalog::NULL_ROW;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::runtime::io::{Broker, ReaderSpec, StartFrom};
+use crate::runtime::io::{Broker, ReaderSpec};
 use crate::runtime::processing_log::ProcessingLog;
 
 /// What the check of an aggregation found.
@@ -62,13 +62,7 @@ pub async fn read_table(
         .ok_or_else(|| Error::internal(format!("the table {table} is not registered")))?;
     let decode =
         crate::plan::select::decode_stage(&engine.session_state, &source, "nexmark-check")?;
-    let mut reader = broker.reader(&ReaderSpec {
-        topic: topic.to_string(),
-        group_id: None,
-        start: StartFrom::Earliest,
-        with_headers: false,
-        also: Vec::new(),
-    })?;
+    let mut reader = broker.reader(&ReaderSpec::from_start(topic))?;
     let log = ProcessingLog::default();
     let mut batches = Vec::new();
     let mut read = 0u64;

@@ -223,6 +223,18 @@ pub struct ReaderSpec {
 }
 
 impl ReaderSpec {
+    /// A transient reader of `topic` from its start (no group, no
+    /// headers).
+    pub fn from_start(topic: &str) -> ReaderSpec {
+        ReaderSpec {
+            topic: topic.to_string(),
+            group_id: None,
+            start: StartFrom::Earliest,
+            with_headers: false,
+            also: Vec::new(),
+        }
+    }
+
     /// The topics read, input 0 first.
     pub fn topics(&self) -> impl Iterator<Item = (&str, StartFrom)> {
         std::iter::once((self.topic.as_str(), self.start))
@@ -423,13 +435,7 @@ pub trait Broker: Send + Sync {
     /// A reader of one partition from `offset` on, in no consumer group,
     /// that keeps reading as records arrive (the command topic).
     fn tail(&self, topic: &str, partition: i32, offset: i64) -> Result<Box<dyn TopicReader>> {
-        let reader = self.reader(&ReaderSpec {
-            topic: topic.to_string(),
-            group_id: None,
-            start: StartFrom::Earliest,
-            with_headers: false,
-            also: Vec::new(),
-        })?;
+        let reader = self.reader(&ReaderSpec::from_start(topic))?;
         Ok(Box::new(From {
             reader,
             partition,
@@ -530,6 +536,15 @@ pub fn murmur2(data: &[u8]) -> u32 {
     h
 }
 
+/// The positions of input `input`, as its own reader's input 0.
+fn positions_of(offsets: &[CommitPosition], input: usize) -> Vec<CommitPosition> {
+    offsets
+        .iter()
+        .filter(|(i, _, _)| *i == input)
+        .map(|&(_, p, o)| (0, p, o))
+        .collect()
+}
+
 /// Reads several topics through one reader per topic (for brokers whose
 /// readers take one topic): each poll returns, of the batches fetched, the
 /// one whose first record is oldest. (A join's task merges its inputs in
@@ -626,11 +641,7 @@ impl TopicReader for MultiReader {
     fn commit<'a>(&'a mut self, offsets: &'a [CommitPosition]) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             for (input, reader) in self.inputs.iter_mut().enumerate() {
-                let mine: Vec<CommitPosition> = offsets
-                    .iter()
-                    .filter(|(i, _, _)| *i == input)
-                    .map(|&(_, p, o)| (0, p, o))
-                    .collect();
+                let mine = positions_of(offsets, input);
                 if !mine.is_empty() {
                     reader.commit(&mine).await?;
                 }
@@ -673,11 +684,7 @@ impl TopicReader for MultiReader {
     ) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             for (input, reader) in self.inputs.iter_mut().enumerate() {
-                let mine: Vec<CommitPosition> = offsets
-                    .iter()
-                    .filter(|(i, _, _)| *i == input)
-                    .map(|&(_, p, o)| (0, p, o))
-                    .collect();
+                let mine = positions_of(offsets, input);
                 if !mine.is_empty() {
                     reader.commit_in(&mine, txn).await?;
                 }

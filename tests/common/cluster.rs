@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, ThreadedProducer};
 use serde_json::{json, Value};
 use sluice::shell::remote::RemoteServer;
 
@@ -291,5 +292,23 @@ pub fn wait_until(what: &str, deadline: Duration, mut done: impl FnMut() -> bool
     while !done() {
         assert!(start.elapsed() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Hands a record to the producer, waiting while its queue is full.
+pub fn send<K, V>(producer: &ThreadedProducer<DefaultProducerContext>, record: BaseRecord<'_, K, V>)
+where
+    K: rdkafka::message::ToBytes + ?Sized,
+    V: rdkafka::message::ToBytes + ?Sized,
+{
+    let mut r = record;
+    loop {
+        match producer.send(r) {
+            Ok(()) => return,
+            Err((_, back)) => {
+                r = back;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
     }
 }
