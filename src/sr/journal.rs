@@ -22,6 +22,14 @@
 //! Records of other key types (Confluent's `NOOP`, `MODE`,
 //! `DELETE_SUBJECT`, …) are skipped on replay, as are records that cannot
 //! be read (with a warning naming their offset).
+//!
+//! After the replay the topic is followed: changes other servers of the
+//! service (or other processes sharing the topic) make reach this store
+//! within a poll. Applying a change twice changes nothing, so this
+//! server's own changes come back harmlessly. There is no leader: two
+//! servers registering different schemas at the same moment can give them
+//! the same id; the store reports such a conflict as an error, and the
+//! README says to point several servers at one registry.
 
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -58,21 +66,55 @@ pub async fn open(broker: &Arc<dyn Broker>, store: &Arc<Store>) -> Result<()> {
         Some(_) => {}
     }
     let mut reader = broker.read_partition(TOPIC, 0)?;
+    let mut next = 0;
     while let Some(batch) = reader.next().await? {
-        for i in 0..batch.len() {
-            match decode(batch.keys.get(i), batch.values.get(i)) {
-                Ok(Some(change)) => store.apply(&change),
-                Ok(None) => {}
-                Err(why) => tracing::warn!(
-                    "skipping record {} of the topic '{TOPIC}': {why}",
-                    batch.offsets[i]
-                ),
-            }
+        apply_batch(store, &batch);
+        if let Some(last) = batch.offsets.last() {
+            next = last + 1;
         }
     }
     let journal = Journal::start(broker.writer(TOPIC)?)?;
     store.set_journal(move |change| journal.record(change));
+    match broker.tail(TOPIC, 0, next) {
+        Ok(tail) => {
+            tokio::spawn(follow(Arc::downgrade(store), tail));
+        }
+        Err(e) => tracing::warn!("the topic '{TOPIC}' is not followed: {e}"),
+    }
     Ok(())
+}
+
+/// Applies the changes a batch of `_schemas` records holds.
+fn apply_batch(store: &Store, batch: &crate::runtime::io::RawBatch) {
+    for i in 0..batch.len() {
+        match decode(batch.keys.get(i), batch.values.get(i)) {
+            Ok(Some(change)) => store.apply(&change),
+            Ok(None) => {}
+            Err(why) => tracing::warn!(
+                "skipping record {} of the topic '{TOPIC}': {why}",
+                batch.offsets[i]
+            ),
+        }
+    }
+}
+
+/// Applies what other servers write to `_schemas`, for as long as the
+/// store lives.
+async fn follow(store: std::sync::Weak<Store>, mut tail: Box<dyn crate::runtime::io::TopicReader>) {
+    loop {
+        let batch = match tail.poll(256, Duration::from_millis(200)).await {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::debug!("following the topic '{TOPIC}': {e}");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+        };
+        let Some(store) = store.upgrade() else {
+            return;
+        };
+        apply_batch(&store, &batch);
+    }
 }
 
 /// A batch to append and where to say how it went.
@@ -351,6 +393,15 @@ mod tests {
         let third = Arc::new(Store::default());
         open(&broker, &third).await.unwrap();
         assert_eq!(third.latest("b-value").unwrap().unwrap().id, next);
+        // The first store, still open, follows what the second wrote.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while first.latest("b-value").ok().flatten().map(|r| r.id) != Some(next) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the change of another store was not followed"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     #[tokio::test]

@@ -163,10 +163,22 @@ impl Store {
                 schema,
                 deleted,
             } => {
-                inner
+                let known = inner
                     .schemas
                     .entry(*id)
                     .or_insert_with(|| Arc::new(schema.clone()));
+                if known.text != schema.text || known.schema_type != schema.schema_type {
+                    // Two writers of one `_schemas` topic gave one id to
+                    // different schemas at the same moment.
+                    tracing::error!(
+                        id,
+                        subject = %subject,
+                        "schema id {id} stands for two different schemas in the registry's \
+                         topic (servers registered at the same moment without one leader); \
+                         records written with it may be read with the wrong schema. Point \
+                         every server at one registry (--schema-registry URL)"
+                    );
+                }
                 inner.next_id = inner.next_id.max(id.saturating_add(1));
                 let versions = inner.subjects.entry(subject.clone()).or_default();
                 match versions.iter_mut().find(|v| v.version == *version) {
