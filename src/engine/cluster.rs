@@ -27,6 +27,71 @@ use crate::error::{Error, Result};
 use crate::format::Encoded;
 use crate::runtime::io::{OutBatch, TopicReader, TopicWriter};
 
+/// Which input partition of a materialized table's query holds a key:
+/// the key encoded as the topic the query's last task reads holds it,
+/// hashed as Kafka's default partitioner does.
+pub struct KeyRoute {
+    encoder: Arc<dyn crate::format::Encoder>,
+    types: Vec<arrow::datatypes::DataType>,
+}
+
+impl KeyRoute {
+    /// The route of keys read from `source`'s topic; `None` where bytes
+    /// cannot be computed alike (Schema Registry keys carry a schema id,
+    /// windowed keys a window).
+    pub fn of(source: &crate::catalog::Source) -> Option<KeyRoute> {
+        if source.key_format.sr.is_some() || source.window.is_some() {
+            return None;
+        }
+        let schema = source.key_schema();
+        if schema.fields().is_empty() {
+            return None;
+        }
+        let encoder = crate::format::registry::encoder(
+            &source.key_format,
+            crate::format::Part::Key,
+            Arc::clone(&schema),
+        )
+        .ok()?;
+        Some(KeyRoute {
+            encoder,
+            types: schema
+                .fields()
+                .iter()
+                .map(|f| f.data_type().clone())
+                .collect(),
+        })
+    }
+
+    /// The partitions (of `total`) holding the keys of `columns` (one
+    /// array per key column); `None` when they cannot be computed.
+    pub fn partitions(&self, columns: &[arrow::array::ArrayRef], total: i32) -> Option<Vec<i32>> {
+        if columns.len() != self.types.len() {
+            return None;
+        }
+        let columns: Vec<arrow::array::ArrayRef> = columns
+            .iter()
+            .zip(&self.types)
+            .map(|(c, t)| {
+                if c.data_type() == t {
+                    Some(Arc::clone(c))
+                } else {
+                    arrow::compute::cast(c, t).ok()
+                }
+            })
+            .collect::<Option<_>>()?;
+        let encoded = self.encoder.encode(&columns).ok()?;
+        let rows = columns.first().map_or(0, |c| c.len());
+        let mut out: Vec<i32> = (0..rows)
+            .filter_map(|i| encoded.get(i))
+            .map(|key| crate::runtime::io::partition_for_key(key, total))
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        Some(out)
+    }
+}
+
 /// How often a server writes its heartbeat.
 const HEARTBEAT: Duration = Duration::from_secs(1);
 
@@ -201,6 +266,7 @@ impl Engine {
         table: &str,
         query_id: &str,
         status: &crate::runtime::task::QueryStatus,
+        keys: Option<&[arrow::array::ArrayRef]>,
     ) -> Result<(Option<Vec<i32>>, Vec<(String, Vec<i32>)>)> {
         let Some(cluster) = self.cluster.get() else {
             return Ok((None, Vec::new()));
@@ -218,6 +284,24 @@ impl Engine {
         let mut missing: Vec<i32> = (0..total).filter(|p| !local.contains(p)).collect();
         if missing.is_empty() {
             return Ok((None, Vec::new()));
+        }
+        // A key lookup needs only the partitions of its keys.
+        let route = match keys {
+            None => None,
+            Some(columns) => {
+                let state = self.state.lock().await;
+                state
+                    .queries
+                    .get(query_id)
+                    .and_then(|q| q.key_route.as_ref())
+                    .and_then(|r| r.partitions(columns, total))
+            }
+        };
+        let mut local = local;
+        if let Some(needed) = &route {
+            tracing::debug!(table, partitions = ?needed, "key lookup routed to the key's partitions");
+            missing.retain(|p| needed.contains(p));
+            local.retain(|p| needed.contains(p));
         }
         let mut remote = Vec::new();
         for (member, alive) in cluster.members() {

@@ -50,6 +50,9 @@ pub(crate) struct RunningQuery {
     pub(crate) materialized: Option<Arc<crate::runtime::materialized::Materialized>>,
     /// What the query resolved to when created (command topic).
     pub(crate) pin: Option<commands::Pin>,
+    /// For a materialized table: which input partition holds a key (pull
+    /// queries ask only that partition's server).
+    pub(crate) key_route: Option<cluster::KeyRoute>,
 }
 
 impl RunningQuery {

@@ -152,6 +152,7 @@ impl Engine {
                 plan,
                 materialized: Some(store),
                 pin: None,
+                key_route: None,
             },
         ))
     }
@@ -239,6 +240,7 @@ impl Engine {
         )?;
         drop(state);
 
+        let selection = self.selection(&access, &source, &store)?;
         // Which partitions this server answers for, and who answers for
         // the others (servers of one service split a table's partitions).
         let (local, remote) = match (&session.partitions, &owner_status) {
@@ -257,13 +259,17 @@ impl Engine {
                 (Some(asked.clone()), Vec::new())
             }
             (None, Some((status, query_id))) => {
-                self.pull_owners(&source.name, query_id, status).await?
+                let keys = match &selection {
+                    Selection::Keys(columns) => Some(columns.as_slice()),
+                    _ => None,
+                };
+                self.pull_owners(&source.name, query_id, status, keys)
+                    .await?
             }
             _ => (None, Vec::new()),
         };
         let forwarded = forward_pull(text, session, remote);
 
-        let selection = self.selection(&access, &source, &store)?;
         // Without WHERE every row read is a row of the answer (rows with a
         // null key aside, which the store does not keep).
         let read_limit = query

@@ -533,7 +533,17 @@ impl Engine {
         let mut plan_prefix = Vec::new();
         let planned_late = planned.late_records.clone();
         let mut join = planned.join.take();
+        // Where a key of the table lives: the partition its bytes hash to
+        // in the repartition topic, which sluice writes with Kafka's
+        // default partitioner. (A topic written by others may have been
+        // partitioned otherwise: a lookup on such a table asks every
+        // server that reads part of it.)
+        let routable = sink.kind == SourceKind::Table && join.is_none() && planned.window.is_none();
+        let mut key_route = None;
         if let Some(stage) = planned.repartition.take() {
+            key_route = routable
+                .then(|| super::cluster::KeyRoute::of(&stage.topic_source))
+                .flatten();
             let topic = self.repartition_topic(query_id);
             let partitions = self
                 .broker
@@ -729,6 +739,7 @@ impl Engine {
             plan,
             materialized,
             pin: None,
+            key_route,
         })
     }
 

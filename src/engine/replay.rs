@@ -303,6 +303,7 @@ impl RunningQuery {
             plan: vec!["not running".to_string()],
             materialized: None,
             pin: None,
+            key_route: None,
         }
     }
 
