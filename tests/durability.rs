@@ -371,6 +371,15 @@ async fn queries_and_state_survive_kill_9() {
     }
     let verdict = converge(&bootstrap, &server, &t).await;
     report("kill -9", &verdict, &format!("kills {kills}"));
+    if std::env::var("DURABILITY_DEBUG").is_ok() {
+        for line in server
+            .log_text()
+            .lines()
+            .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+        {
+            eprintln!("{line}");
+        }
+    }
     assert!(server.alive(), "the server is up");
     let states = queries(&server).await;
     assert!(
