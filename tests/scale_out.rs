@@ -293,6 +293,13 @@ async fn run(bootstrap: &str, dir: &std::path::Path, exactly_once: bool) {
     assert_eq!(streams, vec!["ECHO", "SCALE_INPUT"], "{streams:?}");
     assert_eq!(tables, vec!["TOTALS"], "{tables:?}");
     assert_eq!(queries.len(), 2, "{queries:?}");
+    // Each server says where the others reach it.
+    let properties = a.ksql("SHOW PROPERTIES;").await.to_string();
+    assert!(
+        properties.contains("ksql.advertised.listener")
+            && properties.contains(&format!("http://127.0.0.1:{}", a.port)),
+        "{properties}"
+    );
 
     // Two conflicting statements at once: one wins everywhere.
     if !exactly_once {

@@ -118,6 +118,18 @@ impl Engine {
                         self.broker.address(),
                     ),
                 ];
+                props.push((
+                    "ksql.streams.processing.guarantee".into(),
+                    "SERVER".into(),
+                    "at_least_once".into(),
+                ));
+                if let Some(cluster) = self.cluster() {
+                    props.push((
+                        "ksql.advertised.listener".into(),
+                        "SERVER".into(),
+                        cluster.me.clone(),
+                    ));
+                }
                 for (k, v) in &self.config.properties {
                     props.push((k.clone(), "SERVER".into(), v.clone()));
                 }
