@@ -79,7 +79,7 @@ impl Following {
     }
 
     /// Notes a command this server is about to record.
-    pub(crate) fn expect(&self, id: &str) {
+    pub(crate) fn note_own(&self, id: &str) {
         self.lock().own.insert(id.to_string());
     }
 
@@ -202,7 +202,7 @@ impl Engine {
         };
         let id = uuid::Uuid::new_v4().to_string();
         command.id = Some(id.clone());
-        following.expect(&id);
+        following.note_own(&id);
         if let Err(e) = log.append(&command).await {
             following.forget(&id);
             return Err(e);
