@@ -92,6 +92,9 @@ impl KeyRoute {
     }
 }
 
+/// How many of the newest heartbeat records a server reads at start.
+const RECENT: i64 = 5000;
+
 /// How often a server writes its heartbeat.
 const HEARTBEAT: Duration = Duration::from_secs(1);
 
@@ -197,7 +200,9 @@ impl Engine {
             writer: tokio::sync::Mutex::new(self.broker.writer(&topic)?),
         });
         let _ = self.cluster.set(Arc::clone(&cluster));
-        let reader = self.broker.tail(&topic, 0, 0)?;
+        // Live servers write every second: the newest records hold them
+        // all (the topic is compacted on Kafka, not on every broker).
+        let reader = self.broker.tail(&topic, 0, -RECENT)?;
         tokio::spawn(read_heartbeats(
             Arc::downgrade(self),
             Arc::clone(&cluster),

@@ -210,7 +210,13 @@ impl KafkaReader {
         let manual = leader.is_some() || at.is_some();
         if let Some((partition, offset)) = at {
             let mut tpl = TopicPartitionList::new();
-            tpl.add_partition_offset(&spec.topic, partition, Offset::Offset(offset))?;
+            // A negative offset counts back from the end.
+            let from = if offset < 0 {
+                Offset::OffsetTail(offset.saturating_neg())
+            } else {
+                Offset::Offset(offset)
+            };
+            tpl.add_partition_offset(&spec.topic, partition, from)?;
             consumer.assign(&tpl)?;
         } else if !manual {
             consumer.subscribe(&[spec.topic.as_str()])?;

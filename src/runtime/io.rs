@@ -433,7 +433,9 @@ pub trait Broker: Send + Sync {
         })
     }
     /// A reader of one partition from `offset` on, in no consumer group,
-    /// that keeps reading as records arrive (the command topic).
+    /// that keeps reading as records arrive (the command topic). A
+    /// negative `offset` starts that many records before the end where the
+    /// broker can (Kafka); other brokers read from the start.
     fn tail(&self, topic: &str, partition: i32, offset: i64) -> Result<Box<dyn TopicReader>> {
         let reader = self.reader(&ReaderSpec::from_start(topic))?;
         Ok(Box::new(From {
