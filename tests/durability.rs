@@ -13,7 +13,7 @@
 
 mod common;
 
-use common::cluster::{create_topic, wait_until, Server, Tansu};
+use common::cluster::{create_topic, start_load, wait_until, Server, Tansu};
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -48,39 +48,18 @@ fn record(i: usize) -> (String, String, String, i64) {
     )
 }
 
-/// Writes the load in bursts, counting what was handed to the producer;
-/// the producer rides out broker outages (librdkafka retries).
-fn start_producer(
-    bootstrap: String,
-    topic: String,
-    sent: Arc<AtomicUsize>,
-) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
-        let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
-            .set("bootstrap.servers", &bootstrap)
-            .set("enable.idempotence", "true")
-            .set("linger.ms", "5")
-            .create()
-            .expect("producer");
-        for burst in (0..RECORDS).step_by(BURST) {
-            for i in burst..(burst + BURST).min(RECORDS) {
-                let (key, _, value, ts) = record(i);
-                common::cluster::send(
-                    &producer,
-                    BaseRecord::to(&topic)
-                        .key(&key)
-                        .payload(&value)
-                        .timestamp(ts),
-                );
-                sent.fetch_add(1, Ordering::SeqCst);
-            }
-            // The load's pace: a burst every 250 ms.
-            std::thread::sleep(Duration::from_millis(250));
-        }
-        producer
-            .flush(Duration::from_secs(120))
-            .expect("every input record acknowledged");
-    })
+/// Writes the load (a burst every 250 ms), counting what was sent.
+fn load(bootstrap: &str, topic: &str, sent: &Arc<AtomicUsize>) -> std::thread::JoinHandle<()> {
+    start_load(
+        bootstrap.to_string(),
+        topic.to_string(),
+        (RECORDS, BURST, Duration::from_millis(250)),
+        Arc::clone(sent),
+        |i| {
+            let (key, _, value, ts) = record(i);
+            (key, value, Some(ts))
+        },
+    )
 }
 
 /// What the outputs hold, compared with a recomputation from the input.
@@ -310,11 +289,7 @@ fn report(name: &str, v: &Verdict, faults: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queries_and_state_survive_kill_9() {
-    let Some(tansu) = Tansu::start() else {
-        common::skipped(
-            "queries_and_state_survive_kill_9",
-            "the tansu broker is not installed (scripts/test.sh installs it)",
-        );
+    let Some(tansu) = Tansu::start_or_skip("queries_and_state_survive_kill_9") else {
         return;
     };
     let bootstrap = tansu.bootstrap();
@@ -325,7 +300,7 @@ async fn queries_and_state_survive_kill_9() {
     let before = queries(&server).await;
 
     let sent = Arc::new(AtomicUsize::new(0));
-    let producer = start_producer(bootstrap.clone(), t.input.clone(), Arc::clone(&sent));
+    let producer = load(&bootstrap, &t.input, &sent);
     let mut kills = 0;
     // Killed while it is writing: each time its pass-through output has
     // grown past a mark, in the middle of the load.
@@ -410,7 +385,7 @@ async fn queries_ride_out_a_broker_outage() {
     create_pipeline(&server, &t).await;
 
     let sent = Arc::new(AtomicUsize::new(0));
-    let producer = start_producer(bootstrap.clone(), t.input.clone(), Arc::clone(&sent));
+    let producer = load(&bootstrap, &t.input, &sent);
     let s = Arc::clone(&sent);
     tokio::task::spawn_blocking(move || {
         wait_until("the producer", Duration::from_secs(120), || {
@@ -512,11 +487,7 @@ fn check_enriched(bootstrap: &str, topic: &str) -> (usize, usize, usize, usize) 
 /// changelog, it is not re-read) and none is lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn join_state_survives_kill_9() {
-    let Some(tansu) = Tansu::start() else {
-        common::skipped(
-            "join_state_survives_kill_9",
-            "the tansu broker is not installed (scripts/test.sh installs it)",
-        );
+    let Some(tansu) = Tansu::start_or_skip("join_state_survives_kill_9") else {
         return;
     };
     let bootstrap = tansu.bootstrap();

@@ -17,9 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::cluster::{create_topic, wait_until, Server, Tansu};
-use rdkafka::config::ClientConfig;
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use common::cluster::{create_topic, start_load, wait_until, Server, Tansu};
 use serde_json::Value;
 
 const PARTITIONS: i32 = 6;
@@ -42,34 +40,6 @@ fn expected_totals() -> BTreeMap<String, (i64, i64)> {
         e.1 += (i % 5) as i64;
     }
     out
-}
-
-/// Writes the load in bursts (murmur2 partitioning, as Java clients do).
-fn start_producer(
-    bootstrap: String,
-    topic: String,
-    sent: Arc<AtomicUsize>,
-) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
-        let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
-            .set("bootstrap.servers", &bootstrap)
-            .set("enable.idempotence", "true")
-            .set("partitioner", "murmur2_random")
-            .set("linger.ms", "5")
-            .create()
-            .expect("producer");
-        for burst in (0..RECORDS).step_by(BURST) {
-            for i in burst..(burst + BURST).min(RECORDS) {
-                let (key, value) = record(i);
-                common::cluster::send(&producer, BaseRecord::to(&topic).key(&key).payload(&value));
-                sent.fetch_add(1, Ordering::SeqCst);
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        producer
-            .flush(Duration::from_secs(120))
-            .expect("every input record acknowledged");
-    })
 }
 
 /// What SHOW STREAMS, SHOW TABLES and SHOW QUERIES list on a server.
@@ -217,11 +187,7 @@ fn rebalances(servers: &[&Server]) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn servers_share_queries_and_survive_kill_9() {
-    let Some(tansu) = Tansu::start() else {
-        common::skipped(
-            "servers_share_queries_and_survive_kill_9",
-            "the tansu broker is not installed (scripts/test.sh installs it)",
-        );
+    let Some(tansu) = Tansu::start_or_skip("servers_share_queries_and_survive_kill_9") else {
         return;
     };
     let bootstrap = tansu.bootstrap();
@@ -307,7 +273,16 @@ async fn run(bootstrap: &str, dir: &std::path::Path, exactly_once: bool) {
     }
     // The load, with one server killed and started again and one added.
     let sent = Arc::new(AtomicUsize::new(0));
-    let producer = start_producer(bootstrap.clone(), input.clone(), Arc::clone(&sent));
+    let producer = start_load(
+        bootstrap.clone(),
+        input.clone(),
+        (RECORDS, BURST, Duration::from_millis(200)),
+        Arc::clone(&sent),
+        |i| {
+            let (key, value) = record(i);
+            (key, value, None)
+        },
+    );
     let mut kills = 0;
     let wait_for_output = |mark: usize| {
         let b = bootstrap.clone();

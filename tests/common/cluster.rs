@@ -47,6 +47,18 @@ impl Tansu {
         Self::start_binary("tansu")
     }
 
+    /// Tansu, or `None` after reporting `test` as SKIPPED.
+    pub fn start_or_skip(test: &str) -> Option<Tansu> {
+        let tansu = Self::start();
+        if tansu.is_none() {
+            crate::common::skipped(
+                test,
+                "the tansu broker is not installed (scripts/test.sh installs it)",
+            );
+        }
+        tansu
+    }
+
     /// A broker of `binary` (`tansu` or `nisshi`, which take the same
     /// arguments), `None` when it is not installed.
     pub fn start_binary(binary: &'static str) -> Option<Tansu> {
@@ -311,4 +323,46 @@ where
             }
         }
     }
+}
+
+/// A keyed record of a load: key, value, and a timestamp (`None`: the
+/// producer's clock).
+pub type LoadRecord = (String, String, Option<i64>);
+
+/// Writes records `0..count` (`make(i)`) in bursts of `burst`, one burst
+/// every `pause`, counting what was handed to the producer; idempotent,
+/// murmur2-partitioned (as Java clients do), riding out broker outages
+/// (librdkafka retries).
+pub fn start_load(
+    bootstrap: String,
+    topic: String,
+    (count, burst, pause): (usize, usize, Duration),
+    sent: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    make: impl Fn(usize) -> LoadRecord + Send + 'static,
+) -> std::thread::JoinHandle<()> {
+    use rdkafka::producer::Producer;
+    std::thread::spawn(move || {
+        let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+            .set("bootstrap.servers", &bootstrap)
+            .set("enable.idempotence", "true")
+            .set("partitioner", "murmur2_random")
+            .set("linger.ms", "5")
+            .create()
+            .expect("producer");
+        for first in (0..count).step_by(burst) {
+            for i in first..(first + burst).min(count) {
+                let (key, value, ts) = make(i);
+                let mut record = BaseRecord::to(&topic).key(&key).payload(&value);
+                if let Some(ts) = ts {
+                    record = record.timestamp(ts);
+                }
+                send(&producer, record);
+                sent.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+            std::thread::sleep(pause);
+        }
+        producer
+            .flush(Duration::from_secs(120))
+            .expect("every input record acknowledged");
+    })
 }
