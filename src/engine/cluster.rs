@@ -13,14 +13,23 @@
 //!
 //! A pull query on a table whose partitions are spread over servers reads
 //! the partitions this server owns and asks each other owner (over HTTP,
-//! `/internal/pull`) for the rows of its partitions; a key that lives on
-//! one partition is answered by that partition's owner alone.
+//! `/internal/pull`, rows as base64 Arrow IPC) for the rows of its
+//! partitions; a key of a re-keyed table is answered by the owner of its
+//! partition alone.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use arrow::ipc::reader::StreamReader;
+use arrow::ipc::writer::StreamWriter;
+use arrow::record_batch::RecordBatch;
+use base64::Engine as _;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::Engine;
 use crate::error::{Error, Result};
@@ -401,5 +410,158 @@ async fn write_heartbeats(engine: Weak<Engine>, cluster: Arc<Cluster>) {
             last = Some((me.queries, tokio::time::Instant::now()));
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Rows between servers: the batches (all of one schema) as base64
+/// Arrow IPC.
+pub fn encode_rows(batches: &[RecordBatch]) -> Result<String> {
+    let Some(first) = batches.first() else {
+        return Ok(String::new());
+    };
+    let mut out = Vec::new();
+    {
+        let mut writer = StreamWriter::try_new(&mut out, &first.schema())?;
+        for b in batches {
+            writer.write(b)?;
+        }
+        writer.finish()?;
+    }
+    Ok(base64::engine::general_purpose::STANDARD.encode(out))
+}
+
+/// The batches [`encode_rows`] wrote.
+pub fn decode_rows(text: &str) -> Result<Vec<RecordBatch>> {
+    if text.is_empty() {
+        return Ok(Vec::new());
+    }
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map_err(|e| Error::external(format!("rows from another server are not base64: {e}")))?;
+    let reader = StreamReader::try_new(std::io::Cursor::new(bytes), None)?;
+    reader
+        .map(|b| b.map_err(Error::from))
+        .collect::<Result<Vec<_>>>()
+}
+
+/// Asks the other servers of the service for the rows of their
+/// partitions (`remote`: URL and partitions of each), all at once: the
+/// pull query `text` with the session's `properties`.
+pub(super) async fn forward_pull(
+    text: &str,
+    properties: &BTreeMap<String, String>,
+    remote: Vec<(String, Vec<i32>)>,
+) -> Result<Vec<RecordBatch>> {
+    let requests = remote.into_iter().map(|(url, partitions)| {
+        let body = serde_json::json!({
+            "ksql": text,
+            "streamsProperties": properties,
+            "partitions": partitions,
+        });
+        async move {
+            let answer = tokio::time::timeout(
+                Duration::from_secs(30),
+                post_json(&url, "/internal/pull", &body),
+            )
+            .await
+            .map_err(|_| Error::external(format!("the server at {url} did not answer")))?
+            .map_err(|e| {
+                e.context(format!(
+                    "the server at {url} (which reads partitions {partitions:?})"
+                ))
+            })?;
+            let rows = answer
+                .get("rows")
+                .and_then(Value::as_str)
+                .ok_or_else(|| Error::external(format!("the server at {url} sent no rows")))?;
+            decode_rows(rows)
+        }
+    });
+    let mut rows = Vec::new();
+    for batches in futures::future::join_all(requests).await {
+        rows.extend(batches?);
+    }
+    Ok(rows)
+}
+
+/// POSTs `body` to another server (`url`: `http://host:port`) and reads
+/// its JSON answer; a non-2xx answer becomes the error it gives.
+async fn post_json(url: &str, path: &str, body: &Value) -> Result<Value> {
+    let authority = url
+        .strip_prefix("http://")
+        .ok_or_else(|| Error::external(format!("a server URL that is not http://: {url}")))?
+        .trim_end_matches('/');
+    let stream = tokio::net::TcpStream::connect(authority)
+        .await
+        .map_err(|e| Error::external(format!("cannot reach the server at {url}: {e}")))?;
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| Error::external(format!("connection to {url}: {e}")))?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    let request = hyper::Request::post(path)
+        .header("host", authority)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body.to_string())))
+        .map_err(|e| Error::internal(format!("a request to {url}: {e}")))?;
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| Error::external(format!("request to {url} failed: {e}")))?;
+    let status = response.status();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| Error::external(format!("answer from {url}: {e}")))?
+        .to_bytes();
+    let answer: Value = serde_json::from_slice(&bytes).map_err(|_| {
+        Error::external(format!(
+            "unexpected answer from {url}: {}",
+            String::from_utf8_lossy(&bytes)
+        ))
+    })?;
+    if status.is_success() {
+        return Ok(answer);
+    }
+    let message = answer
+        .get("message")
+        .and_then(Value::as_str)
+        .unwrap_or("the server gave no message")
+        .to_string();
+    Err(if status.is_client_error() {
+        Error::user(message)
+    } else {
+        Error::external(message)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{Int64Array, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    use super::*;
+
+    #[test]
+    fn rows_round_trip() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("G", DataType::Utf8, true),
+            Field::new("N", DataType::Int64, true),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(StringArray::from(vec![Some("a"), None])),
+                Arc::new(Int64Array::from(vec![1, 2])),
+            ],
+        )
+        .unwrap();
+        let back = decode_rows(&encode_rows(&[batch.clone(), batch.clone()]).unwrap()).unwrap();
+        assert_eq!(back, vec![batch.clone(), batch]);
+        assert!(decode_rows(&encode_rows(&[]).unwrap()).unwrap().is_empty());
     }
 }

@@ -268,7 +268,7 @@ impl Engine {
             }
             _ => (None, Vec::new()),
         };
-        let forwarded = forward_pull(text, session, remote);
+        let forwarded = super::cluster::forward_pull(text, &session.properties, remote);
 
         // Without WHERE every row read is a row of the answer (rows with a
         // null key aside, which the store does not keep).
@@ -618,51 +618,6 @@ fn row_batch(schema: &SchemaRef, stored: &RecordBatch) -> Result<RecordBatch> {
 }
 
 /// At most `limit` rows of `batches`.
-/// Asks the other servers of the service for the rows of their
-/// partitions (`remote`: URL and partitions of each), all at once.
-fn forward_pull(
-    text: &str,
-    session: &Session,
-    remote: Vec<(String, Vec<i32>)>,
-) -> impl std::future::Future<Output = Result<Vec<RecordBatch>>> {
-    let requests: Vec<_> = remote
-        .into_iter()
-        .map(|(url, partitions)| {
-            let body = serde_json::json!({
-                "ksql": text,
-                "streamsProperties": session.properties,
-                "partitions": partitions,
-            });
-            async move {
-                let server = crate::shell::remote::RemoteServer::parse(&url)?;
-                let answer = tokio::time::timeout(
-                    std::time::Duration::from_secs(30),
-                    server.post_json("/internal/pull", &body),
-                )
-                .await
-                .map_err(|_| Error::external(format!("the server at {url} did not answer")))?
-                .map_err(|e| {
-                    e.context(format!(
-                        "the server at {url} (which reads partitions {partitions:?})"
-                    ))
-                })?;
-                let ipc = answer
-                    .get("rows")
-                    .and_then(serde_json::Value::as_str)
-                    .ok_or_else(|| Error::external(format!("the server at {url} sent no rows")))?;
-                crate::server::ipc::decode(ipc)
-            }
-        })
-        .collect();
-    async move {
-        let mut rows = Vec::new();
-        for batches in futures::future::join_all(requests).await {
-            rows.extend(batches?);
-        }
-        Ok(rows)
-    }
-}
-
 fn limited(batches: Vec<RecordBatch>, limit: Option<u64>) -> Vec<RecordBatch> {
     let Some(limit) = limit else {
         return batches.into_iter().filter(|b| b.num_rows() > 0).collect();

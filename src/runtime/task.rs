@@ -285,7 +285,8 @@ struct Runner {
     partitions: BTreeMap<i32, PartitionTask>,
     /// The offset after the last record processed, per input partition.
     offsets: Positions,
-    /// The partition count of a co-partitioned join's inputs, once known.
+    /// The partition count of a co-partitioned join's inputs, once known
+    /// (from the broker: this server may be assigned only some).
     partition_count: Option<i32>,
     /// Inputs of a join found not partitioned by murmur2 of the key (each
     /// reported once).
@@ -480,6 +481,10 @@ impl Runner {
     /// Each partition's records through its own task.
     async fn process_by_partition(&mut self, batch: RawBatch) -> Result<SinkState> {
         if self.task.pipeline.check_partitioning {
+            if self.partition_count.is_none() {
+                let broker = self.task.state.as_ref().map(|s| Arc::clone(&s.broker));
+                self.partition_count = topic_partitions(broker, &batch.topic).await;
+            }
             self.check_partitioning(&batch);
         }
         if self.task.pipeline.sides.is_empty() {
@@ -623,6 +628,18 @@ impl Runner {
         Ok(state)
     }
 
+    /// Drops the tasks of `tasks` and their rows of the materialized table
+    /// (their partitions are read elsewhere now).
+    fn drop_tasks(&mut self, tasks: &[i32]) -> Result<()> {
+        for t in tasks {
+            self.partitions.remove(t);
+        }
+        match self.task.sink.store() {
+            Some(store) => store.drop_partitions(tasks),
+            None => Ok(()),
+        }
+    }
+
     /// Reports, once per input, records of a co-partitioned join that are
     /// not in the partition Kafka's default partitioner (murmur2 of the key
     /// bytes) gives their key: the join's task for that partition does not
@@ -683,14 +700,9 @@ impl Runner {
             self.commit().await?;
         }
         let tasks: Vec<i32> = revoked.iter().map(|&p| self.task_of(p)).collect();
-        for t in &tasks {
-            self.partitions.remove(t);
-        }
+        self.drop_tasks(&tasks)?;
         self.offsets.retain(|&(_, p), _| !revoked.contains(&p));
         self.queued.retain(|&(_, p), _| !revoked.contains(&p));
-        if let Some(store) = self.task.sink.store() {
-            store.drop_partitions(&tasks)?;
-        }
         tracing::info!(
             query = %self.task.pipeline.query_id,
             partitions = ?revoked,
@@ -707,7 +719,6 @@ impl Runner {
         let Some(assigned) = assigned else {
             return Ok(());
         };
-        self.partition_count = assigned.iter().max().map(|m| m + 1);
         let mut assigned: Vec<i32> = assigned.into_iter().map(|p| self.task_of(p)).collect();
         assigned.dedup();
         let became_ready = !self.task.status.ready.load(Ordering::Relaxed);
@@ -717,16 +728,9 @@ impl Runner {
             .filter(|p| !assigned.contains(p))
             .copied()
             .collect();
-        if !revoked.is_empty() {
-            // Its uncommitted work is redone by whoever gets it, from the
-            // changelog's last marker.
-            for p in &revoked {
-                self.partitions.remove(p);
-            }
-            if let Some(store) = self.task.sink.store() {
-                store.drop_partitions(&revoked)?;
-            }
-        }
+        // Their uncommitted work is redone by whoever gets them, from the
+        // changelog's last marker.
+        self.drop_tasks(&revoked)?;
         let new: Vec<i32> = assigned
             .into_iter()
             .filter(|p| !self.partitions.contains_key(p))
@@ -1013,6 +1017,18 @@ impl Runner {
             self.task.status.set_error(None);
         }
         Ok(())
+    }
+}
+
+/// How many partitions `topic` has (all of them: this server may read
+/// only some), when the broker says.
+async fn topic_partitions(broker: Option<Arc<dyn Broker>>, topic: &str) -> Option<i32> {
+    match broker?.admin().describe_topic(topic).await {
+        Ok(t) => t.map(|t| t.partitions),
+        Err(e) => {
+            tracing::debug!("cannot describe topic '{topic}': {e}");
+            None
+        }
     }
 }
 

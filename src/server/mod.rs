@@ -22,7 +22,6 @@ pub mod entities;
 pub mod error;
 pub mod info;
 pub mod inserts;
-pub mod ipc;
 pub mod ksql;
 pub mod push;
 pub mod query;

@@ -77,7 +77,7 @@ pub async fn internal_pull(
             )))
         }
     };
-    let encoded = super::ipc::encode(&rows)?;
+    let encoded = crate::engine::cluster::encode_rows(&rows)?;
     Ok(axum::Json(serde_json::json!({ "rows": encoded })).into_response())
 }
 
