@@ -314,3 +314,106 @@ async fn windows_close_with_their_own_partitions_stream_time() {
     assert_eq!(out, vec![r#"{"N":1}"#, r#"{"N":2}"#]);
     engine.shutdown().await;
 }
+
+/// Push queries from the end of one stream share one reader: each gets the
+/// rows its own WHERE picks, and a caller that stops reading is paused,
+/// then dropped with a message once the feed is `push_buffer` batches
+/// ahead of it, without holding the others back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_queries_share_a_feed_and_a_slow_caller_is_dropped() {
+    let log = sluice::runtime::memory::MemoryBroker::new();
+    let broker: Arc<dyn sluice::runtime::io::Broker> = Arc::new(Arc::clone(&log));
+    let config = sluice::config::Config {
+        default_start: sluice::runtime::io::StartFrom::Latest,
+        task: sluice::runtime::task::TaskSettings {
+            push_buffer: 4,
+            ..Default::default()
+        },
+        ..sluice::config::Config::default()
+    };
+    let engine = Engine::new(broker, config).await.expect("engine");
+    let mut s = Session::default();
+    exec(
+        &engine,
+        &mut s,
+        "CREATE STREAM readings (id INT KEY, v INT) WITH (kafka_topic='readings', value_format='json', partitions=1);",
+    )
+    .await;
+    let mut streams = Vec::new();
+    for sql in [
+        "SELECT id, v FROM readings WHERE v >= 0 EMIT CHANGES;",
+        "SELECT id FROM readings WHERE v % 2 = 0 EMIT CHANGES;",
+        "SELECT v * 10 AS tenfold FROM readings WHERE v > 5 EMIT CHANGES;",
+        // Never read.
+        "SELECT * FROM readings EMIT CHANGES;",
+    ] {
+        match engine.execute(&mut s, sql).await.expect("push query").pop() {
+            Some(Outcome::Push(p)) => streams.push(p),
+            _ => panic!("not a push query: {sql}"),
+        }
+    }
+    assert_eq!(engine.push_feeds(), vec![("READINGS".to_string(), 4)]);
+    let mut slow = streams.pop().expect("slow");
+    let mut got: Vec<Vec<String>> = vec![Vec::new(); streams.len()];
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    for v in 0..40 {
+        exec(
+            &engine,
+            &mut s,
+            &format!("INSERT INTO readings (id, v) VALUES ({v}, {v});"),
+        )
+        .await;
+        // Waiting for the queries that pick the record makes each record a
+        // batch of its own.
+        let wants = [true, v % 2 == 0, v > 5];
+        for (i, stream) in streams.iter_mut().enumerate() {
+            let before = got[i].len();
+            while wants[i] && got[i].len() == before {
+                assert!(std::time::Instant::now() < deadline, "record {v} not seen");
+                let batch = tokio::time::timeout(Duration::from_secs(10), stream.rows.recv())
+                    .await
+                    .expect("a row in time")
+                    .expect("the stream is open");
+                got[i].extend(rows_of(&batch));
+            }
+        }
+    }
+    assert_eq!(got.iter().map(Vec::len).collect::<Vec<_>>(), [40, 20, 34]);
+    assert_eq!(got[0].first().map(String::as_str), Some("0,0"));
+    assert_eq!(got[0].last().map(String::as_str), Some("39,39"));
+    assert_eq!(got[1].get(1).map(String::as_str), Some("2"));
+    assert_eq!(got[2].first().map(String::as_str), Some("60"));
+    // The caller that did not read was paused (its row channel full), then
+    // dropped with the reason once it read on and the feed was too far
+    // ahead: it saw the first records only.
+    let mut seen = 0;
+    while let Ok(Some(batch)) =
+        tokio::time::timeout(Duration::from_secs(10), slow.rows.recv()).await
+    {
+        seen += batch.num_rows();
+    }
+    assert!(seen > 0 && seen < 40, "the slow caller saw {seen} rows");
+    let outcome = tokio::time::timeout(Duration::from_secs(10), &mut slow.done)
+        .await
+        .expect("the slow query ended")
+        .expect("joined");
+    let err = outcome.expect_err("dropped").to_string();
+    assert!(err.contains("reads slower than records arrive"), "{err}");
+    for s in streams {
+        s.cancel.cancel();
+    }
+    engine.shutdown().await;
+}
+
+fn rows_of(batch: &arrow::record_batch::RecordBatch) -> Vec<String> {
+    (0..batch.num_rows())
+        .map(|r| {
+            batch
+                .columns()
+                .iter()
+                .map(|c| arrow::util::display::array_value_to_string(c, r).expect("display"))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .collect()
+}

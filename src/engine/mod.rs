@@ -92,6 +92,8 @@ pub struct Engine {
     queued: std::sync::Mutex<HashMap<String, follow::Queued>>,
     /// The other servers of the service, once this one joined them.
     cluster: std::sync::OnceLock<Arc<cluster::Cluster>>,
+    /// Push queries over one source share its reader.
+    pub(crate) feeds: crate::runtime::feed::Feeds,
 }
 
 impl Engine {
@@ -121,6 +123,10 @@ impl Engine {
             (None, Vec::new())
         };
         let follows = commands.is_some();
+        let broker_for_feeds = Arc::clone(&broker);
+        let config_task = config.task;
+        let log = ProcessingLog::new(Some(tx));
+        let feed_log = log.clone();
         let engine = Arc::new(Engine {
             broker,
             session_state: crate::plan::session_state()?,
@@ -130,7 +136,7 @@ impl Engine {
                 queries: HashMap::new(),
                 transient: 0,
             }),
-            log: ProcessingLog::new(Some(tx)),
+            log,
             log_writer,
             commands,
             ddl: Mutex::new(()),
@@ -138,6 +144,7 @@ impl Engine {
             following: follows.then(|| Arc::new(follow::Following::default())),
             queued: std::sync::Mutex::new(HashMap::new()),
             cluster: std::sync::OnceLock::new(),
+            feeds: crate::runtime::feed::Feeds::new(broker_for_feeds, config_task, feed_log),
         });
         if engine.config.processing_log_stream {
             engine.register_processing_log().await?;
@@ -444,8 +451,19 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// The sources push queries read through a shared feed, with the
+    /// queries reading each.
+    pub fn push_feeds(&self) -> Vec<(String, usize)> {
+        let mut feeds = self.feeds.running();
+        feeds.sort();
+        feeds
+    }
+}
+
 impl Drop for Engine {
     fn drop(&mut self) {
+        self.feeds.close();
         if let Some(h) = self.log_writer.take() {
             h.abort();
         }

@@ -768,11 +768,15 @@ impl Engine {
         }
         let mut planned = planned;
         let join = planned.join.take();
+        let start = session.start_from(&self.config);
+        if join.is_none() && start == StartFrom::Latest {
+            return self.push_from_feed(session, id, planned);
+        }
         let reader = self.broker.reader(&join_reader(
             ReaderSpec {
                 topic: planned.source.topic.clone(),
                 group_id: None,
-                start: session.start_from(&self.config),
+                start,
                 with_headers: has_headers(&planned.source),
                 also: Vec::new(),
             },
@@ -805,6 +809,56 @@ impl Engine {
         };
         let cancel = CancellationToken::new();
         let done = tokio::spawn(task.run(cancel.clone()));
+        Ok(Outcome::Push(PushStream {
+            id,
+            columns,
+            rows: rx,
+            cancel,
+            limit,
+            done,
+        }))
+    }
+
+    /// A push query from the end of one source: a subscriber of the
+    /// source's shared feed ([`crate::runtime::feed`]), not a reader of
+    /// its own.
+    fn push_from_feed(
+        &self,
+        session: &Session,
+        id: String,
+        planned: PlannedSelect,
+    ) -> Result<Outcome> {
+        let subscription = self.feeds.subscribe(
+            &planned.source,
+            &ReaderSpec {
+                topic: planned.source.topic.clone(),
+                group_id: None,
+                start: StartFrom::Latest,
+                with_headers: has_headers(&planned.source),
+                also: Vec::new(),
+            },
+            &planned.decode,
+        )?;
+        let (tx, rx) = mpsc::channel(16);
+        let columns = planned.columns.clone();
+        let limit = planned.limit;
+        let pipeline = Pipeline::new(
+            &id,
+            planned.decode,
+            planned.operators,
+            planned.output_schema,
+        );
+        let cancel = CancellationToken::new();
+        let done = tokio::spawn(subscription.run(
+            pipeline,
+            QuerySink::Channel {
+                sender: tx,
+                remaining: limit,
+            },
+            self.task_settings(session),
+            self.log.clone(),
+            cancel.clone(),
+        ));
         Ok(Outcome::Push(PushStream {
             id,
             columns,

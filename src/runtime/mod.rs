@@ -4,6 +4,7 @@
 //! persistent queries are kept running through faults ([`supervise`]).
 
 pub mod decode;
+pub mod feed;
 pub mod io;
 pub mod materialized;
 pub mod memory;

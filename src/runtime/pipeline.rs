@@ -113,6 +113,16 @@ impl Pipeline {
             return self.process_side(raw, log);
         }
         let batch = self.decode.decode(raw, log)?;
+        self.process_decoded(batch, log)
+    }
+
+    /// Runs a batch already decoded (of the decode stage's schema) through
+    /// the operators, as [`Pipeline::process`] does.
+    pub fn process_decoded(
+        &mut self,
+        batch: RecordBatch,
+        log: &ProcessingLog,
+    ) -> Result<Vec<RecordBatch>> {
         if batch.num_rows() == 0 {
             return Ok(Vec::new());
         }
@@ -174,6 +184,15 @@ impl Pipeline {
             return Ok(out);
         }
         let batch = self.decode.decode(raw, log)?;
+        self.process_each_decoded(batch, log)
+    }
+
+    /// Runs a decoded batch row by row, as [`Pipeline::process_each`] does.
+    pub fn process_each_decoded(
+        &mut self,
+        batch: RecordBatch,
+        log: &ProcessingLog,
+    ) -> Result<Vec<RecordBatch>> {
         let mut out = Vec::new();
         for row in 0..batch.num_rows() {
             out.extend(self.run_from(0, vec![batch.slice(row, 1)], log)?);

@@ -44,6 +44,9 @@ pub struct TaskSettings {
     /// `processing.guarantee` = `exactly_once_v2`: output, changelog and
     /// input positions commit in one Kafka transaction.
     pub exactly_once: bool,
+    /// Decoded batches a push query feed holds for its slowest subscriber
+    /// ([`super::feed`]): one further behind is dropped.
+    pub push_buffer: usize,
 }
 
 impl Default for TaskSettings {
@@ -54,6 +57,7 @@ impl Default for TaskSettings {
             commit_interval: Duration::from_millis(500),
             emit_every_update: false,
             exactly_once: false,
+            push_buffer: super::feed::FEED_CAPACITY,
         }
     }
 }
@@ -138,7 +142,7 @@ pub enum QuerySink {
 }
 
 /// What a sink said after a write.
-enum SinkState {
+pub(super) enum SinkState {
     Open,
     /// No more rows wanted (LIMIT reached or the caller left).
     Done,
@@ -155,7 +159,7 @@ impl QuerySink {
 
     /// Writes output rows; changes to a materialized store are recorded in
     /// `state` when given.
-    async fn write(
+    pub(super) async fn write(
         &mut self,
         batches: Vec<RecordBatch>,
         state: Option<&mut StateWriter>,
