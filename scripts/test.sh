@@ -114,6 +114,7 @@ echo "== Nexmark: generator and benchmark with a tiny N (debug build: proves the
 ./target/debug/sluice bench nexmark --query q0,q1,q2,q7,q17,w1,w2,g1 --events 20000 --source memory
 ./target/debug/sluice bench restore --records 20000 --runs 1
 ./target/debug/sluice bench formats --events 20000 --runs 1
+./target/debug/sluice bench push --queries 10,50 --records 10 --rate 20
 
 echo "== client compatibility: the ksqlDB clients ksqldb (Python) and ksqldb-client (npm) against sluice server"
 ./scripts/client-compat.sh

@@ -68,11 +68,17 @@ pub(crate) struct EngineState {
     pub(crate) transient: u64,
 }
 
+/// A writer several statements take turns with.
+type SharedWriter = Arc<Mutex<Box<dyn crate::runtime::io::TopicWriter>>>;
+
 /// The streaming SQL engine.
 pub struct Engine {
     /// The command topic, when the catalog is kept there. (Fields drop in
     /// order: its producer goes before the broker it talks to.)
     commands: Option<commands::CommandLog>,
+    /// The producer INSERT VALUES writes each topic with (before the
+    /// broker, which drops after it).
+    insert_writers: Mutex<HashMap<String, SharedWriter>>,
     pub(crate) broker: Arc<dyn Broker>,
     pub(crate) session_state: Arc<SessionState>,
     pub(crate) config: Arc<Config>,
@@ -145,6 +151,7 @@ impl Engine {
             queued: std::sync::Mutex::new(HashMap::new()),
             cluster: std::sync::OnceLock::new(),
             feeds: crate::runtime::feed::Feeds::new(broker_for_feeds, config_task, feed_log),
+            insert_writers: Mutex::new(HashMap::new()),
         });
         if engine.config.processing_log_stream {
             engine.register_processing_log().await?;
@@ -384,6 +391,8 @@ impl Engine {
 
     /// Stops every query, waiting for each to flush and commit.
     pub async fn shutdown(&self) {
+        self.feeds.shut_down().await;
+        self.insert_writers.lock().await.clear();
         let mut state = self.state.lock().await;
         let handles: Vec<_> = state
             .queries

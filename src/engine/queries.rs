@@ -770,7 +770,7 @@ impl Engine {
         let join = planned.join.take();
         let start = session.start_from(&self.config);
         if join.is_none() && start == StartFrom::Latest {
-            return self.push_from_feed(session, id, planned);
+            return self.push_from_feed(session, id, planned).await;
         }
         let reader = self.broker.reader(&join_reader(
             ReaderSpec {
@@ -822,23 +822,20 @@ impl Engine {
     /// A push query from the end of one source: a subscriber of the
     /// source's shared feed ([`crate::runtime::feed`]), not a reader of
     /// its own.
-    fn push_from_feed(
+    async fn push_from_feed(
         &self,
         session: &Session,
         id: String,
         planned: PlannedSelect,
     ) -> Result<Outcome> {
-        let subscription = self.feeds.subscribe(
-            &planned.source,
-            &ReaderSpec {
-                topic: planned.source.topic.clone(),
-                group_id: None,
-                start: StartFrom::Latest,
-                with_headers: has_headers(&planned.source),
-                also: Vec::new(),
-            },
-            &planned.decode,
-        )?;
+        let subscription = self
+            .feeds
+            .subscribe(
+                &planned.source,
+                has_headers(&planned.source),
+                &planned.decode,
+            )
+            .await?;
         let (tx, rx) = mpsc::channel(16);
         let columns = planned.columns.clone();
         let limit = planned.limit;
@@ -964,17 +961,45 @@ impl Engine {
             registry::encoder(&source.value_format, Part::Value, source.value_schema())?
                 .encode(&vals)?;
         let ts = rowtime.unwrap_or_else(|| chrono::Utc::now().timestamp_millis());
-        let mut writer = self.broker.writer(&source.topic)?;
-        writer
-            .write(&OutBatch {
-                keys: key_payload,
-                values: value_payload,
-                timestamps: vec![ts],
-                headers: None,
-                partition: None,
-            })
-            .await?;
-        writer.flush().await?;
+        // One producer per topic serves every INSERT VALUES: a new one per
+        // statement would connect and read metadata each time.
+        let shared = {
+            let mut writers = self.insert_writers.lock().await;
+            match writers.get(&source.topic) {
+                Some(w) => Arc::clone(w),
+                None => {
+                    let w = Arc::new(tokio::sync::Mutex::new(self.broker.writer(&source.topic)?));
+                    writers.insert(source.topic.clone(), Arc::clone(&w));
+                    w
+                }
+            }
+        };
+        let mut writer = shared.lock().await;
+        let written = async {
+            writer
+                .write(&OutBatch {
+                    keys: key_payload,
+                    values: value_payload,
+                    timestamps: vec![ts],
+                    headers: None,
+                    partition: None,
+                })
+                .await?;
+            writer.flush().await
+        }
+        .await;
+        if written.is_err() {
+            // A writer that failed is not kept: the next statement gets a
+            // new one.
+            let mut writers = self.insert_writers.lock().await;
+            if writers
+                .get(&source.topic)
+                .is_some_and(|w| Arc::ptr_eq(w, &shared))
+            {
+                writers.remove(&source.topic);
+            }
+        }
+        written?;
         Ok(Outcome::Message {
             message: String::new(),
         })

@@ -183,6 +183,25 @@ impl Broker for KafkaBroker {
         })
     }
 
+    fn reader_from_now(
+        &self,
+        topic: &str,
+        with_headers: bool,
+    ) -> BoxFuture<'_, Result<Box<dyn TopicReader>>> {
+        let config = self.client_config();
+        let topic = topic.to_string();
+        Box::pin(async move {
+            let reader = tokio::task::spawn_blocking(move || {
+                reader::KafkaReader::from_now(config, &topic, with_headers)
+            })
+            .await
+            .map_err(|e| {
+                crate::error::Error::internal(format!("positioning a reader failed: {e}"))
+            })??;
+            Ok(Box::new(reader) as Box<dyn TopicReader>)
+        })
+    }
+
     fn tail(&self, topic: &str, partition: i32, offset: i64) -> Result<Box<dyn TopicReader>> {
         Ok(Box::new(reader::KafkaReader::at(
             self.client_config(),

@@ -166,7 +166,44 @@ impl KafkaReader {
         offset: i64,
     ) -> Result<Self> {
         let spec = ReaderSpec::from_start(topic);
-        Self::build(config, &spec, None, Some((partition, offset)))
+        Self::build(config, &spec, None, Some(vec![(partition, offset)]))
+    }
+
+    /// A transient reader of every partition of `topic` from its end as
+    /// of now: the high watermarks are read and assigned, so a record
+    /// written after this returns is read. Blocks on the broker (call it
+    /// off the async workers).
+    pub(super) fn from_now(config: ClientConfig, topic: &str, with_headers: bool) -> Result<Self> {
+        let spec = ReaderSpec {
+            with_headers,
+            ..ReaderSpec::from_start(topic)
+        };
+        let mut reader = Self::build(config, &spec, None, Some(Vec::new()))?;
+        let timeout = Duration::from_secs(10);
+        let metadata = reader
+            .consumer
+            .fetch_metadata(Some(topic), timeout)
+            .map_err(|e| Error::external(format!("cannot read topic '{topic}': {e}")))?;
+        let partitions: Vec<i32> = metadata
+            .topics()
+            .iter()
+            .filter(|t| t.name() == topic)
+            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+            .collect();
+        if partitions.is_empty() {
+            return Err(Error::user(format!("Kafka topic does not exist: {topic}")));
+        }
+        let mut tpl = TopicPartitionList::new();
+        for &p in &partitions {
+            let (_, high) = reader
+                .consumer
+                .fetch_watermarks(topic, p, timeout)
+                .map_err(|e| Error::external(format!("cannot read topic '{topic}': {e}")))?;
+            tpl.add_partition_offset(topic, p, Offset::Offset(high))?;
+        }
+        reader.consumer.assign(&tpl)?;
+        reader.manual = Some(partitions);
+        Ok(reader)
     }
 
     /// A reader of a join's later input, whose partitions follow the first
@@ -183,7 +220,7 @@ impl KafkaReader {
         mut config: ClientConfig,
         spec: &ReaderSpec,
         leader: Option<Arc<Inner>>,
-        at: Option<(i32, i64)>,
+        at: Option<Vec<(i32, i64)>>,
     ) -> Result<Self> {
         let group = spec
             .group_id
@@ -208,15 +245,17 @@ impl KafkaReader {
         let rebalances = Rebalances::default();
         let consumer: Inner = config.create_with_context(rebalances.clone())?;
         let manual = leader.is_some() || at.is_some();
-        if let Some((partition, offset)) = at {
+        if let Some(at) = at.as_ref().filter(|at| !at.is_empty()) {
             let mut tpl = TopicPartitionList::new();
-            // A negative offset counts back from the end.
-            let from = if offset < 0 {
-                Offset::OffsetTail(offset.saturating_neg())
-            } else {
-                Offset::Offset(offset)
-            };
-            tpl.add_partition_offset(&spec.topic, partition, from)?;
+            for &(partition, offset) in at {
+                // A negative offset counts back from the end.
+                let from = if offset < 0 {
+                    Offset::OffsetTail(offset.saturating_neg())
+                } else {
+                    Offset::Offset(offset)
+                };
+                tpl.add_partition_offset(&spec.topic, partition, from)?;
+            }
             consumer.assign(&tpl)?;
         } else if !manual {
             consumer.subscribe(&[spec.topic.as_str()])?;
@@ -230,7 +269,10 @@ impl KafkaReader {
             consumer: Arc::new(consumer),
             rebalances,
             assignment: (0, None),
-            manual: manual.then(|| at.map(|(p, _)| vec![p]).unwrap_or_default()),
+            manual: manual.then(|| {
+                at.map(|at| at.iter().map(|(p, _)| *p).collect())
+                    .unwrap_or_default()
+            }),
             leader,
             errors: 0,
             topic: Arc::from(spec.topic.as_str()),

@@ -16,7 +16,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{
-    BaseRecord, DeliveryResult, NoCustomPartitioner, Producer, ProducerContext, ThreadedProducer,
+    BaseRecord, DeliveryResult, NoCustomPartitioner, ProducerContext, ThreadedProducer,
 };
 use rdkafka::ClientContext;
 
@@ -27,12 +27,46 @@ use crate::runtime::io::{OutBatch, TopicWriter};
 struct DeliveryState {
     failed: AtomicU64,
     first_error: Mutex<Option<String>>,
+    /// Records handed to the producer, and those it has reported on
+    /// (acknowledged or failed): a flush waits for the second to reach
+    /// the first.
+    sent: AtomicU64,
+    reported: AtomicU64,
+    /// Woken at each report.
+    progress: tokio::sync::Notify,
 }
 
 #[derive(Clone, Default)]
 pub(super) struct Deliveries(Arc<DeliveryState>);
 
 impl Deliveries {
+    /// Waits until the producer has reported on every record handed to it
+    /// before this call, up to `timeout`; false when it has not by then.
+    ///
+    /// rdkafka's own flush polls the producer in steps of 100 ms, and the
+    /// reports go to the producer's polling thread, so it takes at least
+    /// that long; this wakes at the report.
+    pub(super) async fn settled(&self, timeout: Duration) -> bool {
+        let target = self.0.sent.load(Ordering::SeqCst);
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let progress = self.0.progress.notified();
+            let mut progress = std::pin::pin!(progress);
+            progress.as_mut().enable();
+            if self.0.reported.load(Ordering::SeqCst) >= target {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, progress).await.is_err() {
+                return self.0.reported.load(Ordering::SeqCst) >= target;
+            }
+        }
+    }
+
+    /// Counts a record handed to the producer.
+    pub(super) fn sent(&self) {
+        self.0.sent.fetch_add(1, Ordering::SeqCst);
+    }
+
     /// An error when a record was not acknowledged.
     pub(super) fn check(&self, what: &str) -> Result<()> {
         if self.0.failed.load(Ordering::Relaxed) == 0 {
@@ -86,6 +120,8 @@ impl ProducerContext for Deliveries {
                 slot.get_or_insert_with(|| e.to_string());
             }
         }
+        self.0.reported.fetch_add(1, Ordering::SeqCst);
+        self.0.progress.notify_waiters();
     }
 }
 
@@ -154,7 +190,10 @@ impl KafkaWriter {
             }
             loop {
                 match self.producer.send(record) {
-                    Ok(()) => break,
+                    Ok(()) => {
+                        self.deliveries.sent();
+                        break;
+                    }
                     Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
                         record = r;
                         // The background thread drains the queue; wait a
@@ -175,13 +214,12 @@ impl KafkaWriter {
 
     async fn flush_all(&mut self) -> Result<()> {
         {
-            let producer = Arc::clone(&self.producer);
-            tokio::task::spawn_blocking(move || producer.flush(Duration::from_secs(30)))
-                .await
-                .map_err(|e| Error::internal(format!("flush task failed: {e}")))?
-                .map_err(|e| {
-                    Error::external(format!("writing to topic '{}' timed out: {e}", self.topic))
-                })?;
+            if !self.deliveries.settled(Duration::from_secs(30)).await {
+                return Err(Error::external(format!(
+                    "writing to topic '{}' timed out: records were not acknowledged within 30 s",
+                    self.topic
+                )));
+            }
             if self.deliveries.0.failed.load(Ordering::Relaxed) > 0 {
                 let msg = self
                     .deliveries

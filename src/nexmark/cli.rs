@@ -43,6 +43,26 @@ pub enum BenchCommand {
     /// consumer of the input; needs --bootstrap-servers (a broker in its
     /// own process, e.g. Tansu).
     Scale(ScaleArgs),
+    /// Runs N = 1, 10, 100, … concurrent push queries (each its own client
+    /// connection and WHERE) over one stream on a `sluice server` process:
+    /// delivery latency of every record to every query, the server's
+    /// threads and memory.
+    Push(PushArgs),
+}
+
+/// `sluice bench push` options.
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// Concurrent push query counts, comma-separated (N = 1 always runs
+    /// first, as the baseline).
+    #[arg(long, value_delimiter = ',', default_value = "10,100,1000,5000")]
+    pub queries: Vec<usize>,
+    /// Records inserted per count.
+    #[arg(long, default_value_t = 50)]
+    pub records: u64,
+    /// Records inserted per second.
+    #[arg(long, default_value_t = 10.0)]
+    pub rate: f64,
 }
 
 /// `sluice bench scale` options.
@@ -326,6 +346,23 @@ pub async fn bench(command: BenchCommand, bootstrap: Option<&str>) -> Result<()>
                 runs: args.runs,
             };
             return super::scale_bench::run(opts, bootstrap, &mut std::io::stdout()).await;
+        }
+        BenchCommand::Push(args) => {
+            if args.records == 0
+                || args.queries.contains(&0)
+                || args.rate.is_nan()
+                || args.rate <= 0.0
+            {
+                return Err(Error::user(
+                    "--records, --rate and every --queries count must be above 0",
+                ));
+            }
+            let opts = super::push_bench::PushBenchOptions {
+                queries: args.queries,
+                records: args.records,
+                rate: args.rate,
+            };
+            return super::push_bench::run(opts, &mut std::io::stdout()).await;
         }
         BenchCommand::Formats(args) => {
             if args.events == 0 || args.batch == 0 || args.runs == 0 {

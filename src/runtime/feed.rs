@@ -29,7 +29,7 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use super::decode::DecodeStage;
-use super::io::{Broker, ReaderSpec};
+use super::io::Broker;
 use super::pipeline::Pipeline;
 use super::processing_log::ProcessingLog;
 use super::task::{QuerySink, SinkState, TaskSettings};
@@ -64,6 +64,11 @@ struct Feed {
     error: Mutex<Option<String>>,
     /// Cancelled when the feed stops.
     stopped: CancellationToken,
+    /// Woken when a subscriber leaves, so the feed stops at once when it
+    /// was the last.
+    left: tokio::sync::Notify,
+    /// The reading task.
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
     _declared: Arc<crate::catalog::Source>,
 }
 
@@ -90,36 +95,47 @@ impl Feeds {
     /// Subscribes to the feed of `source`, starting it (a reader of `spec`
     /// decoding with `decode`) when none runs. The subscription sees the
     /// batches read after this call.
-    pub fn subscribe(
+    pub async fn subscribe(
         &self,
         source: &Arc<crate::catalog::Source>,
-        spec: &ReaderSpec,
+        with_headers: bool,
         decode: &DecodeStage,
     ) -> Result<Subscription> {
         let key = FeedKey {
             source: source.name.clone(),
             declared: Arc::as_ptr(source) as usize,
         };
+        if let Some(subscription) = self.join(&key)? {
+            return Ok(subscription);
+        }
+        // Positioned before the caller hears the query started: what is
+        // written after that is in its answer.
+        let reader = self
+            .broker
+            .reader_from_now(&source.topic, with_headers)
+            .await?;
         let mut open = lock(&self.open)?;
+        // Another query may have started the feed meanwhile.
         if let Some(feed) = open.get(&key).filter(|f| !f.stopped.is_cancelled()) {
             return Ok(Subscription {
                 receiver: feed.sender.subscribe(),
                 feed: Arc::clone(feed),
             });
         }
-        let reader = self.broker.reader(spec)?;
         let (sender, receiver) = broadcast::channel(self.settings.push_buffer.max(1));
         let feed = Arc::new(Feed {
             sender,
             error: Mutex::new(None),
             stopped: CancellationToken::new(),
+            left: tokio::sync::Notify::new(),
+            task: Mutex::new(None),
             _declared: Arc::clone(source),
         });
         open.insert(key.clone(), Arc::clone(&feed));
         drop(open);
         let mut decode = decode.clone();
         decode.query_id = format!("feed_{}", source.name);
-        tokio::spawn(read_feed(
+        let task = tokio::spawn(read_feed(
             reader,
             decode,
             Arc::clone(&feed),
@@ -127,7 +143,22 @@ impl Feeds {
             self.log.clone(),
             (Arc::clone(&self.open), key),
         ));
+        if let Ok(mut slot) = feed.task.lock() {
+            *slot = Some(task);
+        }
         Ok(Subscription { receiver, feed })
+    }
+
+    /// A subscription to the running feed of `key`, if any.
+    fn join(&self, key: &FeedKey) -> Result<Option<Subscription>> {
+        let open = lock(&self.open)?;
+        Ok(open
+            .get(key)
+            .filter(|f| !f.stopped.is_cancelled())
+            .map(|feed| Subscription {
+                receiver: feed.sender.subscribe(),
+                feed: Arc::clone(feed),
+            }))
     }
 
     /// Sources with a running feed, and the subscribers of each.
@@ -141,12 +172,29 @@ impl Feeds {
             .unwrap_or_default()
     }
 
-    /// Stops every feed (the engine is shutting down).
+    /// Stops every feed (the engine is shutting down), without waiting.
     pub fn close(&self) {
         if let Ok(open) = lock(&self.open) {
             for feed in open.values() {
                 feed.stopped.cancel();
             }
+        }
+    }
+
+    /// Stops every feed and waits until their readers are gone.
+    pub async fn shut_down(&self) {
+        let tasks: Vec<_> = match lock(&self.open) {
+            Ok(open) => open
+                .values()
+                .filter_map(|feed| {
+                    feed.stopped.cancel();
+                    feed.task.lock().ok()?.take()
+                })
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        for task in tasks {
+            let _ = task.await;
         }
     }
 }
@@ -182,6 +230,7 @@ async fn read_feed(
             }
             let raw = tokio::select! {
                 _ = feed.stopped.cancelled() => return Ok(()),
+                _ = feed.left.notified() => continue,
                 r = reader.poll(settings.max_batch, settings.poll_wait) => r?,
             };
             if raw.is_empty() {
@@ -276,5 +325,12 @@ impl Subscription {
                 return Ok(());
             }
         }
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        // The feed looks at once whether this was its last subscriber.
+        self.feed.left.notify_one();
     }
 }

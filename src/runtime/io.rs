@@ -444,6 +444,24 @@ pub trait Broker: Send + Sync {
             offset,
         }))
     }
+    /// A transient reader of every partition of `topic`, positioned at
+    /// its end as of this call: every record written after the future
+    /// completes is read (a push query from `latest`). In no consumer
+    /// group, so it starts without a group join.
+    fn reader_from_now(
+        &self,
+        topic: &str,
+        with_headers: bool,
+    ) -> BoxFuture<'_, Result<Box<dyn TopicReader>>> {
+        let spec = ReaderSpec {
+            topic: topic.to_string(),
+            group_id: None,
+            start: StartFrom::Latest,
+            with_headers,
+            also: Vec::new(),
+        };
+        Box::pin(async move { self.reader(&spec) })
+    }
     /// Topic administration.
     fn admin(&self) -> &dyn TopicAdmin;
     /// Where clients connect, for messages (e.g. `127.0.0.1:9092`).

@@ -218,6 +218,7 @@ pub async fn serve(
     let advertised = advertised.unwrap_or_else(|| advertised_url(address));
     engine.join_cluster(&advertised).await?;
     let state = ServerState::new(Arc::clone(&engine));
+    raise_open_files();
     eprintln!("sluice server: the ksqlDB REST API is listening on http://{address}");
     let token = state.shutdown_token();
     let server = axum::serve(listener, router(Arc::clone(&state)))
@@ -267,5 +268,22 @@ async fn shutdown_signal() -> &'static str {
     {
         let _ = tokio::signal::ctrl_c().await;
         "Ctrl-C"
+    }
+}
+
+/// Raises this process's open-file limit to its hard limit: every client
+/// connection (a push query each) is a file.
+pub fn raise_open_files() {
+    // SAFETY: getrlimit and setrlimit only read and write the struct given.
+    unsafe {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max;
+            let _ = libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
     }
 }
