@@ -115,6 +115,7 @@ echo "== Nexmark: generator and benchmark with a tiny N (debug build: proves the
 ./target/debug/sluice bench restore --records 20000 --runs 1
 ./target/debug/sluice bench formats --events 20000 --runs 1
 ./target/debug/sluice bench push --queries 10,50 --records 10 --rate 20
+./target/debug/sluice bench pull --keys 20000 --clients 4 --seconds 2
 
 echo "== client compatibility: the ksqlDB clients ksqldb (Python) and ksqldb-client (npm) against sluice server"
 ./scripts/client-compat.sh

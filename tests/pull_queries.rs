@@ -371,3 +371,93 @@ async fn unsupported_pull_queries_are_rejected_with_ksqldb_messages() {
     assert_eq!(rows(&p), vec![json!(["a"])]);
     engine.shutdown().await;
 }
+
+/// Key lookups are planned once per statement shape: the same shape with
+/// other keys answers each key, a key its column cannot hold answers no
+/// row (not every row), and a table declared again is planned again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_lookups_planned_once_answer_every_key() {
+    let (_log, engine) = setup().await;
+    let mut s = Session::default();
+    let declare = |columns: &str| {
+        format!(
+            "CREATE SOURCE TABLE users_src ({columns}) WITH (kafka_topic='users', \
+             value_format='JSON');"
+        )
+    };
+    exec(
+        &engine,
+        &mut s,
+        "CREATE TABLE users (id INT PRIMARY KEY, name STRING)
+           WITH (kafka_topic='users', value_format='JSON', partitions=1);",
+    )
+    .await;
+    exec(&engine, &mut s, &declare("id INT PRIMARY KEY, name STRING")).await;
+    for (id, name) in [(1, "ann"), (2, "bob"), (3, "cy")] {
+        exec(
+            &engine,
+            &mut s,
+            &format!("INSERT INTO users (id, name) VALUES ({id}, '{name}');"),
+        )
+        .await;
+    }
+    idle(&engine).await;
+    for (id, name) in [(2, "bob"), (1, "ann"), (3, "cy")] {
+        let p = pull(
+            &engine,
+            &mut s,
+            &format!("SELECT name, id FROM users_src WHERE id = {id};"),
+        )
+        .await;
+        assert_eq!(rows(&p), vec![json!([name, id])]);
+    }
+    let p = pull(&engine, &mut s, "SELECT name FROM users_src WHERE id = 4;").await;
+    assert!(rows(&p).is_empty());
+    // Beyond INT: no key can match.
+    let p = pull(
+        &engine,
+        &mut s,
+        "SELECT name FROM users_src WHERE id = 99999999999;",
+    )
+    .await;
+    assert!(rows(&p).is_empty(), "{:?}", rows(&p));
+    let p = pull(
+        &engine,
+        &mut s,
+        "SELECT u.name FROM users_src u WHERE 3 = u.id;",
+    )
+    .await;
+    assert_eq!(rows(&p), vec![json!(["cy"])]);
+    let p = pull(
+        &engine,
+        &mut s,
+        "SELECT name FROM users_src WHERE id IN (1, 3, 7);",
+    )
+    .await;
+    assert_eq!(sorted(&p), vec![json!(["ann"]), json!(["cy"])]);
+    // A key and another column: the filter still runs.
+    let p = pull(
+        &engine,
+        &mut s,
+        "SELECT name FROM users_src WHERE id = 2 AND name = 'zed';",
+    )
+    .await;
+    assert!(rows(&p).is_empty());
+
+    exec(&engine, &mut s, "DROP TABLE users_src;").await;
+    idle(&engine).await;
+    exec(
+        &engine,
+        &mut s,
+        &declare("id INT PRIMARY KEY, name STRING, extra STRING"),
+    )
+    .await;
+    idle(&engine).await;
+    let p = pull(&engine, &mut s, "SELECT * FROM users_src WHERE id = 2;").await;
+    assert_eq!(
+        header(&p),
+        "`ID` INTEGER KEY, `NAME` STRING, `EXTRA` STRING"
+    );
+    assert_eq!(rows(&p), vec![json!([2, "bob", null])]);
+    engine.shutdown().await;
+}

@@ -139,7 +139,13 @@ pub struct Cluster {
     topic: String,
     members: std::sync::Mutex<HashMap<String, Member>>,
     writer: tokio::sync::Mutex<Box<dyn TopicWriter>>,
+    /// Partition counts of tables' input topics, and when each was read:
+    /// a lookup does not ask the broker each time.
+    partition_counts: std::sync::Mutex<HashMap<String, (i32, std::time::Instant)>>,
 }
+
+/// How long a topic's partition count is taken as known.
+const PARTITION_COUNT_TTL: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The topic the servers of a service write their heartbeats to.
 pub fn servers_topic(service_id: &str) -> String {
@@ -207,6 +213,7 @@ impl Engine {
             topic: topic.clone(),
             members: std::sync::Mutex::new(HashMap::new()),
             writer: tokio::sync::Mutex::new(self.broker.writer(&topic)?),
+            partition_counts: std::sync::Mutex::new(HashMap::new()),
         });
         let _ = self.cluster.set(Arc::clone(&cluster));
         // Live servers write every second: the newest records hold them
@@ -291,9 +298,23 @@ impl Engine {
         let Some(topic) = status.input_topic.get() else {
             return Ok((None, Vec::new()));
         };
-        let total = match self.broker.admin().describe_topic(topic).await? {
-            Some(t) => t.partitions,
-            None => return Ok((None, Vec::new())),
+        let known = cluster.partition_counts.lock().ok().and_then(|counts| {
+            counts
+                .get(topic)
+                .filter(|(_, at)| at.elapsed() < PARTITION_COUNT_TTL)
+                .map(|(n, _)| *n)
+        });
+        let total = match known {
+            Some(n) => n,
+            None => match self.broker.admin().describe_topic(topic).await? {
+                Some(t) => {
+                    if let Ok(mut counts) = cluster.partition_counts.lock() {
+                        counts.insert(topic.clone(), (t.partitions, std::time::Instant::now()));
+                    }
+                    t.partitions
+                }
+                None => return Ok((None, Vec::new())),
+            },
         };
         let mut missing: Vec<i32> = (0..total).filter(|p| !local.contains(p)).collect();
         if missing.is_empty() {

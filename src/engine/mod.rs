@@ -100,6 +100,8 @@ pub struct Engine {
     cluster: std::sync::OnceLock<Arc<cluster::Cluster>>,
     /// Push queries over one source share its reader.
     pub(crate) feeds: crate::runtime::feed::Feeds,
+    /// Key lookups planned once per statement shape.
+    lookup_plans: pull::LookupPlans,
 }
 
 impl Engine {
@@ -152,6 +154,7 @@ impl Engine {
             cluster: std::sync::OnceLock::new(),
             feeds: crate::runtime::feed::Feeds::new(broker_for_feeds, config_task, feed_log),
             insert_writers: Mutex::new(HashMap::new()),
+            lookup_plans: std::sync::Mutex::new(HashMap::new()),
         });
         if engine.config.processing_log_stream {
             engine.register_processing_log().await?;

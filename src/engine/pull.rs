@@ -230,17 +230,35 @@ impl Engine {
             range_scan: flag(self, session, "ksql.query.pull.range.scan.enabled", true),
         };
         let access = constraints::access(query.selection.as_ref(), &source, options)?;
-        let rewritten = with_window_columns(query, &source);
-        let planned = plan_select(
-            &self.session_state,
-            &state.catalog,
-            &rewritten,
-            &Purpose::Push,
-            &id,
-        )?;
+        // A lookup whose WHERE names exactly the keys needs no filter after
+        // the store read: its plan (the projection) is the same for every
+        // key and is planned once per statement shape.
+        let selection = self.selection(&access, &source, &store)?;
+        let exact = source.window.is_none()
+            && matches!(selection, Selection::Keys(_))
+            && query
+                .selection
+                .as_ref()
+                .is_some_and(|w| exact_key_lookup(w, &source));
+        let planned = if exact {
+            self.lookup_plan(&state.catalog, query, &source, &id)?
+        } else {
+            let rewritten = with_window_columns(query, &source);
+            let planned = plan_select(
+                &self.session_state,
+                &state.catalog,
+                &rewritten,
+                &Purpose::Push,
+                &id,
+            )?;
+            LookupPlan {
+                operators: planned.operators,
+                columns: planned.columns,
+                row_schema: planned.decode.schema,
+            }
+        };
         drop(state);
 
-        let selection = self.selection(&access, &source, &store)?;
         // Which partitions this server answers for, and who answers for
         // the others (servers of one service split a table's partitions).
         let (local, remote) = match (&session.partitions, &owner_status) {
@@ -277,7 +295,7 @@ impl Engine {
             .filter(|_| query.selection.is_none())
             .map(|l| usize::try_from(l).unwrap_or(usize::MAX));
         let stored = store.read_in(&selection, read_limit, local.as_deref())?;
-        let input = row_batch(&planned.decode.schema, &stored)?;
+        let input = row_batch(&planned.row_schema, &stored)?;
         let log = ProcessingLog::new(None);
         let ctx = OperatorContext {
             query_id: &id,
@@ -309,6 +327,72 @@ impl Engine {
             rows,
             final_message: None,
         }))
+    }
+
+    /// The plan of a key lookup on `source` (its WHERE left out: the store
+    /// read does its work), from the cache when this statement shape was
+    /// planned before against the same declaration of the source.
+    fn lookup_plan(
+        &self,
+        catalog: &Catalog,
+        query: &Query,
+        source: &Arc<Source>,
+        id: &str,
+    ) -> Result<LookupPlan> {
+        let shape = format!(
+            "{}\u{0}{:?}\u{0}{:?}",
+            source.name, query.select, query.from.alias
+        );
+        let mut cache = self
+            .lookup_plans
+            .lock()
+            .map_err(|_| Error::internal("the lookup plan cache is poisoned"))?;
+        if let Some(cached) = cache.get(&shape).filter(|c| Arc::ptr_eq(&c.source, source)) {
+            return Ok(LookupPlan {
+                operators: cached
+                    .plan
+                    .operators
+                    .iter()
+                    .map(|op| op.fork())
+                    .collect::<Result<_>>()?,
+                columns: cached.plan.columns.clone(),
+                row_schema: Arc::clone(&cached.plan.row_schema),
+            });
+        }
+        let mut unfiltered = query.clone();
+        unfiltered.selection = None;
+        let planned = plan_select(
+            &self.session_state,
+            catalog,
+            &unfiltered,
+            &Purpose::Push,
+            id,
+        )?;
+        let plan = LookupPlan {
+            operators: planned.operators,
+            columns: planned.columns,
+            row_schema: planned.decode.schema,
+        };
+        if cache.len() >= LOOKUP_PLANS {
+            cache.clear();
+        }
+        let fresh = LookupPlan {
+            operators: plan
+                .operators
+                .iter()
+                .map(|op| op.fork())
+                .collect::<Result<_>>()?,
+            columns: plan.columns.clone(),
+            row_schema: Arc::clone(&plan.row_schema),
+        };
+        cache.insert(
+            shape,
+            CachedLookup {
+                source: Arc::clone(source),
+                plan,
+            },
+        );
+        Ok(fresh)
     }
 
     /// A pull query on a stream: its topic from the beginning to where the
@@ -395,7 +479,10 @@ impl Engine {
     ) -> Result<Selection> {
         let types = store.key_types();
         let evaluate = |e: &Expr, t: &DataType| -> Result<Option<ArrayRef>> {
-            let value = self.evaluate_constant(e)?;
+            let value = match plain_literal(e) {
+                Some(v) => v,
+                None => self.evaluate_constant(e)?,
+            };
             // A value the cast turns into null did not convert.
             Ok(arrow::compute::cast(&value, t)
                 .ok()
@@ -639,4 +726,105 @@ fn limited(batches: Vec<RecordBatch>, limit: Option<u64>) -> Vec<RecordBatch> {
         }
     }
     out
+}
+
+/// The most statement shapes whose lookup plans are kept.
+const LOOKUP_PLANS: usize = 1024;
+
+/// What a pull query on a table runs over the rows it reads.
+pub(super) struct LookupPlan {
+    operators: Vec<Box<dyn crate::runtime::operators::Operator>>,
+    columns: Vec<OutputColumn>,
+    /// The row schema the operators read.
+    row_schema: SchemaRef,
+}
+
+/// A lookup plan kept for its statement shape, with the declaration of
+/// the source it was planned against.
+pub(super) struct CachedLookup {
+    source: Arc<Source>,
+    plan: LookupPlan,
+}
+
+/// The planned lookups by statement shape.
+pub(super) type LookupPlans = std::sync::Mutex<std::collections::HashMap<String, CachedLookup>>;
+
+/// True when `selection` is `KEY = literal` for each key column of
+/// `source` once, joined by AND (either side of `=`), or `KEY IN
+/// (literals…)` for a one-column key: the store read returns exactly the
+/// rows it selects.
+fn exact_key_lookup(selection: &Expr, source: &Source) -> bool {
+    let keys: Vec<&str> = source.key_columns().map(|c| c.name.as_str()).collect();
+    let mut seen = vec![false; keys.len()];
+    let key_of = |e: &Expr| -> Option<usize> {
+        let name = match e {
+            Expr::Identifier(id) => &id.value,
+            Expr::CompoundIdentifier(ids) if ids.len() == 2 => &ids[1].value,
+            _ => return None,
+        };
+        keys.iter().position(|k| k == name)
+    };
+    let literal = |e: &Expr| plain_literal(e).is_some();
+    fn conjuncts<'a>(e: &'a Expr, out: &mut Vec<&'a Expr>) {
+        match e {
+            Expr::BinaryOp {
+                left,
+                op: sql::BinaryOperator::And,
+                right,
+            } => {
+                conjuncts(left, out);
+                conjuncts(right, out);
+            }
+            Expr::Nested(inner) => conjuncts(inner, out),
+            other => out.push(other),
+        }
+    }
+    let mut parts = Vec::new();
+    conjuncts(selection, &mut parts);
+    for part in parts {
+        let key = match part {
+            Expr::BinaryOp {
+                left,
+                op: sql::BinaryOperator::Eq,
+                right,
+            } => match (key_of(left), key_of(right)) {
+                (Some(k), None) if literal(right) => k,
+                (None, Some(k)) if literal(left) => k,
+                _ => return false,
+            },
+            Expr::InList {
+                expr,
+                list,
+                negated: false,
+            } if keys.len() == 1 && list.iter().all(literal) => match key_of(expr) {
+                Some(k) => k,
+                None => return false,
+            },
+            _ => return false,
+        };
+        if std::mem::replace(&mut seen[key], true) {
+            return false;
+        }
+    }
+    seen.iter().all(|s| *s)
+}
+
+/// A string or integer literal as a one-value array, without planning an
+/// expression.
+fn plain_literal(e: &Expr) -> Option<ArrayRef> {
+    let Expr::Value(v) = e else {
+        return None;
+    };
+    match &v.value {
+        sql::Value::SingleQuotedString(s) => {
+            Some(Arc::new(arrow::array::StringArray::from(vec![s.as_str()])))
+        }
+        sql::Value::Number(n, false) => {
+            let n: &str = n.as_ref();
+            n.parse::<i64>()
+                .ok()
+                .map(|i| Arc::new(Int64Array::from(vec![i])) as ArrayRef)
+        }
+        _ => None,
+    }
 }

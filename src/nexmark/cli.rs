@@ -48,6 +48,24 @@ pub enum BenchCommand {
     /// delivery latency of every record to every query, the server's
     /// threads and memory.
     Push(PushArgs),
+    /// Key lookups over HTTP (pull queries) by concurrent clients on a
+    /// table of many keys on a `sluice server` process: lookups per second
+    /// and per server CPU-second, latency, beside `GET /info`.
+    Pull(PullArgs),
+}
+
+/// `sluice bench pull` options.
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// Keys in the table.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub keys: u64,
+    /// Concurrent clients, each on one kept-alive connection.
+    #[arg(long, default_value_t = 8)]
+    pub clients: usize,
+    /// Seconds each measurement runs.
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
 }
 
 /// `sluice bench push` options.
@@ -363,6 +381,19 @@ pub async fn bench(command: BenchCommand, bootstrap: Option<&str>) -> Result<()>
                 rate: args.rate,
             };
             return super::push_bench::run(opts, &mut std::io::stdout()).await;
+        }
+        BenchCommand::Pull(args) => {
+            if args.keys == 0 || args.clients == 0 || args.seconds == 0 {
+                return Err(Error::user(
+                    "--keys, --clients and --seconds must be at least 1",
+                ));
+            }
+            let opts = super::pull_bench::PullBenchOptions {
+                keys: args.keys,
+                clients: args.clients,
+                duration: std::time::Duration::from_secs(args.seconds),
+            };
+            return super::pull_bench::run(opts, &mut std::io::stdout()).await;
         }
         BenchCommand::Formats(args) => {
             if args.events == 0 || args.batch == 0 || args.runs == 0 {

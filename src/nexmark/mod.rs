@@ -29,6 +29,7 @@ pub mod generator;
 pub mod join_bench;
 pub mod load;
 pub mod measure;
+pub mod pull_bench;
 pub mod push_bench;
 pub mod queries;
 pub mod report;

@@ -38,9 +38,11 @@ pub struct PushBenchOptions {
 const DEADLINE: Duration = Duration::from_secs(120);
 
 /// A `sluice server` child, killed when dropped.
-struct Server {
+pub(super) struct Server {
     child: Child,
     remote: RemoteServer,
+    port: u16,
+    broker: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl Drop for Server {
@@ -51,17 +53,46 @@ impl Drop for Server {
 }
 
 impl Server {
-    fn start() -> Result<Server> {
+    /// Starts `sluice server` with `args` (on its embedded broker without
+    /// `--bootstrap-servers`), and waits until it listens.
+    pub(super) fn start(args: &[&str]) -> Result<Server> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
         let child = Command::new(std::env::current_exe()?)
             .args(["server", "--listen", &format!("127.0.0.1:{port}")])
             .args(["--schema-registry-listen", "off"])
+            .args(args)
             .env("SLUICE_LOG", "warn")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()?;
+        // The log is read (SLUICE_BENCH_SERVER_LOG=1 shows it) for the
+        // embedded broker's address.
+        let mut child = child;
+        let broker = Arc::new(std::sync::Mutex::new(None::<String>));
+        if let Some(stderr) = child.stderr.take() {
+            let found = Arc::clone(&broker);
+            let show = std::env::var_os("SLUICE_BENCH_SERVER_LOG").is_some();
+            std::thread::spawn(move || {
+                use std::io::BufRead;
+                for line in std::io::BufReader::new(stderr)
+                    .lines()
+                    .map_while(|l| l.ok())
+                {
+                    if show {
+                        eprintln!("{line}");
+                    }
+                    if let Some(rest) = line.strip_prefix("Started the embedded Kafka broker at ") {
+                        if let (Ok(mut slot), Some(address)) =
+                            (found.lock(), rest.split(' ').next())
+                        {
+                            *slot = Some(address.to_string());
+                        }
+                    }
+                }
+            });
+        }
         let start = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             if start.elapsed() > Duration::from_secs(60) {
@@ -74,18 +105,50 @@ impl Server {
         Ok(Server {
             child,
             remote: RemoteServer::parse(&format!("http://127.0.0.1:{port}"))?,
+            port,
+            broker,
         })
     }
 
+    /// The address of its embedded broker, from its log.
+    pub(super) fn broker(&self) -> Option<String> {
+        self.broker.lock().ok().and_then(|b| b.clone())
+    }
+
+    /// The port it listens on.
+    pub(super) fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The CPU time it has used.
+    pub(super) fn cpu(&self) -> Result<Duration> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))?;
+        // After the command name (in parentheses): state is field 3, utime
+        // and stime fields 14 and 15.
+        let rest = stat
+            .rsplit_once(')')
+            .map(|(_, r)| r)
+            .ok_or_else(|| Error::internal("an unreadable /proc stat"))?;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks: u64 = [11, 12]
+            .iter()
+            .filter_map(|&i| fields.get(i)?.parse::<u64>().ok())
+            .sum();
+        // SAFETY: sysconf only reads a constant.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+        Ok(Duration::from_micros(ticks * 1_000_000 / hz))
+    }
+
     /// A field of /proc/<pid>/status, in its unit (kB for memory).
-    fn status(&self, field: &str) -> Option<u64> {
+    pub(super) fn status(&self, field: &str) -> Option<u64> {
         let text = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
         text.lines()
             .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
             .and_then(|v| v.split_whitespace().next()?.parse().ok())
     }
 
-    async fn ksql(&self, sql: &str) -> Result<()> {
+    /// Runs a statement through `/ksql`.
+    pub(super) async fn ksql(&self, sql: &str) -> Result<()> {
         self.remote
             .post_json("/ksql", &json!({ "ksql": sql, "streamsProperties": {} }))
             .await
@@ -295,7 +358,7 @@ fn percentile(v: &mut [i64], p: f64) -> f64 {
 /// Runs the benchmark and prints a table.
 pub async fn run(opts: PushBenchOptions, out: &mut dyn Write) -> Result<()> {
     crate::server::raise_open_files();
-    let server = Server::start()?;
+    let server = Server::start(&[])?;
     let mut counts = vec![1];
     counts.extend(opts.queries.iter().copied().filter(|&n| n != 1));
     writeln!(

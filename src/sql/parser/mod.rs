@@ -79,7 +79,7 @@ pub fn parse(sql: &str) -> Result<Vec<ParsedStatement>> {
 /// Parses a request or script into statements, substituting variables and
 /// resolving custom types as `context` says.
 pub fn parse_with(sql: &str, context: &mut ParseContext<'_>) -> Result<Vec<ParsedStatement>> {
-    on_parser_stack(|| parse_statements(sql, context))
+    on_parser_stack(sql, || parse_statements(sql, context))
 }
 
 fn parse_statements(sql: &str, context: &mut ParseContext<'_>) -> Result<Vec<ParsedStatement>> {
@@ -175,7 +175,7 @@ pub fn split(sql: &str) -> Result<Vec<StatementText<'_>>> {
 /// Parses a single expression, e.g. `UCASE(name) || '!'`, with names
 /// normalized as in statements.
 pub fn parse_expression(sql: &str) -> Result<Expr> {
-    on_parser_stack(|| parse_expression_here(sql))
+    on_parser_stack(sql, || parse_expression_here(sql))
 }
 
 fn parse_expression_here(sql: &str) -> Result<Expr> {
@@ -189,7 +189,7 @@ fn parse_expression_here(sql: &str) -> Result<Expr> {
 
 /// Parses a type, e.g. `STRUCT<A INT, B ARRAY<STRING>>` (no custom types).
 pub fn parse_data_type(sql: &str) -> Result<SqlType> {
-    on_parser_stack(|| parse_data_type_here(sql))
+    on_parser_stack(sql, || parse_data_type_here(sql))
 }
 
 fn parse_data_type_here(sql: &str) -> Result<SqlType> {
@@ -208,9 +208,15 @@ fn parse_data_type_here(sql: &str) -> Result<SqlType> {
 /// committed, so a generous size costs nothing.
 const PARSER_STACK_BYTES: usize = 32 << 20;
 
-/// Runs `parse` on a thread with [`PARSER_STACK_BYTES`] of stack, so that no
-/// input can overflow the caller's stack.
-fn on_parser_stack<T: Send>(parse: impl FnOnce() -> Result<T> + Send) -> Result<T> {
+/// Runs `parse` of `text` on a thread with [`PARSER_STACK_BYTES`] of
+/// stack, so that no input can overflow the caller's stack; a shallow text
+/// ([`is_shallow`]), the common case (a key lookup, an INSERT), is parsed
+/// on the caller's thread instead: starting a thread costs more than
+/// parsing it.
+fn on_parser_stack<T: Send>(text: &str, parse: impl FnOnce() -> Result<T> + Send) -> Result<T> {
+    if is_shallow(text) {
+        return parse();
+    }
     std::thread::scope(|scope| {
         let parser = std::thread::Builder::new()
             .name("sluice-sql-parser".into())
@@ -221,6 +227,37 @@ fn on_parser_stack<T: Send>(parse: impl FnOnce() -> Result<T> + Send) -> Result<
             .join()
             .unwrap_or_else(|_| Err(Error::internal("the SQL parser panicked")))
     })
+}
+
+/// The most bytes, and the most nesting signs (brackets, `CASE`, `NOT`,
+/// unary minus), of a text parsed on the caller's stack: sqlparser's
+/// recursion stays a few levels deep, well within a 2 MiB thread stack
+/// even in a debug build.
+const SHALLOW_BYTES: usize = 1024;
+const SHALLOW_NESTING: usize = 4;
+
+/// True when `text` cannot make the parser recurse deeply.
+fn is_shallow(text: &str) -> bool {
+    if text.len() > SHALLOW_BYTES {
+        return false;
+    }
+    let bytes = text.as_bytes();
+    let mut nesting = 0;
+    for (i, b) in bytes.iter().enumerate() {
+        match b {
+            b'(' | b'[' | b'{' | b'-' | b'<' => nesting += 1,
+            b'c' | b'C' | b'n' | b'N' => {
+                let word = bytes.get(i..i + 4).unwrap_or_default();
+                if word.eq_ignore_ascii_case(b"case")
+                    || word[..word.len().min(3)].eq_ignore_ascii_case(b"not")
+                {
+                    nesting += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    nesting <= SHALLOW_NESTING
 }
 
 /// Parses the text of one statement that starts at `origin`.
