@@ -384,9 +384,15 @@ impl KafkaReader {
             let done: std::collections::HashSet<i32> = elements
                 .iter()
                 .filter(|e| {
-                    let Ok((low, high)) =
-                        consumer.fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(2))
-                    else {
+                    // The watermarks of the last fetch response, when there
+                    // was one (the poll that found nothing just waited for
+                    // it); else the broker is asked.
+                    let cached = cached_watermarks(&consumer, e.topic(), e.partition());
+                    let Some((low, high)) = cached.or_else(|| {
+                        consumer
+                            .fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(2))
+                            .ok()
+                    }) else {
                         return false;
                     };
                     match (e.offset(), committed.get(&e.partition())) {
@@ -500,6 +506,28 @@ fn committed_offsets(
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The watermarks of a partition as the last fetch response gave them
+/// (librdkafka keeps them; no request is sent), when known.
+fn cached_watermarks(consumer: &Inner, topic: &str, partition: i32) -> Option<(i64, i64)> {
+    let topic = std::ffi::CString::new(topic).ok()?;
+    let (mut low, mut high) = (-1i64, -1i64);
+    // SAFETY: the client pointer lives as long as `consumer`; the topic is a
+    // NUL-terminated string; the out parameters are valid for writes.
+    let err = unsafe {
+        rdkafka::bindings::rd_kafka_get_watermark_offsets(
+            consumer.client().native_ptr(),
+            topic.as_ptr(),
+            partition,
+            &mut low,
+            &mut high,
+        )
+    };
+    (err == rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR
+        && low >= 0
+        && high >= 0)
+        .then_some((low, high))
 }
 
 /// How often an idle reader asks the broker whether it has caught up.

@@ -546,9 +546,27 @@ impl Env<'_> {
         };
         let status = self.status(&query_id).await?;
         let start = Instant::now();
+        // SLUICE_BENCH_PHASES=1 prints where the wall time goes.
+        let (mut first, mut all_read) = (None, None);
         loop {
             let read = status.records_in.load(Ordering::SeqCst);
+            if read > 0 && first.is_none() {
+                first = Some(start.elapsed());
+            }
+            if read >= self.bids && all_read.is_none() {
+                all_read = Some(start.elapsed());
+            }
             if read >= self.bids && status.idle.load(Ordering::SeqCst) {
+                if std::env::var_os("SLUICE_BENCH_PHASES").is_some() {
+                    eprintln!(
+                        "  phases: statement {:.2} s, first record read after {:.2} s, every bid \
+                         read after {:.2} s, committed and idle after {:.2} s",
+                        meter.stop().wall.as_secs_f64() - start.elapsed().as_secs_f64(),
+                        first.unwrap_or_default().as_secs_f64(),
+                        all_read.unwrap_or_default().as_secs_f64(),
+                        start.elapsed().as_secs_f64()
+                    );
+                }
                 break;
             }
             if status.finished.load(Ordering::SeqCst) {
