@@ -396,7 +396,8 @@ pub(super) fn plan_aggregate(input: AggregateInput<'_>) -> Result<PlannedSelect>
                 )),
             ],
         );
-        let source_decode = std::mem::replace(&mut decode, stage_decode);
+        let mut source_decode = std::mem::replace(&mut decode, stage_decode);
+        super::select::decode_only_what_is_read(&mut source_decode, &stage_ops, &source)?;
         Some(RepartitionStage {
             decode: source_decode,
             operators: stage_ops,

@@ -422,7 +422,12 @@ pub(super) fn plan_over(
 
     let fields = output_fields(&columns, persistent, inherited_window.is_some());
     let output_schema = Arc::new(Schema::new(fields));
-    let decode = decode_stage(state, &source, query_id)?;
+    let mut decode = decode_stage(state, &source, query_id)?;
+    if persistent {
+        // A push query's decoding is shared with other push queries
+        // (`runtime::feed`): it decodes every column.
+        decode_only_what_is_read(&mut decode, &operators, &source)?;
+    }
     let columns_len = columns.len();
     Ok(PlannedSelect {
         source,
@@ -581,6 +586,69 @@ pub(super) fn hidden(qualifier: &str, name: &str) -> DfExpr {
         Some(table_ref(qualifier)),
         name,
     ))
+}
+
+/// Projection pushdown: when the first operator reads only some columns
+/// of a JSON value, the value decoder is built for those (and the
+/// TIMESTAMP column) alone. It still walks every payload (a payload that
+/// is not JSON, or not an object, is still a deserialization error) but
+/// skips the other members without converting or copying them; their
+/// columns are null, and nothing reads them.
+pub(super) fn decode_only_what_is_read(
+    decode: &mut DecodeStage,
+    operators: &[Box<dyn crate::runtime::operators::Operator>],
+    source: &Source,
+) -> Result<()> {
+    if source.value_format.format != crate::format::Format::Json || source.window.is_some() {
+        return Ok(());
+    }
+    let Some(read) = operators.first().and_then(|op| op.reads()) else {
+        return Ok(());
+    };
+    let mut wanted: std::collections::HashSet<usize> = read.into_iter().collect();
+    if let Some(ts) = &source.timestamp {
+        if let Ok(i) = decode.schema.index_of(&ts.column) {
+            wanted.insert(i);
+        }
+    }
+    let values: Vec<(usize, usize)> = decode
+        .layout
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| match s {
+            ColumnSource::Value(v) => Some((i, *v)),
+            _ => None,
+        })
+        .collect();
+    let kept: Vec<(usize, usize)> = values
+        .iter()
+        .filter(|(i, _)| wanted.contains(i))
+        .copied()
+        .collect();
+    // Nothing read from the value: still decode it all, so that a value
+    // that does not decode is reported as before.
+    if kept.is_empty() || kept.len() == values.len() {
+        return Ok(());
+    }
+    let all = source.value_schema();
+    let narrowed = Schema::new(
+        kept.iter()
+            .map(|&(_, v)| all.field(v).clone())
+            .collect::<Vec<_>>(),
+    );
+    // The full value has several columns: its payloads are objects.
+    let spec = crate::format::FormatSpec {
+        wrap_single_value: Some(true),
+        ..source.value_format.clone()
+    };
+    decode.value = registry::decoder(&spec, Part::Value, Arc::new(narrowed))?;
+    for &(i, _) in &values {
+        decode.layout[i] = ColumnSource::Unread;
+    }
+    for (n, &(i, _)) in kept.iter().enumerate() {
+        decode.layout[i] = ColumnSource::Value(n);
+    }
+    Ok(())
 }
 
 /// The decode stage of a source: its key and value decoders and where each

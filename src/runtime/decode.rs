@@ -46,6 +46,8 @@ pub enum ColumnSource {
     RecordTime,
     /// True when the record's value is null (hidden).
     NullRow,
+    /// A value column no operator reads: not decoded, all null.
+    Unread,
     /// The record's headers, to copy to derived records (hidden).
     RecordHeaders,
 }
@@ -174,6 +176,10 @@ impl DecodeStage {
                     any_null_row.then(null_mask),
                 )),
                 ColumnSource::NullRow => Arc::new(BooleanArray::from(null_row.clone())),
+                ColumnSource::Unread => {
+                    let field = self.schema.field(columns.len());
+                    arrow::array::new_null_array(field.data_type(), n)
+                }
             };
             columns.push(array);
         }

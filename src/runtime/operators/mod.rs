@@ -63,6 +63,12 @@ pub trait Operator: Send {
     /// state runs one instance per input partition.
     fn fork(&self) -> Result<Box<dyn Operator>>;
 
+    /// The columns of its input it reads, when it reads only some (a
+    /// projected scan): the decoder need not decode the others.
+    fn reads(&self) -> Option<Vec<usize>> {
+        None
+    }
+
     /// For an operator with state, what that state looks like (its keys,
     /// windows, aggregate state types): part of the changelog's
     /// fingerprint. `None` for a stateless operator.

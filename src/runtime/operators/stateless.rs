@@ -85,6 +85,10 @@ impl Operator for FilterProject {
         "FilterProject"
     }
 
+    fn reads(&self) -> Option<Vec<usize>> {
+        self.input_columns.clone()
+    }
+
     fn fork(&self) -> Result<Box<dyn Operator>> {
         Ok(Box::new(self.clone()))
     }
