@@ -34,10 +34,6 @@ use crate::runtime::processing_log::LogEntry;
 /// How long a statement waits to read its own command back.
 const READ_BACK: Duration = Duration::from_secs(30);
 
-/// A confirmation that the topic was read to its end no older than this
-/// spares a statement the wait for one.
-const FRESH_SYNC: Duration = Duration::from_secs(1);
-
 /// What the reader and the applier share with the statements of this
 /// server.
 #[derive(Default)]
@@ -176,17 +172,12 @@ impl Engine {
         let Some(following) = &self.following else {
             return;
         };
-        let now = Instant::now();
-        let fresh = {
-            let st = following.lock();
-            st.unapplied.is_empty()
-                && st
-                    .synced
-                    .is_some_and(|t| now.saturating_duration_since(t) < FRESH_SYNC)
-        };
-        if !fresh {
-            following.caught_up(now, Duration::from_secs(5)).await;
-        }
+        // A poll that starts after this statement arrived and finds the
+        // topic read to its end (the broker's end offset, asked then) has
+        // seen every command recorded before it.
+        following
+            .caught_up(Instant::now(), Duration::from_secs(5))
+            .await;
     }
 
     /// Appends `command` (the catalog lock held) and decides when it takes

@@ -149,6 +149,10 @@ pub(super) struct KafkaReader {
     expected: std::collections::HashMap<i32, i64>,
     /// When the broker was last asked whether this reader caught up.
     last_catch_up_check: Option<std::time::Instant>,
+    /// How long a "caught up" answer is reused: zero for a reader of one
+    /// partition from an offset (the command topic), whose follower dates
+    /// its catalog by the answer.
+    check_interval: Duration,
 }
 
 impl KafkaReader {
@@ -245,6 +249,11 @@ impl KafkaReader {
         let rebalances = Rebalances::default();
         let consumer: Inner = config.create_with_context(rebalances.clone())?;
         let manual = leader.is_some() || at.is_some();
+        let check_interval = if at.as_ref().is_some_and(|a| !a.is_empty()) {
+            Duration::ZERO
+        } else {
+            CATCH_UP_CHECK_INTERVAL
+        };
         if let Some(at) = at.as_ref().filter(|at| !at.is_empty()) {
             let mut tpl = TopicPartitionList::new();
             for &(partition, offset) in at {
@@ -283,6 +292,7 @@ impl KafkaReader {
             track_partitions: false,
             expected: std::collections::HashMap::new(),
             last_catch_up_check: None,
+            check_interval,
         })
     }
 
@@ -350,7 +360,7 @@ impl KafkaReader {
     async fn check_caught_up(&mut self) -> bool {
         if self
             .last_catch_up_check
-            .is_some_and(|t| t.elapsed() < CATCH_UP_CHECK_INTERVAL)
+            .is_some_and(|t| t.elapsed() < self.check_interval)
         {
             return self.caught_up;
         }
@@ -363,6 +373,7 @@ impl KafkaReader {
             return true;
         }
         let consumer = Arc::clone(&self.consumer);
+        let topic = self.topic.to_string();
         let (all, done) = tokio::task::spawn_blocking(move || {
             let Ok(positions) = consumer.position() else {
                 return (false, std::collections::HashSet::new());
@@ -381,30 +392,75 @@ impl KafkaReader {
             } else {
                 Default::default()
             };
-            let done: std::collections::HashSet<i32> = elements
-                .iter()
-                .filter(|e| {
-                    // The watermarks of the last fetch response, when there
-                    // was one (the poll that found nothing just waited for
-                    // it); else the broker is asked.
-                    let cached = cached_watermarks(&consumer, e.topic(), e.partition());
-                    let Some((low, high)) = cached.or_else(|| {
-                        consumer
-                            .fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(2))
-                            .ok()
-                    }) else {
-                        return false;
-                    };
-                    match (e.offset(), committed.get(&e.partition())) {
-                        (Offset::Offset(p), _) => p >= high,
-                        (_, Some(&c)) => c >= high,
-                        // Nothing consumed nor committed: caught up only if
-                        // empty.
-                        _ => high <= low,
+            // Where each partition is, and where it would be once read to
+            // the end of what it had already.
+            let at = |e: &rdkafka::topic_partition_list::TopicPartitionListElem<'_>| match (
+                e.offset(),
+                committed.get(&e.partition()),
+            ) {
+                (Offset::Offset(p), _) => Some(p),
+                (_, Some(&c)) => Some(c),
+                _ => None,
+            };
+            // The watermarks of the last fetch response answer "not yet"
+            // for a partition behind them without asking the broker; the
+            // others are confirmed with one request for the ends of all of
+            // them (a cached watermark may be older than the last write).
+            let mut confirm = TopicPartitionList::new();
+            let mut unread = Vec::new();
+            for e in &elements {
+                let cached = cached_watermarks(&consumer, e.topic(), e.partition());
+                match (at(e), cached) {
+                    (Some(p), Some((_, high))) if p < high => {}
+                    (Some(_), _) => {
+                        let _ = confirm.add_partition_offset(e.topic(), e.partition(), Offset::End);
                     }
+                    (None, _) => unread.push(e.partition()),
+                }
+            }
+            // `fetch_watermarks` is one round trip per partition, each
+            // behind the consumer's pending fetch: a few threads ask for
+            // several partitions at once.
+            let confirm: Vec<(i32, i64)> = confirm
+                .elements()
+                .iter()
+                .filter_map(|c| {
+                    let e = elements.iter().find(|e| e.partition() == c.partition())?;
+                    Some((c.partition(), at(e)?))
                 })
-                .map(|e| e.partition())
                 .collect();
+            let chunk = confirm.len().div_ceil(WATERMARK_THREADS).max(1);
+            let mut done: std::collections::HashSet<i32> = std::thread::scope(|scope| {
+                let asks: Vec<_> = confirm
+                    .chunks(chunk)
+                    .map(|part| {
+                        let (consumer, topic) = (&consumer, &topic);
+                        scope.spawn(move || {
+                            part.iter()
+                                .filter(|&&(partition, position)| {
+                                    consumer
+                                        .fetch_watermarks(topic, partition, Duration::from_secs(2))
+                                        .is_ok_and(|(_, high)| position >= high)
+                                })
+                                .map(|&(partition, _)| partition)
+                                .collect::<Vec<i32>>()
+                        })
+                    })
+                    .collect();
+                asks.into_iter()
+                    .flat_map(|a| a.join().unwrap_or_default())
+                    .collect()
+            });
+            // Nothing consumed nor committed: caught up only if empty.
+            for partition in unread {
+                if let Ok((low, high)) =
+                    consumer.fetch_watermarks(&topic, partition, Duration::from_secs(2))
+                {
+                    if high <= low {
+                        done.insert(partition);
+                    }
+                }
+            }
             (!elements.is_empty() && done.len() == elements.len(), done)
         })
         .await
@@ -529,6 +585,9 @@ fn cached_watermarks(consumer: &Inner, topic: &str, partition: i32) -> Option<(i
         && high >= 0)
         .then_some((low, high))
 }
+
+/// How many threads at most ask for watermarks at once.
+const WATERMARK_THREADS: usize = 8;
 
 /// How often an idle reader asks the broker whether it has caught up.
 const CATCH_UP_CHECK_INTERVAL: Duration = Duration::from_millis(250);
