@@ -230,18 +230,17 @@ impl<'a> Reader<'a> {
     fn string_at(&mut self) -> Result<StrAt> {
         self.expect(b'"', "'\"'")?;
         let start = self.pos;
-        // Fast path: no escapes, the string is a slice of the input.
-        loop {
-            match self.buf.get(self.pos) {
-                Some(b'"') => {
-                    self.pos += 1;
-                    return Ok(StrAt::Input(start, self.pos - 1));
-                }
-                Some(b'\\') => break,
-                Some(c) if *c < 0x20 => return Err(self.syntax("no control character in a string")),
-                Some(_) => self.pos += 1,
-                None => return Err(self.syntax("'\"' closing the string")),
+        // Fast path: no escapes, the string is a slice of the input; its
+        // end is found eight bytes at a time.
+        self.pos += find_special(self.buf.get(self.pos..).unwrap_or_default());
+        match self.buf.get(self.pos) {
+            Some(b'"') => {
+                self.pos += 1;
+                return Ok(StrAt::Input(start, self.pos - 1));
             }
+            Some(b'\\') => {}
+            Some(_) => return Err(self.syntax("no control character in a string")),
+            None => return Err(self.syntax("'\"' closing the string")),
         }
         self.scratch.clear();
         self.scratch.extend_from_slice(self.raw(start, self.pos));
@@ -423,6 +422,37 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// The index of the first byte of `bytes` that ends the plain run of a
+/// JSON string (a `"`, a `\\` or a control character below 0x20), or
+/// `bytes.len()`. Eight bytes at a time: in each word, a byte equal to `"`
+/// or `\\` becomes zero after an XOR, and the classic "has a byte below n"
+/// test flags it; the lowest flagged byte is always a real one.
+fn find_special(bytes: &[u8]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let below = |v: u64, n: u64| v.wrapping_sub(ONES * n) & !v & HIGH;
+    let mut chunks = bytes.chunks_exact(8);
+    let mut at = 0;
+    for chunk in chunks.by_ref() {
+        let Ok(word) = <[u8; 8]>::try_from(chunk) else {
+            break;
+        };
+        let w = u64::from_le_bytes(word);
+        let found = below(w ^ (ONES * u64::from(b'"')), 1)
+            | below(w ^ (ONES * u64::from(b'\\')), 1)
+            | below(w, 0x20);
+        if found != 0 {
+            return at + (found.trailing_zeros() / 8) as usize;
+        }
+        at += 8;
+    }
+    at + chunks
+        .remainder()
+        .iter()
+        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+        .unwrap_or(chunks.remainder().len())
+}
+
 enum StrAt {
     Input(usize, usize),
     Scratch,
@@ -524,5 +554,30 @@ mod tests {
         let mut out = Vec::new();
         write_compact(text.as_bytes(), &mut out);
         assert_eq!(String::from_utf8(out).unwrap(), r#"{"a b":[1,"x \" y"]}"#);
+    }
+}
+
+#[cfg(test)]
+mod scan_tests {
+    use super::find_special;
+
+    #[test]
+    fn finds_the_first_quote_backslash_or_control_byte() {
+        // Every position, in runs shorter and longer than a word, with
+        // bytes around the specials that could fool a word-wide test.
+        for len in 0..40 {
+            for special in [b'"', b'\\', 0x00, 0x1f] {
+                for at in 0..=len {
+                    let mut bytes: Vec<u8> =
+                        (0..len).map(|i| b"a~\x7f\xc3\xa9!#]"[i % 8]).collect();
+                    if at < len {
+                        bytes[at] = special;
+                    }
+                    assert_eq!(find_special(&bytes), at, "len {len}, {special:#x} at {at}");
+                }
+            }
+        }
+        assert_eq!(find_special(b"plain \x20 text, then \" after"), 19);
+        assert_eq!(find_special("é and ü \\n".as_bytes()), 10);
     }
 }
