@@ -92,9 +92,10 @@ impl Feeds {
         }
     }
 
-    /// Subscribes to the feed of `source`, starting it (a reader of `spec`
-    /// decoding with `decode`) when none runs. The subscription sees the
-    /// batches read after this call.
+    /// Subscribes to the feed of `source`, starting it (a reader of its
+    /// topic from the end, decoding with `decode`) when none runs. The
+    /// subscription sees the batches read after this call (a running feed
+    /// may hand it records fetched a moment before).
     pub async fn subscribe(
         &self,
         source: &Arc<crate::catalog::Source>,
