@@ -404,31 +404,21 @@ impl KafkaReader {
             };
             // The watermarks of the last fetch response answer "not yet"
             // for a partition behind them without asking the broker; the
-            // others are confirmed with one request for the ends of all of
-            // them (a cached watermark may be older than the last write).
-            let mut confirm = TopicPartitionList::new();
+            // others are confirmed with the broker (a cached watermark may
+            // be older than the last write).
+            let mut confirm: Vec<(i32, i64)> = Vec::new();
             let mut unread = Vec::new();
             for e in &elements {
                 let cached = cached_watermarks(&consumer, e.topic(), e.partition());
                 match (at(e), cached) {
                     (Some(p), Some((_, high))) if p < high => {}
-                    (Some(_), _) => {
-                        let _ = confirm.add_partition_offset(e.topic(), e.partition(), Offset::End);
-                    }
+                    (Some(p), _) => confirm.push((e.partition(), p)),
                     (None, _) => unread.push(e.partition()),
                 }
             }
             // `fetch_watermarks` is one round trip per partition, each
             // behind the consumer's pending fetch: a few threads ask for
             // several partitions at once.
-            let confirm: Vec<(i32, i64)> = confirm
-                .elements()
-                .iter()
-                .filter_map(|c| {
-                    let e = elements.iter().find(|e| e.partition() == c.partition())?;
-                    Some((c.partition(), at(e)?))
-                })
-                .collect();
             let chunk = confirm.len().div_ceil(WATERMARK_THREADS).max(1);
             let mut done: std::collections::HashSet<i32> = std::thread::scope(|scope| {
                 let asks: Vec<_> = confirm

@@ -213,28 +213,12 @@ impl KafkaWriter {
     }
 
     async fn flush_all(&mut self) -> Result<()> {
-        {
-            if !self.deliveries.settled(Duration::from_secs(30)).await {
-                return Err(Error::external(format!(
-                    "writing to topic '{}' timed out: records were not acknowledged within 30 s",
-                    self.topic
-                )));
-            }
-            if self.deliveries.0.failed.load(Ordering::Relaxed) > 0 {
-                let msg = self
-                    .deliveries
-                    .0
-                    .first_error
-                    .lock()
-                    .ok()
-                    .and_then(|e| e.clone())
-                    .unwrap_or_default();
-                return Err(Error::external(format!(
-                    "records to topic '{}' were not acknowledged: {msg}",
-                    self.topic
-                )));
-            }
-            Ok(())
+        if !self.deliveries.settled(Duration::from_secs(30)).await {
+            return Err(Error::external(format!(
+                "writing to topic '{}' timed out: records were not acknowledged within 30 s",
+                self.topic
+            )));
         }
+        self.deliveries.check(&format!("topic '{}'", self.topic))
     }
 }
