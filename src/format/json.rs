@@ -35,7 +35,7 @@
 //! (`view::View`) and writes every payload into the one
 //! buffer of [`Encoded`](super::Encoded).
 
-mod decode;
+pub(crate) mod decode;
 mod encode;
 mod reader;
 

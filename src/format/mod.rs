@@ -36,6 +36,9 @@ pub enum Format {
     ProtobufNosr,
     /// JSON with a Schema Registry: Confluent's prefix, then JSON.
     JsonSr,
+    /// sluice's binary row layout for its internal topics; not a format
+    /// a statement can name.
+    Internal,
 }
 
 impl Format {
@@ -68,6 +71,7 @@ impl Format {
             Format::Protobuf => "PROTOBUF",
             Format::ProtobufNosr => "PROTOBUF_NOSR",
             Format::JsonSr => "JSON_SR",
+            Format::Internal => "SLUICE_INTERNAL",
         }
     }
 
@@ -354,6 +358,7 @@ mod builder;
 mod columns;
 mod decimal;
 pub mod delimited;
+pub mod internal;
 pub mod json;
 pub mod json_sr;
 pub mod kafka;

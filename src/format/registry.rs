@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
 
-use super::{avro, delimited, json, json_sr, kafka, none, protobuf};
+use super::{avro, delimited, internal, json, json_sr, kafka, none, protobuf};
 use super::{Decoder, Encoder, Format, FormatFactory, FormatSpec, Part};
 use crate::error::{Error, Result};
 
@@ -26,6 +26,7 @@ static FACTORIES: &[&dyn FormatFactory] = &[
     &json_sr::JSON_SR,
     &protobuf::PROTOBUF,
     &protobuf::PROTOBUF_NOSR,
+    &internal::INTERNAL,
 ];
 
 /// Checks that `spec` can carry `schema` as `part`.

@@ -649,8 +649,9 @@ pub(super) fn plan_aggregate(input: AggregateInput<'_>) -> Result<PlannedSelect>
 }
 
 /// The internal topic re-keyed rows travel through: the grouping key as its
-/// key, the aggregates' arguments as its value, both JSON (any type
-/// round-trips); the record time carries the event time. Its topic name is
+/// key, in JSON (the bytes a pull query's key routing hashes), the
+/// aggregates' arguments as its value, in sluice's binary row layout (see
+/// `format::internal`); the record time carries the event time. Its topic name is
 /// set by the engine, which knows the service id.
 fn repartition_source(source: &Source, fields: &[Field], n_keys: usize) -> Result<Source> {
     let mut columns = Vec::with_capacity(fields.len());
@@ -673,7 +674,7 @@ fn repartition_source(source: &Source, fields: &[Field], n_keys: usize) -> Resul
         columns,
         topic: String::new(),
         key_format: crate::format::FormatSpec::new(crate::format::Format::Json),
-        value_format: crate::format::FormatSpec::new(crate::format::Format::Json),
+        value_format: crate::format::FormatSpec::new(crate::format::Format::Internal),
         timestamp: None,
         is_source: false,
         sql: String::new(),

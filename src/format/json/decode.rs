@@ -55,6 +55,17 @@ impl JsonDecoder {
         }
     }
 
+    /// Decodes one payload into `row` (a row builder of this decoder's
+    /// type); on an error the caller rolls `row` back.
+    pub(crate) fn decode_one(
+        &self,
+        bytes: &[u8],
+        row: &mut ColumnBuilder,
+    ) -> std::result::Result<(), String> {
+        self.decode_row(bytes, row, &mut Scratch::default())
+            .map_err(|e| e.reason())
+    }
+
     fn decode_row(
         &self,
         bytes: &[u8],
