@@ -34,6 +34,7 @@ pub mod nexmark;
 pub mod plan;
 pub mod runtime;
 pub mod server;
+pub mod settings;
 pub mod shell;
 pub mod sql;
 pub mod sr;

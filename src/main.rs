@@ -9,7 +9,11 @@ use sluice::config::Config;
 use sluice::engine::Engine;
 use sluice::kafka::KafkaBroker;
 use sluice::runtime::io::Broker;
+use sluice::settings::{Listener, Settings};
 use sluice::sr::embedded::{Listen, ProcessRegistry};
+
+/// How long the start waits for a Kafka cluster to answer.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 
 #[derive(Parser)]
 #[command(
@@ -18,25 +22,28 @@ use sluice::sr::embedded::{Listen, ProcessRegistry};
     about = "Streaming SQL for Apache Kafka (ksqlDB dialect)"
 )]
 struct Cli {
+    /// A properties file in ksqlDB's layout (bootstrap.servers, listeners,
+    /// ksql.service.id, ksql.streams.*, Kafka client properties such as
+    /// security.protocol and sasl.*); flags and environment variables
+    /// override it. README: "Running in production".
+    #[arg(long, global = true, env = "SLUICE_CONFIG", value_name = "FILE")]
+    config: Option<std::path::PathBuf>,
+
     /// Kafka bootstrap servers; without it, sluice starts an embedded
     /// in-memory broker.
     #[arg(long, global = true, env = "SLUICE_BOOTSTRAP_SERVERS")]
     bootstrap_servers: Option<String>,
 
-    /// `auto.offset.reset` for new queries: earliest or latest (default,
-    /// as ksqlDB).
-    #[arg(long, global = true, default_value = "latest")]
-    offset_reset: String,
+    /// `auto.offset.reset` for new queries: earliest or latest [default:
+    /// latest, as ksqlDB]
+    #[arg(long, global = true)]
+    offset_reset: Option<String>,
 
     /// `ksql.service.id`: names the command topic, consumer groups and
-    /// internal topics. Servers with the same id share their queries.
-    #[arg(
-        long,
-        global = true,
-        env = "SLUICE_SERVICE_ID",
-        default_value = "default_"
-    )]
-    service_id: String,
+    /// internal topics. Servers with the same id share their queries
+    /// [default: default_]
+    #[arg(long, global = true, env = "SLUICE_SERVICE_ID")]
+    service_id: Option<String>,
 
     /// An external Confluent-compatible Schema Registry
     /// (http://host:port) for AVRO, PROTOBUF and JSON_SR topics. Without
@@ -63,9 +70,10 @@ struct Cli {
 enum Command {
     /// The ksqlDB-compatible REST API server.
     Server {
-        /// Address to listen on.
-        #[arg(long, default_value = "0.0.0.0:8088")]
-        listen: std::net::SocketAddr,
+        /// Address to listen on (HOST:PORT, or a `listeners` URL:
+        /// http://HOST:PORT, https://HOST:PORT) [default: 0.0.0.0:8088]
+        #[arg(long)]
+        listen: Option<String>,
         /// The URL the other servers of the service reach this one at
         /// (ksqlDB's `ksql.advertised.listener`), for pull queries on
         /// partitions this server reads [default: the listen address, or
@@ -85,6 +93,19 @@ enum Command {
         /// instead of an embedded engine.
         #[arg(long)]
         server: Option<String>,
+        /// The user name for a server with HTTP Basic authentication
+        /// (ksql's -u).
+        #[arg(short = 'u', long = "user", env = "SLUICE_USER", requires = "server")]
+        user: Option<String>,
+        /// The password for --user (ksql's -p); prompted for when --user is
+        /// given without it.
+        #[arg(
+            short = 'p',
+            long = "password",
+            env = "SLUICE_PASSWORD",
+            requires = "user"
+        )]
+        password: Option<String>,
     },
     /// Executes a SQL script headless; persistent queries keep running.
     Run {
@@ -159,7 +180,17 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> sluice::error::Result<()> {
+async fn run(mut cli: Cli) -> sluice::error::Result<()> {
+    let settings = Settings::load(cli.config.as_deref(), std::env::vars())?;
+    // Flags and their environment variables override the file.
+    cli.bootstrap_servers = cli
+        .bootstrap_servers
+        .or_else(|| settings.bootstrap_servers.clone());
+    cli.service_id = cli.service_id.or_else(|| settings.service_id.clone());
+    cli.schema_registry = cli
+        .schema_registry
+        .or_else(|| settings.schema_registry_url.clone());
+    sluice::kafka::set_client_properties(settings.kafka.clone())?;
     let bootstrap = cli.bootstrap_servers.as_deref();
     let command = match cli.command {
         Command::Nexmark { command } => {
@@ -173,11 +204,17 @@ async fn run(cli: Cli) -> sluice::error::Result<()> {
             execute,
             file,
             server: Some(url),
-        } => return remote_shell(&url, execute, file).await,
+            user,
+            password,
+        } => return remote_shell(&url, user, password, execute, file).await,
         other => other,
     };
     let broker: Arc<dyn Broker> = match &cli.bootstrap_servers {
-        Some(b) => Arc::new(KafkaBroker::connect(b)?),
+        Some(b) => {
+            let broker = KafkaBroker::connect(b)?;
+            broker.check_connection(CONNECT_TIMEOUT).await?;
+            Arc::new(broker)
+        }
         None => {
             let b = KafkaBroker::embedded()?;
             eprintln!(
@@ -191,29 +228,65 @@ async fn run(cli: Cli) -> sluice::error::Result<()> {
         }
     };
     let mut config = Config {
-        service_id: cli.service_id.clone(),
+        service_id: cli
+            .service_id
+            .clone()
+            .unwrap_or_else(|| "default_".to_string()),
+        properties: settings.query_properties.clone(),
         // The server keeps its catalog and queries in the command topic; a
         // local shell or script is a session of its own and keeps nothing.
         command_topic: matches!(command, Command::Server { .. }),
         ..Config::default()
     };
-    if let Command::Server {
-        listen,
-        advertised_listener,
-    } = &command
+    if let Some(ms) = settings
+        .query_properties
+        .get("ksql.streams.commit.interval.ms")
+        .and_then(|v| v.parse::<u64>().ok())
     {
+        config.task.commit_interval = std::time::Duration::from_millis(ms);
+    }
+    let listener = match &command {
+        Command::Server {
+            listen: Some(l), ..
+        } => Listener::parse(l)?,
+        _ => settings.listener.clone().unwrap_or(Listener {
+            https: false,
+            address: std::net::SocketAddr::from(([0, 0, 0, 0], 8088)),
+        }),
+    };
+    let advertised = match &command {
+        Command::Server {
+            advertised_listener,
+            ..
+        } => advertised_listener
+            .clone()
+            .or_else(|| settings.advertised_listener.clone()),
+        _ => None,
+    };
+    if let Command::Server { .. } = &command {
         // The same on every restart of this server (exactly-once tasks'
         // transactional ids).
-        let name = advertised_listener
+        let name = advertised
             .clone()
-            .unwrap_or_else(|| listen.to_string());
+            .unwrap_or_else(|| listener.address.to_string());
         config.instance_id = name
             .chars()
             .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
             .collect();
     }
-    if cli.offset_reset.eq_ignore_ascii_case("earliest") {
-        config.default_start = sluice::runtime::io::StartFrom::Earliest;
+    match cli
+        .offset_reset
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("earliest") => config.default_start = sluice::runtime::io::StartFrom::Earliest,
+        Some("latest") | None => {}
+        Some(other) => {
+            return Err(sluice::error::Error::user(format!(
+                "--offset-reset is '{other}': expected earliest or latest"
+            )))
+        }
     }
     let registry = ProcessRegistry::open(
         &broker,
@@ -233,10 +306,15 @@ async fn run(cli: Cli) -> sluice::error::Result<()> {
     }
     let engine = Engine::new(broker, config).await?;
     let result = match command {
-        Command::Server {
-            listen,
-            advertised_listener,
-        } => sluice::server::serve(engine, listen, advertised_listener).await,
+        Command::Server { .. } => {
+            let options = sluice::server::ServeOptions {
+                listener,
+                advertised,
+                tls: settings.tls.clone(),
+                authentication: settings.authentication.clone(),
+            };
+            sluice::server::serve(engine, options).await
+        }
         Command::Shell { execute, file, .. } => match (execute, file) {
             (Some(sql), _) => sluice::shell::batch(engine, &sql).await,
             (None, Some(path)) => {
@@ -262,10 +340,19 @@ async fn run(cli: Cli) -> sluice::error::Result<()> {
 
 async fn remote_shell(
     url: &str,
+    user: Option<String>,
+    password: Option<String>,
     execute: Option<String>,
     file: Option<std::path::PathBuf>,
 ) -> sluice::error::Result<()> {
-    let server = sluice::shell::remote::RemoteServer::parse(url)?;
+    let mut server = sluice::shell::remote::RemoteServer::parse(url)?;
+    if let Some(user) = user {
+        let password = match password {
+            Some(p) => p,
+            None => rpassword_prompt(&user)?,
+        };
+        server = server.with_credentials(&user, &password);
+    }
     match (execute, file) {
         (Some(sql), _) => sluice::shell::batch_remote(server, &sql).await,
         (None, Some(path)) => {
@@ -275,5 +362,41 @@ async fn remote_shell(
             sluice::shell::batch_remote(server, &sql).await
         }
         (None, None) => sluice::shell::interactive_remote(server).await,
+    }
+}
+
+/// Reads a password from the terminal without echoing it.
+fn rpassword_prompt(user: &str) -> sluice::error::Result<String> {
+    use std::io::{BufRead, IsTerminal, Write};
+    let stdin = std::io::stdin();
+    let terminal = stdin.is_terminal();
+    eprint!("Password for {user}: ");
+    let _ = std::io::stderr().flush();
+    let echo_off = terminal && set_echo(false);
+    let mut line = String::new();
+    let read = stdin.lock().read_line(&mut line);
+    if echo_off {
+        set_echo(true);
+        eprintln!();
+    }
+    read.map_err(|e| sluice::error::Error::user(format!("cannot read the password: {e}")))?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+/// Turns the terminal's echo on or off; false when it cannot.
+fn set_echo(on: bool) -> bool {
+    // SAFETY: tcgetattr and tcsetattr read and write the struct given, on
+    // standard input's descriptor.
+    unsafe {
+        let mut t: libc::termios = std::mem::zeroed();
+        if libc::tcgetattr(libc::STDIN_FILENO, &mut t) != 0 {
+            return false;
+        }
+        if on {
+            t.c_lflag |= libc::ECHO;
+        } else {
+            t.c_lflag &= !libc::ECHO;
+        }
+        libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &t) == 0
     }
 }

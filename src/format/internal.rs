@@ -29,7 +29,9 @@ use arrow::datatypes::{DataType, SchemaRef};
 
 use super::builder::{ColumnBuilder, Values};
 use super::view::{range, View, ViewKind};
-use super::{Decoded, Decoder, Encoded, Encoder, Format, FormatFactory, FormatSpec, Part, RowError};
+use super::{
+    Decoded, Decoder, Encoded, Encoder, Format, FormatFactory, FormatSpec, Part, RowError,
+};
 use crate::error::{Error, Result};
 
 /// The first byte of every payload in this format (not a byte a JSON text
@@ -61,7 +63,8 @@ impl FormatFactory for InternalFormat {
         schema: SchemaRef,
     ) -> Result<Arc<dyn Decoder>> {
         super::columns::check_supported("SLUICE_INTERNAL", &schema)?;
-        let wrapped = super::json::is_wrapped(&FormatSpec::new(Format::Json), part, schema.fields().len());
+        let wrapped =
+            super::json::is_wrapped(&FormatSpec::new(Format::Json), part, schema.fields().len());
         Ok(Arc::new(InternalDecoder {
             row_type: DataType::Struct(schema.fields().clone()),
             legacy: super::json::decode::JsonDecoder::new(schema, wrapped),
@@ -130,9 +133,7 @@ fn put(v: &View<'_>, i: usize, out: &mut Vec<u8>) -> Result<()> {
         ViewKind::Boolean(b) => out.push(u8::from(b.value(i))),
         ViewKind::Int32(a) => out.extend_from_slice(&a.get(i).ok_or_else(missing)?.to_le_bytes()),
         ViewKind::Int64(a) => out.extend_from_slice(&a.get(i).ok_or_else(missing)?.to_le_bytes()),
-        ViewKind::Float64(a) => {
-            out.extend_from_slice(&a.get(i).ok_or_else(missing)?.to_le_bytes())
-        }
+        ViewKind::Float64(a) => out.extend_from_slice(&a.get(i).ok_or_else(missing)?.to_le_bytes()),
         ViewKind::Decimal(a, _) => {
             out.extend_from_slice(&a.get(i).ok_or_else(missing)?.to_le_bytes())
         }

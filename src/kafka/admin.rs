@@ -24,9 +24,7 @@ pub(super) struct KafkaAdmin {
 }
 
 impl KafkaAdmin {
-    pub(super) fn new(bootstrap: &str, embedded: Option<Arc<EmbeddedBroker>>) -> Result<Self> {
-        let mut c = ClientConfig::new();
-        c.set("bootstrap.servers", bootstrap).set("log_level", "3");
+    pub(super) fn new(c: ClientConfig, embedded: Option<Arc<EmbeddedBroker>>) -> Result<Self> {
         Ok(KafkaAdmin {
             admin: c.create()?,
             metadata: Arc::new(c.create()?),

@@ -2,12 +2,14 @@
 //! writers (producers), topic administration, and the embedded broker.
 
 mod admin;
+mod check;
 pub mod embedded;
 mod partition;
 mod reader;
 mod txn;
 mod writer;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use rdkafka::config::ClientConfig;
@@ -21,9 +23,30 @@ use crate::runtime::io::{
     Broker, PartitionReader, ReaderSpec, TopicAdmin, TopicReader, TopicWriter, Transaction,
 };
 
+/// Kafka client properties for every client of a cluster reached with
+/// [`KafkaBroker::connect`] (the server's config file: security, client
+/// id, tuning); set once, at start.
+static CLIENT_PROPERTIES: std::sync::OnceLock<BTreeMap<String, String>> =
+    std::sync::OnceLock::new();
+
+/// Sets the Kafka client properties of this process (see
+/// [`crate::settings`]); an error when they were set already.
+pub fn set_client_properties(properties: BTreeMap<String, String>) -> Result<()> {
+    CLIENT_PROPERTIES
+        .set(properties)
+        .map_err(|_| crate::error::Error::internal("the Kafka client properties are set twice"))
+}
+
+/// The Kafka client properties of this process.
+pub fn client_properties() -> BTreeMap<String, String> {
+    CLIENT_PROPERTIES.get().cloned().unwrap_or_default()
+}
+
 /// A Kafka cluster reached over the Kafka protocol.
 pub struct KafkaBroker {
     bootstrap: String,
+    /// Properties every client gets (none for the embedded broker).
+    properties: BTreeMap<String, String>,
     embedded: Option<Arc<EmbeddedBroker>>,
     admin: admin::KafkaAdmin,
     /// Set once the broker was found to run transactions.
@@ -35,14 +58,38 @@ pub struct KafkaBroker {
 
 impl KafkaBroker {
     /// Connects to the cluster at `bootstrap` (`host:port[,host:port]`).
+    /// Every client gets this process's client properties
+    /// ([`set_client_properties`]).
     pub fn connect(bootstrap: &str) -> Result<Self> {
+        let properties = client_properties();
         Ok(KafkaBroker {
             bootstrap: bootstrap.to_string(),
             embedded: None,
             transactions: std::sync::OnceLock::new(),
             pretend_transactions: std::sync::atomic::AtomicBool::new(false),
-            admin: admin::KafkaAdmin::new(bootstrap, None)?,
+            admin: admin::KafkaAdmin::new(base_config(bootstrap, &properties), None)?,
+            properties,
         })
+    }
+
+    /// Asks the cluster for its metadata, within `timeout`: an error that
+    /// says what failed (authentication, TLS, an unreachable address) rather
+    /// than clients that retry forever.
+    pub async fn check_connection(&self, timeout: std::time::Duration) -> Result<()> {
+        if self.is_embedded() {
+            return Ok(());
+        }
+        let config = self.client_config();
+        let bootstrap = self.bootstrap.clone();
+        let secured = self
+            .properties
+            .get("security.protocol")
+            .is_some_and(|p| !p.eq_ignore_ascii_case("plaintext"));
+        tokio::task::spawn_blocking(move || check::connection(config, &bootstrap, secured, timeout))
+            .await
+            .map_err(|e| {
+                crate::error::Error::internal(format!("the connection check failed: {e}"))
+            })?
     }
 
     /// Starts the embedded broker and connects to it.
@@ -50,8 +97,12 @@ impl KafkaBroker {
         let broker = Arc::new(EmbeddedBroker::start()?);
         let bootstrap = broker.bootstrap_servers().to_string();
         Ok(KafkaBroker {
-            admin: admin::KafkaAdmin::new(&bootstrap, Some(Arc::clone(&broker)))?,
+            admin: admin::KafkaAdmin::new(
+                base_config(&bootstrap, &BTreeMap::new()),
+                Some(Arc::clone(&broker)),
+            )?,
             bootstrap,
+            properties: BTreeMap::new(),
             embedded: Some(broker),
             transactions: std::sync::OnceLock::new(),
             pretend_transactions: std::sync::atomic::AtomicBool::new(false),
@@ -73,11 +124,27 @@ impl KafkaBroker {
 
     /// Base client settings shared by consumers and producers.
     pub fn client_config(&self) -> ClientConfig {
-        let mut c = ClientConfig::new();
-        c.set("bootstrap.servers", &self.bootstrap);
-        c.set("log_level", "3");
-        c
+        base_config(&self.bootstrap, &self.properties)
     }
+
+    /// True when clients talk plaintext without SASL (the broker can be
+    /// probed with a bare TCP request).
+    fn plaintext(&self) -> bool {
+        self.properties
+            .get("security.protocol")
+            .is_none_or(|p| p.eq_ignore_ascii_case("plaintext"))
+    }
+}
+
+/// The settings every client of `bootstrap` starts from.
+fn base_config(bootstrap: &str, properties: &BTreeMap<String, String>) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", bootstrap);
+    c.set("log_level", "3");
+    for (k, v) in properties {
+        c.set(k, v);
+    }
+    c
 }
 
 impl Broker for KafkaBroker {
@@ -175,7 +242,9 @@ impl Broker for KafkaBroker {
                 ));
             }
             if !pretend {
-                txn::check_transactions(self.bootstrap.clone()).await?;
+                if self.plaintext() {
+                    txn::check_transactions(self.bootstrap.clone()).await?;
+                }
                 txn::probe(self.client_config()).await?;
             }
             let _ = self.transactions.set(());

@@ -26,6 +26,7 @@ pub mod ksql;
 pub mod push;
 pub mod query;
 pub mod request;
+pub mod security;
 pub mod values;
 
 use std::future::IntoFuture;
@@ -153,6 +154,115 @@ impl ServerState {
     }
 }
 
+/// How the REST API is served: where, and with what security.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// The listener (`http://` or `https://`, and the address).
+    pub listener: crate::settings::Listener,
+    /// The URL other servers reach this one at.
+    pub advertised: Option<String>,
+    /// The certificate and key of an `https://` listener.
+    pub tls: crate::settings::TlsFiles,
+    /// HTTP Basic authentication.
+    pub authentication: crate::settings::Authentication,
+}
+
+impl ServeOptions {
+    /// Plain HTTP on `address`, no authentication.
+    pub fn http(address: SocketAddr) -> Self {
+        ServeOptions {
+            listener: crate::settings::Listener {
+                https: false,
+                address,
+            },
+            advertised: None,
+            tls: Default::default(),
+            authentication: Default::default(),
+        }
+    }
+
+    /// The Basic-auth users, when authentication is on; errors for a
+    /// setting that is half there.
+    fn basic_auth(&self) -> Result<Option<Arc<security::BasicAuth>>> {
+        let a = &self.authentication;
+        match (a.basic, &a.users_file) {
+            (false, None) => Ok(None),
+            (false, Some(_)) => Err(Error::user(
+                "authentication.basic.users is set but authentication.method is not BASIC: \
+                 set authentication.method=BASIC to require the users' credentials",
+            )),
+            (true, None) => Err(Error::user(
+                "authentication.method=BASIC needs authentication.basic.users, the file of \
+                 'user: password' lines",
+            )),
+            (true, Some(path)) => Ok(Some(Arc::new(security::BasicAuth::load(
+                path,
+                a.realm.as_deref(),
+            )?))),
+        }
+    }
+
+    /// The TLS configuration of an `https://` listener; errors for TLS
+    /// files without HTTPS and the reverse.
+    fn tls_config(&self) -> Result<Option<Arc<tokio_rustls::rustls::ServerConfig>>> {
+        match (self.listener.https, &self.tls.certificate, &self.tls.key) {
+            (true, Some(cert), Some(key)) => Ok(Some(security::tls_config(cert, key)?)),
+            (true, _, _) => Err(Error::user(
+                "an https:// listener needs ssl.certificate.location and ssl.key.location \
+                 (PEM files)",
+            )),
+            (false, None, None) => Ok(None),
+            (false, _, _) => Err(Error::user(
+                "ssl.certificate.location or ssl.key.location is set but the listener is \
+                 http://: set listeners=https://HOST:PORT to serve HTTPS",
+            )),
+        }
+    }
+}
+
+/// The REST API's routes over `state`, every one behind `auth` when given.
+pub fn secured_router(state: Arc<ServerState>, auth: Option<Arc<security::BasicAuth>>) -> Router {
+    let router = router(state);
+    match auth {
+        Some(auth) => router.layer(axum::middleware::from_fn_with_state(
+            auth,
+            security::require_basic,
+        )),
+        None => router,
+    }
+}
+
+/// Bodies over the limit get a 413 in ksqlDB's error shape.
+async fn limit_bodies(request: Request, next: axum::middleware::Next) -> axum::response::Response {
+    let declared = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let streamed = request.uri().path() == "/inserts-stream";
+    if !streamed && declared.is_some_and(|n| n > request::MAX_BODY_BYTES) {
+        return too_large();
+    }
+    let response = next.run(request).await;
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return too_large();
+    }
+    response
+}
+
+fn too_large() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    ApiError::generic(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        41300,
+        format!(
+            "The request body is larger than {} bytes, the most sluice takes",
+            request::MAX_BODY_BYTES
+        ),
+    )
+    .into_response()
+}
+
 /// The REST API's routes over `state`.
 pub fn router(state: Arc<ServerState>) -> Router {
     Router::new()
@@ -179,17 +289,19 @@ pub fn router(state: Arc<ServerState>) -> Router {
                 request.uri().path()
             ))
         })
+        .layer(axum::extract::DefaultBodyLimit::max(
+            request::MAX_BODY_BYTES,
+        ))
+        .layer(axum::middleware::from_fn(limit_bodies))
         .with_state(state)
 }
 
-/// Serves the REST API on `listen` until SIGINT or SIGTERM; then ends the
-/// push queries, waits (a bounded time) for open responses, and shuts the
-/// engine down so persistent queries commit what they processed.
 /// The URL other servers reach this one at: the address it listens on, or
 /// for a wildcard address (0.0.0.0, ::) the machine's host name.
-fn advertised_url(address: SocketAddr) -> String {
+fn advertised_url(address: SocketAddr, https: bool) -> String {
+    let scheme = if https { "https" } else { "http" };
     if !address.ip().is_unspecified() {
-        return format!("http://{address}");
+        return format!("{scheme}://{address}");
     }
     let mut name = [0u8; 256];
     // SAFETY: the buffer is valid for its length; gethostname writes a
@@ -201,29 +313,55 @@ fn advertised_url(address: SocketAddr) -> String {
     } else {
         "localhost".to_string()
     };
-    format!("http://{host}:{}", address.port())
+    format!("{scheme}://{host}:{}", address.port())
 }
 
-pub async fn serve(
-    engine: Arc<Engine>,
-    listen: SocketAddr,
-    advertised: Option<String>,
-) -> Result<()> {
+/// Serves the REST API as `options` say until SIGINT or SIGTERM; then ends
+/// the push queries, waits (a bounded time) for open responses, and shuts
+/// the engine down so persistent queries commit what they processed.
+pub async fn serve(engine: Arc<Engine>, options: ServeOptions) -> Result<()> {
+    // Settings are checked before anything starts.
+    let auth = options.basic_auth()?;
+    let tls = options.tls_config()?;
+    let listen = options.listener.address;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| Error::external(format!("cannot listen on {listen}: {e}")))?;
     let address = listener.local_addr()?;
     // The other servers of the service reach this one there (pull
     // queries on partitions this one reads).
-    let advertised = advertised.unwrap_or_else(|| advertised_url(address));
+    let advertised = options
+        .advertised
+        .clone()
+        .unwrap_or_else(|| advertised_url(address, tls.is_some()));
     engine.join_cluster(&advertised).await?;
     let state = ServerState::new(Arc::clone(&engine));
     raise_open_files();
-    eprintln!("sluice server: the ksqlDB REST API is listening on http://{address}");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    eprintln!(
+        "sluice server: the ksqlDB REST API is listening on {scheme}://{address}{}",
+        if auth.is_some() {
+            " (HTTP Basic authentication)"
+        } else {
+            ""
+        }
+    );
     let token = state.shutdown_token();
-    let server = axum::serve(listener, router(Arc::clone(&state)))
-        .with_graceful_shutdown(async move { token.cancelled().await });
-    let mut server = std::pin::pin!(server.into_future());
+    let app = secured_router(Arc::clone(&state), auth);
+    let server: std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<()>> + Send>> =
+        match tls {
+            Some(config) => Box::pin(
+                axum::serve(security::TlsListener::new(listener, config)?, app)
+                    .with_graceful_shutdown(async move { token.cancelled().await })
+                    .into_future(),
+            ),
+            None => Box::pin(
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(async move { token.cancelled().await })
+                    .into_future(),
+            ),
+        };
+    let mut server = server;
     let result = tokio::select! {
         r = &mut server => r.map_err(|e| Error::external(format!("the HTTP server failed: {e}"))),
         signal = shutdown_signal() => {

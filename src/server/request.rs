@@ -13,6 +13,12 @@ use crate::config::Session;
 /// `application/vnd.ksql.v1+json`: the versioned JSON type of `/ksql` and
 /// `/query`.
 pub const KSQL_V1_JSON: &str = "application/vnd.ksql.v1+json";
+/// The longest statement text a request may hold.
+pub const MAX_STATEMENT_BYTES: usize = 1 << 20;
+/// The largest request body (except the streamed rows of
+/// `/inserts-stream`).
+pub const MAX_BODY_BYTES: usize = 2 * MAX_STATEMENT_BYTES;
+
 /// `application/json`.
 pub const JSON: &str = "application/json";
 /// `application/vnd.ksqlapi.delimited.v1`: one JSON document per line
@@ -82,6 +88,16 @@ pub fn parse_body<T: DeserializeOwned>(body: &[u8], endpoint: &str) -> Result<T,
 
 /// A required string field, or a 400 naming it.
 pub fn required(value: Option<String>, field: &str, endpoint: &str) -> Result<String, ApiError> {
+    if let Some(v) = &value {
+        if v.len() > MAX_STATEMENT_BYTES {
+            return Err(ApiError::bad_request(format!(
+                "The field '{field}' of the request body of {endpoint} holds {} bytes; sluice \
+                 takes statements of at most {} bytes",
+                v.len(),
+                MAX_STATEMENT_BYTES
+            )));
+        }
+    }
     match value {
         Some(v) if !v.trim().is_empty() => Ok(v),
         Some(_) => Err(ApiError::bad_request(format!(

@@ -20,6 +20,9 @@ use crate::runtime::io::TopicInfo;
 pub struct RemoteServer {
     host: String,
     port: u16,
+    /// The `Authorization` header value (HTTP Basic), when credentials
+    /// were given.
+    authorization: Option<String>,
 }
 
 /// An open streaming response.
@@ -79,7 +82,19 @@ impl RemoteServer {
         if host.is_empty() {
             return Err(Error::user(format!("invalid server URL '{url}'")));
         }
-        Ok(RemoteServer { host, port })
+        Ok(RemoteServer {
+            host,
+            port,
+            authorization: None,
+        })
+    }
+
+    /// The same server, asked with HTTP Basic credentials.
+    pub fn with_credentials(mut self, user: &str, password: &str) -> Self {
+        use base64::Engine as _;
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        self.authorization = Some(format!("Basic {token}"));
+        self
     }
 
     /// `http://host:port`
@@ -100,7 +115,11 @@ impl RemoteServer {
         tokio::spawn(async move {
             let _ = connection.await;
         });
-        let request = Request::post(path)
+        let mut request = Request::post(path);
+        if let Some(authorization) = &self.authorization {
+            request = request.header("authorization", authorization);
+        }
+        let request = request
             .header("host", format!("{}:{}", self.host, self.port))
             .header("content-type", "application/vnd.ksql.v1+json")
             .header("accept", accept)
@@ -130,6 +149,15 @@ impl RemoteServer {
         while let Some(line) = stream.next_line().await? {
             text.push_str(&line);
             text.push('\n');
+        }
+        if status == 401 {
+            return Err(Error::user(if self.authorization.is_some() {
+                "The server refused the credentials given (401 Unauthorized): check --user and \
+                 --password"
+            } else {
+                "The server requires credentials (401 Unauthorized): start the shell with \
+                 --user NAME (and --password, or type it when asked)"
+            }));
         }
         let value: Value = serde_json::from_str(&text)
             .map_err(|_| Error::external(format!("unexpected answer from the server: {text}")))?;
