@@ -29,9 +29,16 @@ impl FirstError {
         }
     }
 
-    fn take(&self) -> Option<String> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
+    fn get(&self) -> Option<String> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
+}
+
+/// True for a failure that retrying will not cure: credentials, TLS.
+fn is_fatal(cause: &str) -> bool {
+    ["SASL", "uthentication", "SSL", "certificate"]
+        .iter()
+        .any(|w| cause.contains(w))
 }
 
 impl ClientContext for FirstError {
@@ -65,11 +72,25 @@ pub(super) fn connection(
 ) -> Result<()> {
     config.set("log_level", "3");
     let consumer: BaseConsumer<FirstError> = config.create_with_context(FirstError::default())?;
-    let result = consumer.fetch_metadata(None, timeout);
-    let Err(e) = result else {
-        return Ok(());
+    let deadline = std::time::Instant::now() + timeout;
+    let error = loop {
+        let e = match consumer.fetch_metadata(None, Duration::from_millis(500)) {
+            Ok(_) => return Ok(()),
+            Err(e) => e,
+        };
+        // Serves the client's events: its log lines and errors reach the
+        // context.
+        let _ = consumer.poll(Duration::ZERO);
+        if consumer.context().get().is_some_and(|c| is_fatal(&c))
+            || std::time::Instant::now() >= deadline
+        {
+            break e;
+        }
     };
-    let cause = consumer.context().take().unwrap_or_else(|| e.to_string());
+    let cause = consumer
+        .context()
+        .get()
+        .unwrap_or_else(|| error.to_string());
     let hint = if cause.contains("SASL") || cause.contains("uthentication") {
         "check sasl.mechanism, sasl.username and sasl.password"
     } else if cause.contains("SSL") || cause.contains("certificate") {

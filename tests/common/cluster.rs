@@ -40,6 +40,11 @@ pub struct Tansu {
     /// The broker's executable: `tansu`, or `nisshi` (its successor, with
     /// EndTxn).
     binary: &'static str,
+    /// The port the broker tells clients to use (a TLS terminator's, in
+    /// front of it), when not its own.
+    pub advertised_port: Option<u16>,
+    /// More arguments of `tansu broker` (`--authentication`).
+    pub extra_args: Vec<String>,
 }
 
 impl Tansu {
@@ -76,9 +81,25 @@ impl Tansu {
             port: free_port(),
             child: None,
             binary,
+            advertised_port: None,
+            extra_args: Vec::new(),
         };
         t.resume();
         Some(t)
+    }
+
+    /// Stops the broker and starts it again on the same storage with
+    /// these arguments and advertised port.
+    pub fn restart_with(&mut self, extra_args: &[&str], advertised_port: Option<u16>) {
+        self.stop();
+        self.extra_args = extra_args.iter().map(|a| a.to_string()).collect();
+        self.advertised_port = advertised_port;
+        self.resume();
+    }
+
+    /// The executable (`tansu` or `nisshi`).
+    pub fn binary(&self) -> &'static str {
+        self.binary
     }
 
     pub fn bootstrap(&self) -> String {
@@ -88,6 +109,10 @@ impl Tansu {
     /// Starts the broker (again) on the same storage.
     pub fn resume(&mut self) {
         let url = format!("tcp://127.0.0.1:{}", self.port);
+        let advertised = format!(
+            "tcp://127.0.0.1:{}",
+            self.advertised_port.unwrap_or(self.port)
+        );
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -99,9 +124,10 @@ impl Tansu {
                 "--listener-url",
                 &url,
                 "--advertised-listener-url",
-                &url,
+                &advertised,
             ])
             .args(["--storage-engine", "sqlite://tansu.db"])
+            .args(&self.extra_args)
             .current_dir(self.dir.path())
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
@@ -137,6 +163,8 @@ pub struct Server {
     child: Option<Child>,
     log: PathBuf,
     pub starts: usize,
+    /// More environment variables of the process.
+    pub envs: Vec<(String, String)>,
 }
 
 impl Server {
@@ -168,6 +196,36 @@ impl Server {
             child: None,
             log: dir.join(format!("sluice-{name}.log")),
             starts: 0,
+            envs: Vec::new(),
+        };
+        s.launch();
+        s
+    }
+
+    /// `sluice server --config FILE` on `port` (the file's listener).
+    pub fn with_config(
+        config: &std::path::Path,
+        port: u16,
+        name: &str,
+        envs: &[(&str, &str)],
+    ) -> Server {
+        let dir = config.parent().expect("the config file's directory");
+        let mut s = Server {
+            args: vec![
+                "server".into(),
+                "--config".into(),
+                config.display().to_string(),
+                "--schema-registry-listen".into(),
+                "off".into(),
+            ],
+            port,
+            child: None,
+            log: dir.join(format!("sluice-{name}.log")),
+            starts: 0,
+            envs: envs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         s.launch();
         s
@@ -182,6 +240,7 @@ impl Server {
             .expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
             .args(&self.args)
+            .envs(self.envs.iter().map(|(k, v)| (k, v)))
             .env("SLUICE_LOG", "info")
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
