@@ -120,6 +120,9 @@ echo "== Nexmark: generator and benchmark with a tiny N (debug build: proves the
 echo "== client compatibility: the ksqlDB clients ksqldb (Python) and ksqldb-client (npm) against sluice server"
 ./scripts/client-compat.sh
 
+echo "== REST security: HTTPS and HTTP Basic authentication with curl, the ksqldb client and the shell"
+./scripts/rest-security.sh
+
 echo "== Schema Registry compatibility: Confluent's Python serdes (confluent-kafka, AVRO, JSON_SR, PROTOBUF) against sluice server and its registry"
 ./scripts/sr-compat.sh
 

@@ -23,6 +23,8 @@ pub struct RemoteServer {
     /// The `Authorization` header value (HTTP Basic), when credentials
     /// were given.
     authorization: Option<String>,
+    /// The TLS client of an `https://` server.
+    tls: Option<std::sync::Arc<tokio_rustls::rustls::ClientConfig>>,
 }
 
 /// An open streaming response.
@@ -59,18 +61,16 @@ impl Streaming {
 }
 
 impl RemoteServer {
-    /// Parses `http://host:port` (the scheme and port are optional; the
-    /// port defaults to 8088).
+    /// Parses `http://host:port` or `https://host:port` (the scheme and
+    /// port are optional; the port defaults to 8088). An `https://` server's
+    /// certificate is checked against the CA certificates of the file named
+    /// by `SSL_CERT_FILE`, else the system's bundle.
     pub fn parse(url: &str) -> Result<Self> {
-        let rest = url
-            .strip_prefix("http://")
-            .unwrap_or(url)
-            .trim_end_matches('/');
-        if url.starts_with("https://") {
-            return Err(Error::user(
-                "https:// servers are not supported by the shell yet",
-            ));
-        }
+        let (https, rest) = match url.strip_prefix("https://") {
+            Some(rest) => (true, rest),
+            None => (false, url.strip_prefix("http://").unwrap_or(url)),
+        };
+        let rest = rest.trim_end_matches('/');
         let (host, port) = match rest.rsplit_once(':') {
             Some((h, p)) => (
                 h.to_string(),
@@ -82,10 +82,12 @@ impl RemoteServer {
         if host.is_empty() {
             return Err(Error::user(format!("invalid server URL '{url}'")));
         }
+        let tls = if https { Some(tls_client()?) } else { None };
         Ok(RemoteServer {
             host,
             port,
             authorization: None,
+            tls,
         })
     }
 
@@ -97,9 +99,10 @@ impl RemoteServer {
         self
     }
 
-    /// `http://host:port`
+    /// `http://host:port` or `https://host:port`
     pub fn url(&self) -> String {
-        format!("http://{}:{}", self.host, self.port)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}:{}", self.host, self.port)
     }
 
     /// POSTs a JSON body; returns the status and the streaming body.
@@ -109,12 +112,26 @@ impl RemoteServer {
             .map_err(|e| {
                 Error::external(format!("cannot reach the server at {}: {e}", self.url()))
             })?;
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| Error::external(format!("server connection: {e}")))?;
-        tokio::spawn(async move {
-            let _ = connection.await;
-        });
+        let mut sender = match &self.tls {
+            None => handshake(stream).await?,
+            Some(config) => {
+                let name =
+                    rustls_pki_types::ServerName::try_from(self.host.clone()).map_err(|e| {
+                        Error::user(format!("invalid server host '{}': {e}", self.host))
+                    })?;
+                let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::clone(config))
+                    .connect(name, stream)
+                    .await
+                    .map_err(|e| {
+                        Error::external(format!(
+                            "TLS with the server at {} failed: {e} (the CA certificates are \
+                             read from the file named by SSL_CERT_FILE, else the system's)",
+                            self.url()
+                        ))
+                    })?;
+                handshake(tls).await?
+            }
+        };
         let mut request = Request::post(path);
         if let Some(authorization) = &self.authorization {
             request = request.header("authorization", authorization);
@@ -167,6 +184,49 @@ impl RemoteServer {
             Err(error_of(status, &value))
         }
     }
+}
+
+/// An HTTP/1.1 connection over `io`, driven in its own task.
+async fn handshake<T>(io: T) -> Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>>
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+{
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+        .await
+        .map_err(|e| Error::external(format!("server connection: {e}")))?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(sender)
+}
+
+/// The TLS client of `https://` servers: the CA certificates of
+/// `SSL_CERT_FILE`, else of the system's bundle.
+fn tls_client() -> Result<std::sync::Arc<tokio_rustls::rustls::ClientConfig>> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::CertificateDer;
+    let file = std::env::var_os("SSL_CERT_FILE")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| "/etc/ssl/certs/ca-certificates.crt".into());
+    let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+    let certificates = CertificateDer::pem_file_iter(&file)
+        .and_then(|c| c.collect::<std::result::Result<Vec<_>, _>>())
+        .map_err(|e| {
+            Error::user(format!(
+                "cannot read CA certificates from '{}' (set SSL_CERT_FILE to the CA that \
+                 signed the server's certificate): {e}",
+                file.display()
+            ))
+        })?;
+    roots.add_parsable_certificates(certificates);
+    #[allow(deprecated)] // ring: see server::security::tls_config
+    let provider = std::sync::Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let config = tokio_rustls::rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::internal(format!("TLS versions: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(std::sync::Arc::new(config))
 }
 
 /// The error a non-2xx answer describes.
