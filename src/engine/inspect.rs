@@ -30,7 +30,93 @@ pub struct QueryProgress {
     pub finished: bool,
 }
 
+/// A persistent query's counters, for metrics.
+#[derive(Debug, Clone, Default)]
+pub struct QueryMetrics {
+    /// The query id.
+    pub id: String,
+    /// RUNNING or ERROR.
+    pub state: &'static str,
+    /// Records read from its input (the first stage's, for a query that
+    /// re-keys), and their bytes.
+    pub records_in: u64,
+    /// See `records_in`.
+    pub bytes_in: u64,
+    /// Rows written to its output, and their bytes.
+    pub records_out: u64,
+    /// See `records_out`.
+    pub bytes_out: u64,
+    /// Records a windowed aggregation dropped as late.
+    pub late_records: u64,
+    /// Consumer lag of every stage: topic, partition, records.
+    pub lag: Vec<(String, i32, i64)>,
+    /// Rows and bytes of its materialized table, when it has one.
+    pub store: Option<(usize, usize)>,
+    /// Changelog records read to restore state, and the time it took.
+    pub restored_records: u64,
+    /// See `restored_records`.
+    pub restore_seconds: f64,
+    /// True when its state is restored and it processes.
+    pub ready: bool,
+    /// Commits, and the time they took in all.
+    pub commits: u64,
+    /// See `commits`.
+    pub commit_seconds: f64,
+}
+
 impl Engine {
+    /// The counters of every persistent query this server runs.
+    pub async fn query_metrics(&self) -> Vec<QueryMetrics> {
+        let state = self.state.lock().await;
+        let mut all: Vec<QueryMetrics> = state
+            .queries
+            .iter()
+            .map(|(id, q)| {
+                let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+                let first = q.statuses().next().unwrap_or(&q.status);
+                let mut lag = Vec::new();
+                for s in q.statuses() {
+                    if let Ok(map) = s.lag.lock() {
+                        lag.extend(map.iter().map(|((t, p), l)| (t.to_string(), *p, *l)));
+                    }
+                }
+                QueryMetrics {
+                    id: id.clone(),
+                    state: if q.statuses().any(|s| s.error().is_some()) {
+                        "ERROR"
+                    } else {
+                        "RUNNING"
+                    },
+                    records_in: load(&first.records_in),
+                    bytes_in: load(&first.bytes_in),
+                    records_out: load(&q.status.records_out),
+                    bytes_out: load(&q.status.bytes_out),
+                    late_records: q.late_records.as_deref().map_or(0, load),
+                    lag,
+                    store: q.materialized.as_ref().map(|m| m.size()),
+                    restored_records: q.statuses().map(|s| load(&s.restored_records)).sum(),
+                    restore_seconds: q
+                        .statuses()
+                        .map(|s| load(&s.restore_micros) as f64 / 1e6)
+                        .sum(),
+                    ready: q.statuses().all(|s| s.ready.load(Ordering::Relaxed)),
+                    commits: q.statuses().map(|s| load(&s.commits)).sum(),
+                    commit_seconds: q
+                        .statuses()
+                        .map(|s| load(&s.commit_micros) as f64 / 1e6)
+                        .sum(),
+                }
+            })
+            .collect();
+        all.sort_by(|a, b| a.id.cmp(&b.id));
+        all
+    }
+
+    /// Processing-log entries by query and kind.
+    pub fn processing_errors_by_kind(&self) -> Vec<(String, &'static str, u64)> {
+        self.log.counts_by_kind()
+    }
+
     /// A copy of the catalog as it is now.
     pub async fn catalog(&self) -> Catalog {
         self.state.lock().await.catalog.clone()

@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, Mutex};
 use tokio_util::sync::CancellationToken;
 
 pub use inserts::JsonInserter;
-pub use inspect::QueryProgress;
+pub use inspect::{QueryMetrics, QueryProgress};
 pub use outcome::{
     Outcome, PrintStream, PullResult, PushStream, QuerySummary, SourceDescription, SourceSummary,
 };

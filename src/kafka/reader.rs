@@ -153,7 +153,13 @@ pub(super) struct KafkaReader {
     /// partition from an offset (the command topic), whose follower dates
     /// its catalog by the answer.
     check_interval: Duration,
+    /// Where this reader's consumer lag goes, and when it was last put
+    /// there.
+    lag: Option<(crate::runtime::io::LagSink, Option<std::time::Instant>)>,
 }
+
+/// How often a reader updates its consumer lag.
+const LAG_INTERVAL: Duration = Duration::from_secs(1);
 
 impl KafkaReader {
     /// A reader of `spec`: a member of its consumer group when it has one.
@@ -293,7 +299,41 @@ impl KafkaReader {
             expected: std::collections::HashMap::new(),
             last_catch_up_check: None,
             check_interval,
+            lag: None,
         })
+    }
+
+    /// Puts each read partition's lag (its end as the last fetch saw it,
+    /// minus the next offset to read) into the lag sink, at most every
+    /// [`LAG_INTERVAL`]. Local calls only: no request to the broker.
+    fn update_lag(&mut self) {
+        let Some((sink, updated)) = &mut self.lag else {
+            return;
+        };
+        if updated.is_some_and(|t| t.elapsed() < LAG_INTERVAL) {
+            return;
+        }
+        *updated = Some(std::time::Instant::now());
+        let lags: Vec<(i32, i64)> = self
+            .expected
+            .iter()
+            .filter_map(|(&p, &next)| {
+                cached_watermarks(&self.consumer, &self.topic, p)
+                    .map(|(_, high)| (p, (high - next).max(0)))
+            })
+            .collect();
+        let assigned = self.assignment.1.clone();
+        if let Ok(mut map) = sink.lock() {
+            // Partitions this reader no longer reads leave the map.
+            map.retain(|(t, p), _| {
+                **t != *self.topic || assigned.as_ref().is_none_or(|a| a.contains(p))
+            });
+            for (p, lag) in lags {
+                if assigned.as_ref().is_none_or(|a| a.contains(&p)) {
+                    map.insert((Arc::clone(&self.topic), p), lag);
+                }
+            }
+        }
     }
 
     /// Confirms suspected gaps in one blocking task: a gap is data loss
@@ -640,6 +680,10 @@ fn append(
 }
 
 impl TopicReader for KafkaReader {
+    fn share_lag(&mut self, sink: crate::runtime::io::LagSink) {
+        self.lag = Some((sink, None));
+    }
+
     fn poll(&mut self, max: usize, wait: Duration) -> BoxFuture<'_, Result<RawBatch>> {
         async move {
             let mut batch = RawBatch {
@@ -653,6 +697,7 @@ impl TopicReader for KafkaReader {
             match first {
                 Err(_) => {
                     self.caught_up = self.check_caught_up().await;
+                    self.update_lag();
                     return Ok(batch);
                 }
                 Ok(Err(e)) => {
@@ -700,6 +745,7 @@ impl TopicReader for KafkaReader {
                 self.last_catch_up_check = None;
             }
             batch.gaps = self.confirm_losses(suspects).await;
+            self.update_lag();
             Ok(batch)
         }
         .boxed()

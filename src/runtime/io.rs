@@ -16,6 +16,11 @@ use crate::format::Encoded;
 /// Payloads of a batch of records (keys or values), in one buffer.
 pub type Payloads = Encoded;
 
+/// Consumer lag by topic and partition: records between a reader's
+/// position and the partition's end, as of its last fetch.
+pub type LagSink =
+    std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<(std::sync::Arc<str>, i32), i64>>>;
+
 /// One Kafka header.
 pub type Header = (String, Option<Vec<u8>>);
 
@@ -294,6 +299,11 @@ pub trait TopicReader: Send {
     fn follow(&mut self, _partitions: &[i32]) -> Result<()> {
         Ok(())
     }
+
+    /// Keeps `sink` up to date with how far behind the end of each
+    /// partition this reader is (records), as it reads. A reader that
+    /// cannot tell leaves it empty.
+    fn share_lag(&mut self, _sink: LagSink) {}
 
     /// Commits positions like [`TopicReader::commit`], as part of `txn`
     /// (exactly-once): they take effect when it commits.
@@ -635,6 +645,12 @@ impl MultiReader {
 }
 
 impl TopicReader for MultiReader {
+    fn share_lag(&mut self, sink: LagSink) {
+        for input in &mut self.inputs {
+            input.share_lag(std::sync::Arc::clone(&sink));
+        }
+    }
+
     fn poll(&mut self, max: usize, wait: Duration) -> BoxFuture<'_, Result<RawBatch>> {
         Box::pin(async move {
             if let Some(gaps) = self.fill(max, Duration::ZERO).await? {

@@ -239,6 +239,21 @@ impl Materialized {
         self.read_lock().map(|s| s.rows.len()).unwrap_or(0)
     }
 
+    /// The rows the store holds and their key and value bytes (a scan of
+    /// every row: for metrics, not the hot path).
+    pub fn size(&self) -> (usize, usize) {
+        self.read_lock()
+            .map(|s| {
+                let bytes = s
+                    .rows
+                    .iter()
+                    .map(|(k, e)| k.len() + e.value.len() + std::mem::size_of::<Entry>())
+                    .sum();
+                (s.rows.len(), bytes)
+            })
+            .unwrap_or((0, 0))
+    }
+
     /// True when the store holds no row.
     pub fn is_empty(&self) -> bool {
         self.len() == 0

@@ -75,6 +75,8 @@ impl LogEntry {
 #[derive(Debug, Clone, Default)]
 pub struct ProcessingLog {
     errors: Arc<AtomicU64>,
+    /// Entries by query and kind (metrics).
+    by_kind: Arc<std::sync::Mutex<std::collections::BTreeMap<(String, &'static str), u64>>>,
     sender: Option<mpsc::UnboundedSender<LogEntry>>,
 }
 
@@ -84,6 +86,7 @@ impl ProcessingLog {
     pub fn new(sender: Option<mpsc::UnboundedSender<LogEntry>>) -> Self {
         ProcessingLog {
             errors: Arc::new(AtomicU64::new(0)),
+            by_kind: Default::default(),
             sender,
         }
     }
@@ -91,6 +94,11 @@ impl ProcessingLog {
     /// Records one failure.
     pub fn record(&self, entry: LogEntry) {
         self.errors.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut counts) = self.by_kind.lock() {
+            *counts
+                .entry((entry.query_id.clone(), entry.kind))
+                .or_default() += 1;
+        }
         match &entry.origin {
             Some(o) => tracing::warn!(
                 query = %entry.query_id, kind = entry.kind, topic = %o.topic,
@@ -107,5 +115,13 @@ impl ProcessingLog {
     /// How many failures were recorded.
     pub fn error_count(&self) -> u64 {
         self.errors.load(Ordering::Relaxed)
+    }
+
+    /// How many failures were recorded, by query and kind.
+    pub fn counts_by_kind(&self) -> Vec<(String, &'static str, u64)> {
+        self.by_kind
+            .lock()
+            .map(|c| c.iter().map(|((q, k), n)| (q.clone(), *k, *n)).collect())
+            .unwrap_or_default()
     }
 }

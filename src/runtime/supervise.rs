@@ -81,6 +81,7 @@ impl TaskPlan {
         let mut sink = QuerySink::Topic {
             encode: self.sink.encode.clone(),
             writer: writer(&self.sink.topic)?,
+            bytes: 0,
         };
         if let Some(store) = &self.sink.store {
             sink = QuerySink::Materialize {
@@ -97,8 +98,10 @@ impl TaskPlan {
                 fingerprint: *fingerprint,
             }),
         };
+        let mut reader = self.broker.reader(&self.reader)?;
+        reader.share_lag(Arc::clone(&self.status.lag));
         Ok(QueryTask {
-            reader: self.broker.reader(&self.reader)?,
+            reader,
             pipeline,
             sink,
             log: self.log.clone(),

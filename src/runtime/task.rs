@@ -69,6 +69,17 @@ pub struct QueryStatus {
     pub records_in: AtomicU64,
     /// Rows written.
     pub records_out: AtomicU64,
+    /// Key and value bytes read.
+    pub bytes_in: AtomicU64,
+    /// Key and value bytes written to the output topic.
+    pub bytes_out: AtomicU64,
+    /// Commits of output and input positions, and the time they took in
+    /// all, in microseconds.
+    pub commits: AtomicU64,
+    /// See `commits`.
+    pub commit_micros: AtomicU64,
+    /// Consumer lag of the task's reader, by topic and partition.
+    pub lag: super::io::LagSink,
     /// Changelog records read to restore state.
     pub restored_records: AtomicU64,
     /// Bytes of changelog keys and values read to restore state.
@@ -122,6 +133,9 @@ pub enum QuerySink {
         encode: EncodeStage,
         /// The writer.
         writer: Box<dyn TopicWriter>,
+        /// Key and value bytes written and not yet counted in the
+        /// query's status.
+        bytes: u64,
     },
     /// Applied to a table's materialized state (for pull queries), then
     /// passed on to `then`: a TABLE sink's topic, or nothing for the
@@ -157,6 +171,15 @@ impl QuerySink {
         }
     }
 
+    /// The key and value bytes written since the last call.
+    pub(super) fn take_bytes(&mut self) -> u64 {
+        match self {
+            QuerySink::Topic { bytes, .. } => std::mem::take(bytes),
+            QuerySink::Materialize { then, .. } => then.as_mut().map_or(0, |t| t.take_bytes()),
+            _ => 0,
+        }
+    }
+
     /// Writes output rows; changes to a materialized store are recorded in
     /// `state` when given.
     pub(super) async fn write(
@@ -167,11 +190,16 @@ impl QuerySink {
     ) -> Result<(SinkState, u64)> {
         let mut written = 0u64;
         match self {
-            QuerySink::Topic { encode, writer } => {
+            QuerySink::Topic {
+                encode,
+                writer,
+                bytes,
+            } => {
                 for b in batches {
                     let out = encode.encode(&b)?;
                     writer.write(&out).await?;
                     written += out.len() as u64;
+                    *bytes += (out.keys.data.len() + out.values.data.len()) as u64;
                 }
                 Ok((SinkState::Open, written))
             }
@@ -315,6 +343,13 @@ struct Runner {
 const MAX_IDLE: Duration = Duration::from_secs(30);
 
 impl QueryTask {
+    /// Counts rows written, and the bytes the sink wrote for them.
+    fn count_out(&mut self, rows: u64) {
+        self.status.records_out.fetch_add(rows, Ordering::Relaxed);
+        let bytes = self.sink.take_bytes();
+        self.status.bytes_out.fetch_add(bytes, Ordering::Relaxed);
+    }
+
     /// Runs until cancelled, until the sink wants no more rows, or until an
     /// error. Flushes and commits what was processed before returning
     /// normally; after an error nothing more is committed.
@@ -421,6 +456,10 @@ impl Runner {
                 .status
                 .records_in
                 .fetch_add(batch.len() as u64, Ordering::Relaxed);
+            self.task.status.bytes_in.fetch_add(
+                (batch.keys.data.len() + batch.values.data.len()) as u64,
+                Ordering::Relaxed,
+            );
             let state = if self.task.state.is_some() {
                 self.process_by_partition(batch).await?
             } else {
@@ -475,10 +514,7 @@ impl Runner {
             *next = (*next).max(o + 1);
         }
         let (state, written) = self.task.sink.write(outputs, None, -1).await?;
-        self.task
-            .status
-            .records_out
-            .fetch_add(written, Ordering::Relaxed);
+        self.task.count_out(written);
         Ok(state)
     }
 
@@ -621,10 +657,7 @@ impl Runner {
                 .sink
                 .write(outputs, Some(&mut task.records), t)
                 .await?;
-            self.task
-                .status
-                .records_out
-                .fetch_add(written, Ordering::Relaxed);
+            self.task.count_out(written);
             if matches!(s, SinkState::Done) {
                 state = SinkState::Done;
             }
@@ -935,16 +968,27 @@ impl Runner {
     }
 
     async fn commit(&mut self) -> Result<()> {
+        let started = std::time::Instant::now();
+        let result = self.commit_now().await;
+        if result.is_ok() {
+            let status = &self.task.status;
+            status.commits.fetch_add(1, Ordering::Relaxed);
+            status.commit_micros.fetch_add(
+                u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+                Ordering::Relaxed,
+            );
+        }
+        result
+    }
+
+    async fn commit_now(&mut self) -> Result<()> {
         // Updates held back by stateful operators go out before the commit
         // that covers the records they came from.
         if self.task.state.is_none() {
             let held = self.task.pipeline.flush(&self.task.log)?;
             if !held.is_empty() {
                 let (_, written) = self.task.sink.write(held, None, -1).await?;
-                self.task
-                    .status
-                    .records_out
-                    .fetch_add(written, Ordering::Relaxed);
+                self.task.count_out(written);
             }
         }
         let mut commits: Vec<CommitPosition> = Vec::new();
@@ -957,10 +1001,10 @@ impl Runner {
                         .sink
                         .write(held, Some(&mut task.records), p)
                         .await?;
-                    self.task
-                        .status
-                        .records_out
-                        .fetch_add(written, Ordering::Relaxed);
+                    let status = &self.task.status;
+                    status.records_out.fetch_add(written, Ordering::Relaxed);
+                    let bytes = self.task.sink.take_bytes();
+                    status.bytes_out.fetch_add(bytes, Ordering::Relaxed);
                 }
                 for (c, op) in task.pipeline.components()? {
                     op.checkpoint(task.records.component(c))?;

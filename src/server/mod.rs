@@ -23,6 +23,7 @@ pub mod error;
 pub mod info;
 pub mod inserts;
 pub mod ksql;
+pub mod metrics;
 pub mod push;
 pub mod query;
 pub mod request;
@@ -59,6 +60,8 @@ pub struct ServerState {
     pushes: Arc<PushRegistry>,
     shutdown: CancellationToken,
     commands: Mutex<CommandLog>,
+    /// Request, push and pull counters for `/metrics`.
+    pub(crate) metrics: Arc<metrics::ServerMetrics>,
 }
 
 /// The commands executed through this server, for `/status`.
@@ -77,6 +80,7 @@ impl ServerState {
             pushes: Arc::new(PushRegistry::default()),
             shutdown: CancellationToken::new(),
             commands: Mutex::new(CommandLog::default()),
+            metrics: Arc::new(metrics::ServerMetrics::default()),
         })
     }
 
@@ -222,14 +226,20 @@ impl ServeOptions {
 
 /// The REST API's routes over `state`, every one behind `auth` when given.
 pub fn secured_router(state: Arc<ServerState>, auth: Option<Arc<security::BasicAuth>>) -> Router {
+    let counters = Arc::clone(&state.metrics);
     let router = router(state);
-    match auth {
+    let router = match auth {
         Some(auth) => router.layer(axum::middleware::from_fn_with_state(
             auth,
             security::require_basic,
         )),
         None => router,
-    }
+    };
+    // Outermost: refused requests are counted too.
+    router.layer(axum::middleware::from_fn_with_state(
+        counters,
+        metrics::count_requests,
+    ))
 }
 
 /// Bodies over the limit get a 413 in ksqlDB's error shape.
@@ -275,6 +285,7 @@ pub fn router(state: Arc<ServerState>) -> Router {
         .route("/inserts-stream", post(inserts::inserts_stream))
         .route("/info", get(info::info))
         .route("/healthcheck", get(info::healthcheck))
+        .route("/metrics", get(metrics::metrics))
         .route("/clusterStatus", get(info::cluster_status))
         .route("/internal/pull", post(query::internal_pull))
         .route("/status", get(info::statuses))

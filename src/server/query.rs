@@ -112,6 +112,7 @@ async fn start(
     if state.shutdown_token().is_cancelled() {
         return Err(state.shutting_down());
     }
+    let started = std::time::Instant::now();
     let engine = state.engine();
     let statements = engine
         .parse(&session, sql)
@@ -154,13 +155,16 @@ async fn start(
         .map_err(|e| ApiError::statement(&with_statement(e, last), &last.text, Vec::new()))?;
     let body = match outcome {
         Outcome::Push(push) => {
+            state.metrics.push_started(started.elapsed());
             push_body(push, format, state.push_queries(), state.shutdown_token())
         }
         Outcome::Print(print) => print_body(print, state.shutdown_token()),
-        Outcome::Pull(result) => Body::from(
-            pull_body(&result, format)
-                .map_err(|e| ApiError::statement(&e, &last.text, Vec::new()))?,
-        ),
+        Outcome::Pull(result) => {
+            let body = pull_body(&result, format)
+                .map_err(|e| ApiError::statement(&e, &last.text, Vec::new()))?;
+            state.metrics.pull_served(started.elapsed());
+            Body::from(body)
+        }
         _ => return Err(not_a_query(&last.text)),
     };
     Ok(streaming(content_type, body))
