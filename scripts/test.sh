@@ -123,6 +123,9 @@ echo "== client compatibility: the ksqlDB clients ksqldb (Python) and ksqldb-cli
 echo "== REST security: HTTPS and HTTP Basic authentication with curl, the ksqldb client and the shell"
 ./scripts/rest-security.sh
 
+echo "== metrics: a real Prometheus scrapes sluice server and the test reads a metric back through its query API"
+./scripts/prometheus-test.sh
+
 echo "== Schema Registry compatibility: Confluent's Python serdes (confluent-kafka, AVRO, JSON_SR, PROTOBUF) against sluice server and its registry"
 ./scripts/sr-compat.sh
 
