@@ -8,6 +8,11 @@ cd "$(dirname "$0")/.."
 echo "== cargo fmt --check"
 cargo fmt --check
 
+if ! pkg-config --exists openssl 2>/dev/null && [ "$(id -u)" = 0 ]; then
+  echo "== installing libssl-dev and pkg-config (librdkafka's TLS and SCRAM are built with OpenSSL)"
+  apt-get update -qq && apt-get install -y -qq libssl-dev pkg-config
+fi
+
 if ! command -v tmux >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   echo "== installing tmux (the shell is tested in a pseudo-terminal)"
   (apt-get update -qq && apt-get install -y -qq tmux) || echo "could not install tmux; the terminal test will say SKIPPED"
