@@ -103,4 +103,13 @@ up=$(query 'up{job="sluice"}' | value_of)
 [ "$up" = "1" ] || fail "up{job=\"sluice\"} is '$up'"
 rows=$(query 'sluice_query_state_rows' | value_of)
 [ "$rows" = "5" ] || fail "sluice_query_state_rows is '$rows', expected 5 keys"
+health=$(curl -s -u scraper:scrape-secret "$url/healthcheck")
+python3 -c 'import json,sys
+h = json.loads(sys.argv[1])
+d = h["details"]
+assert h["isHealthy"] is True, h
+assert d["kafka"]["isHealthy"] and d["queries"]["isHealthy"], h
+assert d["queries"]["running"] == 1 and d["queries"]["erroring"] == [], h' "$health" \
+  || fail "/healthcheck: $health"
+echo "ok healthcheck: $health"
 echo "ok prometheus: scraped with Basic credentials; read back sluice_query_records_in_total = 25, sluice_query_state_rows = 5, up = 1"

@@ -46,13 +46,57 @@ pub async fn healthcheck(State(state): State<Arc<ServerState>>) -> Response {
         tokio::time::timeout(Duration::from_secs(5), admin.list_topics()).await,
         Ok(Ok(_))
     );
-    answer(json!({
-        "isHealthy": kafka,
-        "details": {
-            "metastore": {"isHealthy": true},
-            "kafka": {"isHealthy": kafka},
-            "commandRunner": {"isHealthy": state.engine().degraded().is_none()},
+    // The registry answers a lookup of a subject nobody registers (an
+    // external one over HTTP, hence a blocking task and a deadline).
+    let registry = match state.engine().schema_registry() {
+        None => Value::Null,
+        Some(registry) => {
+            let url = registry.get().url();
+            let ask = tokio::task::spawn_blocking(move || {
+                registry.get().latest("_sluice-healthcheck-value").is_ok()
+            });
+            let reachable = matches!(
+                tokio::time::timeout(Duration::from_secs(5), ask).await,
+                Ok(Ok(true))
+            );
+            json!({"isHealthy": reachable, "url": url})
+        }
+    };
+    let queries = state.engine().query_metrics().await;
+    let failing: Vec<Value> = state
+        .engine()
+        .failed_queries()
+        .await
+        .into_iter()
+        .map(|(id, error)| json!({"queryId": id, "error": error}))
+        .collect();
+    let erroring: Vec<&str> = queries
+        .iter()
+        .filter(|q| q.state == "ERROR")
+        .map(|q| q.id.as_str())
+        .collect();
+    let command_runner = state.engine().degraded().is_none();
+    let registry_ok = registry.get("isHealthy").and_then(Value::as_bool) != Some(false);
+    let mut details = json!({
+        "metastore": {"isHealthy": true},
+        "kafka": {"isHealthy": kafka},
+        "commandRunner": {"isHealthy": command_runner},
+        "queries": {
+            "isHealthy": erroring.is_empty() && failing.is_empty(),
+            "running": queries.len(),
+            "notReady": queries.iter().filter(|q| !q.ready).map(|q| q.id.clone()).collect::<Vec<_>>(),
+            "erroring": erroring,
+            "failed": failing,
         },
+    });
+    if !registry.is_null() {
+        details["schemaRegistry"] = registry;
+    }
+    answer(json!({
+        // As ksqlDB: the server is healthy when it can serve; queries in
+        // error are reported in details.queries.
+        "isHealthy": kafka && command_runner && registry_ok,
+        "details": details,
         "serverState": server_status(&state),
     }))
 }
