@@ -417,3 +417,67 @@ fn rows_of(batch: &arrow::record_batch::RecordBatch) -> Vec<String> {
         })
         .collect()
 }
+
+/// Every kind of failure reaches the processing log with where it came
+/// from: an expression error names the record's topic, partition and
+/// offset; a row the sink's schema cannot hold is a `serialization` error,
+/// and only that row is dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expression_and_serialization_errors_reach_the_processing_log() {
+    let (log, engine) = setup().await;
+    let registry = engine.schema_registry().expect("a registry");
+    // A schema whose NAME may not be null.
+    let schema = sluice::sr::Schema::new(
+        sluice::sr::SchemaType::Avro,
+        r#"{"type":"record","name":"Out","fields":[{"name":"NAME","type":"string"}]}"#,
+    );
+    let id = registry
+        .get()
+        .register("strict-value", &schema)
+        .expect("register");
+    let mut s = Session::default();
+    exec(
+        &engine,
+        &mut s,
+        &format!(
+            "CREATE STREAM people (id INT KEY, name STRING, age STRING)
+               WITH (kafka_topic='people', value_format='json', partitions=1);
+             CREATE STREAM strict WITH (kafka_topic='strict', value_format='AVRO',
+               value_schema_id={id}) AS SELECT id, name FROM people;
+             CREATE STREAM ages AS SELECT id, CAST(age AS INT) AS years FROM people;
+             CREATE STREAM failures AS SELECT message->queryid AS q, message->type AS k,
+               message->topic AS t, message->`PARTITION` AS p, message->`OFFSET` AS o
+               FROM KSQL_PROCESSING_LOG;"
+        ),
+    )
+    .await;
+    for (id, name, age) in [
+        ("1", "'ann'", "'31'"),
+        ("2", "NULL", "'x'"),
+        ("3", "'cy'", "'40'"),
+    ] {
+        exec(
+            &engine,
+            &mut s,
+            &format!("INSERT INTO people (id, name, age) VALUES ({id}, {name}, {age});"),
+        )
+        .await;
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while values(&log, "FAILURES").len() < 2 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut failures = values(&log, "FAILURES");
+    failures.sort();
+    assert_eq!(
+        failures,
+        vec![
+            r#"{"Q":"CSAS_AGES_1","K":"expression","T":"people","P":0,"O":1}"#.to_string(),
+            r#"{"Q":"CSAS_STRICT_0","K":"serialization","T":null,"P":null,"O":null}"#.to_string(),
+        ]
+    );
+    // The rows either side of the bad one were written.
+    assert!(engine.wait_idle(Duration::from_secs(20)).await);
+    assert_eq!(log.records("strict").expect("records").len(), 2);
+    engine.shutdown().await;
+}

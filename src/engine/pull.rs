@@ -300,6 +300,7 @@ impl Engine {
         let ctx = OperatorContext {
             query_id: &id,
             log: &log,
+            topic: None,
         };
         let mut rows = vec![input];
         let mut operators = planned.operators;

@@ -638,6 +638,7 @@ async fn measure(case: &Case, runs: usize) -> Result<Measured> {
     let ctx = OperatorContext {
         query_id: "bench_join",
         log: &log,
+        topic: None,
     };
     let (mut join_sum, mut state_peak) = (0u64, 0usize);
     let mut join = Join::new(case.spec.clone())?;

@@ -37,6 +37,8 @@ pub struct Pipeline {
     /// The inputs must be partitioned by murmur2 of their key bytes (a
     /// co-partitioned join): records that are not are reported.
     pub check_partitioning: bool,
+    /// The topic of the batch being processed, for the processing log.
+    pub topic: Option<Arc<str>>,
 }
 
 /// An input of a join other than the first: its decoding and the operators
@@ -85,6 +87,7 @@ impl Pipeline {
                 .collect::<Result<_>>()?,
             single_task: self.single_task,
             check_partitioning: self.check_partitioning,
+            topic: None,
         })
     }
 
@@ -103,12 +106,14 @@ impl Pipeline {
             sides: Vec::new(),
             single_task: false,
             check_partitioning: false,
+            topic: None,
         }
     }
 
     /// Runs one raw batch through the pipeline. Stateful operators hold
     /// their updates back until [`Pipeline::flush`].
     pub fn process(&mut self, raw: &RawBatch, log: &ProcessingLog) -> Result<Vec<RecordBatch>> {
+        self.topic = Some(Arc::clone(&raw.topic));
         if raw.input > 0 {
             return self.process_side(raw, log);
         }
@@ -143,6 +148,7 @@ impl Pipeline {
         let ctx = OperatorContext {
             query_id: &self.query_id,
             log,
+            topic: self.topic.as_deref(),
         };
         let mut current = vec![batch];
         for op in side.operators.iter_mut() {
@@ -211,6 +217,7 @@ impl Pipeline {
                 let ctx = OperatorContext {
                     query_id: &self.query_id,
                     log,
+                    topic: self.topic.as_deref(),
                 };
                 self.operators[i].flush(&ctx, &mut held)?;
             }
@@ -231,6 +238,7 @@ impl Pipeline {
         let ctx = OperatorContext {
             query_id: &self.query_id,
             log,
+            topic: self.topic.as_deref(),
         };
         let mut current = batches;
         for op in self.operators.iter_mut().skip(first) {

@@ -82,6 +82,11 @@ impl TaskPlan {
             encode: self.sink.encode.clone(),
             writer: writer(&self.sink.topic)?,
             bytes: 0,
+            report: Box::new(super::task::SinkReport {
+                log: self.log.clone(),
+                query_id: pipeline.query_id.clone(),
+                topic: self.sink.topic.clone(),
+            }),
         };
         if let Some(store) = &self.sink.store {
             sink = QuerySink::Materialize {

@@ -125,6 +125,72 @@ impl QueryStatus {
     }
 }
 
+/// The processing log of a topic sink, and what its entries name.
+#[derive(Debug, Clone, Default)]
+pub struct SinkReport {
+    /// The log.
+    pub log: ProcessingLog,
+    /// The query.
+    pub query_id: String,
+    /// The topic written.
+    pub topic: String,
+}
+
+impl SinkReport {
+    fn record(&self, kind: &'static str, message: String) {
+        self.log.record(LogEntry {
+            query_id: self.query_id.clone(),
+            kind,
+            origin: None,
+            target: None,
+            message,
+            record: None,
+        });
+    }
+}
+
+/// Encodes `batch`; when the batch fails for a reason of its rows (not an
+/// unreachable registry), encodes its rows one by one, reports each row
+/// that fails as a `serialization` error and drops it.
+fn encode_or_isolate(
+    encode: &EncodeStage,
+    batch: &RecordBatch,
+    report: &SinkReport,
+) -> Result<Option<super::io::OutBatch>> {
+    let failed = match encode.encode(batch) {
+        Ok(out) => return Ok(Some(out)),
+        Err(e @ Error::External(_)) => return Err(e),
+        Err(e) => e,
+    };
+    if batch.num_rows() <= 1 {
+        report.record(
+            "serialization",
+            format!(
+                "Error serializing a row for topic '{}': {failed}",
+                report.topic
+            ),
+        );
+        return Ok(None);
+    }
+    let mut good = Vec::with_capacity(batch.num_rows());
+    for i in 0..batch.num_rows() {
+        let row = batch.slice(i, 1);
+        match encode.encode(&row) {
+            Ok(_) => good.push(row),
+            Err(e @ Error::External(_)) => return Err(e),
+            Err(e) => report.record(
+                "serialization",
+                format!("Error serializing a row for topic '{}': {e}", report.topic),
+            ),
+        }
+    }
+    if good.is_empty() {
+        return Ok(None);
+    }
+    let rows = arrow::compute::concat_batches(&batch.schema(), &good)?;
+    encode.encode(&rows).map(Some)
+}
+
 /// Where a query's output goes.
 pub enum QuerySink {
     /// Encoded and written to a topic.
@@ -136,6 +202,9 @@ pub enum QuerySink {
         /// Key and value bytes written and not yet counted in the
         /// query's status.
         bytes: u64,
+        /// Where rows that cannot be serialized and records that cannot be
+        /// produced are reported.
+        report: Box<SinkReport>,
     },
     /// Applied to a table's materialized state (for pull queries), then
     /// passed on to `then`: a TABLE sink's topic, or nothing for the
@@ -194,10 +263,16 @@ impl QuerySink {
                 encode,
                 writer,
                 bytes,
+                report,
             } => {
                 for b in batches {
-                    let out = encode.encode(&b)?;
-                    writer.write(&out).await?;
+                    let Some(out) = encode_or_isolate(encode, &b, report)? else {
+                        continue;
+                    };
+                    if let Err(e) = writer.write(&out).await {
+                        report.record("production", format!("Error producing records: {e}"));
+                        return Err(e);
+                    }
                     written += out.len() as u64;
                     *bytes += (out.keys.data.len() + out.values.data.len()) as u64;
                 }
@@ -248,7 +323,9 @@ impl QuerySink {
 
     async fn flush(&mut self) -> Result<()> {
         match self {
-            QuerySink::Topic { writer, .. } => writer.flush().await,
+            QuerySink::Topic { writer, report, .. } => writer.flush().await.inspect_err(|e| {
+                report.record("production", format!("Error producing records: {e}"))
+            }),
             QuerySink::Channel { .. } => Ok(()),
             QuerySink::Materialize { then, .. } => match then {
                 Some(next) => Box::pin(next.flush()).await,

@@ -193,6 +193,7 @@ mod tests {
         let ctx = OperatorContext {
             query_id: "q",
             log: &log,
+            topic: None,
         };
         let mut out = Vec::new();
         d.process(batch(rows), &ctx, &mut out).unwrap();

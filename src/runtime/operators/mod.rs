@@ -20,6 +20,9 @@ pub struct OperatorContext<'a> {
     pub query_id: &'a str,
     /// Where failures go.
     pub log: &'a ProcessingLog,
+    /// The topic the rows came from, when known (the processing log
+    /// names it with the partition and offset of a failing row).
+    pub topic: Option<&'a str>,
 }
 
 /// A streaming operator.

@@ -15,7 +15,7 @@ use datafusion::physical_expr::PhysicalExpr;
 
 use super::{Operator, OperatorContext};
 use crate::error::{Error, Result};
-use crate::runtime::processing_log::LogEntry;
+use crate::runtime::processing_log::{LogEntry, RecordOrigin};
 
 /// `WHERE predicate` then `SELECT exprs`.
 #[derive(Clone)]
@@ -108,15 +108,16 @@ impl Operator for FilterProject {
             }
             Err(batch_error) => {
                 if batch.num_rows() <= 1 {
-                    report(ctx, &batch_error);
+                    report(ctx, &batch, &batch_error);
                     return Ok(());
                 }
                 // Isolate the failing rows.
                 for i in 0..batch.num_rows() {
-                    match self.eval(&batch.slice(i, 1)) {
+                    let row = batch.slice(i, 1);
+                    match self.eval(&row) {
                         Ok(b) if b.num_rows() > 0 => out.push(b),
                         Ok(_) => {}
-                        Err(e) => report(ctx, &e),
+                        Err(e) => report(ctx, &row, &e),
                     }
                 }
                 Ok(())
@@ -151,16 +152,42 @@ impl Operator for FilterProject {
     }
 }
 
-fn report(ctx: &OperatorContext<'_>, e: &datafusion::error::DataFusionError) {
+fn report(ctx: &OperatorContext<'_>, row: &RecordBatch, e: &datafusion::error::DataFusionError) {
     let e = Error::from(e.clone_for_report());
     ctx.log.record(LogEntry {
         query_id: ctx.query_id.to_string(),
         kind: "expression",
-        origin: None,
+        origin: origin_of(ctx, row),
         target: None,
         message: format!("Error evaluating expression: {e}"),
         record: None,
     });
+}
+
+/// Where a failing row came from: its topic, and the partition and
+/// offset its `ROWPARTITION` and `ROWOFFSET` columns hold (when the
+/// operator's input still has them).
+fn origin_of(ctx: &OperatorContext<'_>, row: &RecordBatch) -> Option<RecordOrigin> {
+    use arrow::array::{Int32Array, Int64Array};
+    let topic = ctx.topic?;
+    let schema = row.schema();
+    let partition = row
+        .column(schema.index_of("ROWPARTITION").ok()?)
+        .as_any()
+        .downcast_ref::<Int32Array>()
+        .filter(|a| a.len() == 1 && a.is_valid(0))?
+        .value(0);
+    let offset = row
+        .column(schema.index_of("ROWOFFSET").ok()?)
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .filter(|a| a.len() == 1 && a.is_valid(0))?
+        .value(0);
+    Some(RecordOrigin {
+        topic: topic.to_string(),
+        partition,
+        offset,
+    })
 }
 
 /// DataFusion errors are not `Clone`; keep the message for the report.
