@@ -149,46 +149,23 @@ impl SinkReport {
     }
 }
 
-/// Encodes `batch`; when the batch fails for a reason of its rows (not an
-/// unreachable registry), encodes its rows one by one, reports each row
-/// that fails as a `serialization` error and drops it.
-fn encode_or_isolate(
+/// Encodes `batch`. A failure of its rows (not an unreachable registry) is
+/// reported as a `serialization` error and stops the query, as ksqlDB's
+/// default production exception handler does: dropping the row would lose
+/// it silently from the output's point of view.
+fn encode_reported(
     encode: &EncodeStage,
     batch: &RecordBatch,
     report: &SinkReport,
-) -> Result<Option<super::io::OutBatch>> {
-    let failed = match encode.encode(batch) {
-        Ok(out) => return Ok(Some(out)),
-        Err(e @ Error::External(_)) => return Err(e),
-        Err(e) => e,
-    };
-    if batch.num_rows() <= 1 {
-        report.record(
-            "serialization",
-            format!(
-                "Error serializing a row for topic '{}': {failed}",
-                report.topic
-            ),
-        );
-        return Ok(None);
-    }
-    let mut good = Vec::with_capacity(batch.num_rows());
-    for i in 0..batch.num_rows() {
-        let row = batch.slice(i, 1);
-        match encode.encode(&row) {
-            Ok(_) => good.push(row),
-            Err(e @ Error::External(_)) => return Err(e),
-            Err(e) => report.record(
+) -> Result<super::io::OutBatch> {
+    encode.encode(batch).inspect_err(|e| {
+        if !matches!(e, Error::External(_)) {
+            report.record(
                 "serialization",
                 format!("Error serializing a row for topic '{}': {e}", report.topic),
-            ),
+            );
         }
-    }
-    if good.is_empty() {
-        return Ok(None);
-    }
-    let rows = arrow::compute::concat_batches(&batch.schema(), &good)?;
-    encode.encode(&rows).map(Some)
+    })
 }
 
 /// Where a query's output goes.
@@ -266,9 +243,7 @@ impl QuerySink {
                 report,
             } => {
                 for b in batches {
-                    let Some(out) = encode_or_isolate(encode, &b, report)? else {
-                        continue;
-                    };
+                    let out = encode_reported(encode, &b, report)?;
                     if let Err(e) = writer.write(&out).await {
                         report.record("production", format!("Error producing records: {e}"));
                         return Err(e);
