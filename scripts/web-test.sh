@@ -35,3 +35,7 @@ for _ in $(seq 1 300); do
   sleep 0.1
 done
 node "$tools/console.mjs" "http://127.0.0.1:$port/" "$tools/console.png"
+# The screenshots, kept where CI keeps artifacts.
+mkdir -p target/artifacts
+cp "$tools/console.png" "$tools/console-monitor.png" target/artifacts/
+echo "screenshots: target/artifacts/console.png, target/artifacts/console-monitor.png"

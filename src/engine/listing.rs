@@ -253,6 +253,7 @@ impl Engine {
                     sql: info.sql.clone(),
                     columns: Vec::new(),
                     plan,
+                    sources: info.sources.clone(),
                 })
             }
             Explain::Statement(stmt) => {
@@ -287,6 +288,7 @@ impl Engine {
                     sql: stmt.text.clone(),
                     columns: planned.columns,
                     plan,
+                    sources: vec![planned.source.name.clone()],
                 })
             }
         }

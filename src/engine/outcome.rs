@@ -180,6 +180,8 @@ pub enum Outcome {
         columns: Vec<OutputColumn>,
         /// The plan, one line per stage.
         plan: Vec<String>,
+        /// The streams and tables it reads.
+        sources: Vec<String>,
     },
     /// A push query streaming rows.
     Push(PushStream),

@@ -158,9 +158,17 @@ pub fn listing(text: &str, outcome: &Outcome, queries: &[QuerySummary]) -> Value
             sql,
             columns,
             plan,
+            sources,
         } => json!({
             "@type": "queryDescription",
-            "queryDescription": query_description(query_id.as_deref(), sql, columns, plan, queries),
+            "queryDescription": query_description(
+                query_id.as_deref(),
+                sql,
+                columns,
+                plan,
+                sources,
+                queries
+            ),
         }),
         Outcome::Push(p) => json!({"@type": "currentStatus", "queryId": p.id}),
         Outcome::Pull(p) => json!({"@type": "currentStatus", "queryId": p.id}),
@@ -257,6 +265,7 @@ fn query_description(
     sql: &str,
     columns: &[OutputColumn],
     plan: &[String],
+    sources: &[String],
     queries: &[QuerySummary],
 ) -> Value {
     let running = id.and_then(|id| queries.iter().find(|q| q.id == id));
@@ -276,7 +285,7 @@ fn query_description(
         "statementText": sql.trim(),
         "windowType": null,
         "fields": fields,
-        "sources": [],
+        "sources": sources,
         "sinks": running.map(|q| q.sinks.clone()).unwrap_or_default(),
         "topology": plan_text,
         "executionPlan": plan_text,

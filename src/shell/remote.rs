@@ -413,6 +413,7 @@ pub fn outcome_of(entity: &Value) -> Outcome {
                     .lines()
                     .map(str::to_string)
                     .collect(),
+                sources: strings(d.get("sources")),
             }
         }
         _ => Outcome::Message {

@@ -148,6 +148,7 @@ pub fn render(outcome: &Outcome) -> String {
             sql,
             columns,
             plan,
+            ..
         } => {
             let mut out = String::new();
             if let Some(id) = query_id {
