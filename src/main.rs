@@ -191,6 +191,16 @@ async fn run(mut cli: Cli) -> sluice::error::Result<()> {
         .schema_registry
         .or_else(|| settings.schema_registry_url.clone());
     sluice::kafka::set_client_properties(settings.kafka.clone())?;
+    let server_only = settings.server_only();
+    if !server_only.is_empty() && !matches!(cli.command, Command::Server { .. }) {
+        return Err(sluice::error::Error::user(format!(
+            "The configuration sets {}, which only `sluice server` uses (its REST listener); \
+             this command would not honour {}. Use a file without them here, or set the \
+             Kafka properties with SLUICE_PROPERTY_* variables.",
+            server_only.join(", "),
+            if server_only.len() == 1 { "it" } else { "them" }
+        )));
+    }
     let bootstrap = cli.bootstrap_servers.as_deref();
     let command = match cli.command {
         Command::Nexmark { command } => {
@@ -274,8 +284,14 @@ async fn run(mut cli: Cli) -> sluice::error::Result<()> {
             .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
             .collect();
     }
-    match cli
-        .offset_reset
+    // The flag, else the file's default for queries.
+    let offset_reset = cli.offset_reset.clone().or_else(|| {
+        settings
+            .query_properties
+            .get("ksql.streams.auto.offset.reset")
+            .cloned()
+    });
+    match offset_reset
         .as_deref()
         .map(str::to_ascii_lowercase)
         .as_deref()

@@ -251,6 +251,28 @@ impl Settings {
         Ok(settings)
     }
 
+    /// The keys set that only `sluice server` honours (its listener and
+    /// its authentication).
+    pub fn server_only(&self) -> Vec<&'static str> {
+        let mut keys = Vec::new();
+        if self.listener.is_some() {
+            keys.push("listeners");
+        }
+        if self.advertised_listener.is_some() {
+            keys.push("ksql.advertised.listener");
+        }
+        if self.tls.certificate.is_some() {
+            keys.push("ssl.certificate.location");
+        }
+        if self.tls.key.is_some() {
+            keys.push("ssl.key.location");
+        }
+        if self.authentication != Authentication::default() {
+            keys.push("authentication.*");
+        }
+        keys
+    }
+
     /// Sorts one key; an error says why it is refused.
     fn set(&mut self, key: &str, value: &str) -> Result<()> {
         let value = value.trim().to_string();

@@ -322,3 +322,24 @@ async fn tls_to_the_broker_with_a_test_ca_and_an_unknown_ca_stops_the_start() {
     let server = Server::with_config(&trusted, port, "tls", &[]);
     round_trip(&server, "tls").await;
 }
+
+#[test]
+fn a_misspelled_or_unhonoured_key_stops_the_start_with_its_line() {
+    let dir = tempfile::tempdir().expect("dir");
+    let config = write_config(
+        dir.path(),
+        "typo.properties",
+        &[
+            format!("listeners=http://127.0.0.1:{}", free_port()),
+            "ksql.service.idd=prod_".into(),
+            "enable.auto.commit=true".into(),
+        ],
+    );
+    let (ok, output) = run_until_exit(&config, Duration::from_secs(30));
+    assert!(!ok, "{output}");
+    assert!(
+        output.contains("typo.properties:2: unknown property 'ksql.service.idd' (did you mean 'ksql.service.id'?)")
+            && output.contains("typo.properties:3: 'enable.auto.commit' cannot be set"),
+        "{output}"
+    );
+}

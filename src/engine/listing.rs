@@ -131,6 +131,7 @@ impl Engine {
                     ));
                 }
                 for (k, v) in &self.config.properties {
+                    props.retain(|(n, _, _)| n != k);
                     props.push((k.clone(), "SERVER".into(), v.clone()));
                 }
                 for (k, v) in &session.properties {
