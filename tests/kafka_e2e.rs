@@ -420,3 +420,29 @@ async fn windowed_aggregation_through_tansu() {
     };
     windowed_aggregation_end_to_end(broker, &format!("_{}", std::process::id())).await;
 }
+
+/// A record the producer refuses (larger than `message.max.bytes`) is a
+/// `production` error in the processing log, naming the topic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_record_is_a_production_error() {
+    let broker: Arc<dyn Broker> = Arc::new(KafkaBroker::embedded().expect("broker"));
+    let bootstrap = broker.address();
+    let engine = engine(Arc::clone(&broker)).await;
+    exec(
+        &engine,
+        "CREATE STREAM small (id INT KEY, n INT) WITH (kafka_topic='small', value_format='json', partitions=1);
+         CREATE STREAM huge AS SELECT id, LPAD('x', n, 'y') AS s FROM small;
+         INSERT INTO small (id, n) VALUES (1, 2000000);",
+    )
+    .await;
+    let log = read_topic(
+        &bootstrap,
+        "default_ksql_processing_log",
+        1,
+        Duration::from_secs(30),
+    );
+    let entry = log.first().and_then(|r| r.value_str()).unwrap_or_default();
+    assert!(entry.contains(r#""type":"production""#), "{entry}");
+    assert!(entry.contains("HUGE"), "{entry}");
+    engine.shutdown().await;
+}
