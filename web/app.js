@@ -134,6 +134,24 @@ function renderEntity(statement, e) {
   }
 }
 
+// Calls `onItem` with each JSON document of a delimited stream response.
+async function eachLine(res, onItem) {
+  const reader = res.body.getReader();
+  const decoder = new TextDecoder();
+  let pending = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    pending += decoder.decode(value, { stream: true });
+    let nl;
+    while ((nl = pending.indexOf("\n")) >= 0) {
+      const line = pending.slice(0, nl).trim();
+      pending = pending.slice(nl + 1);
+      if (line) onItem(JSON.parse(line));
+    }
+  }
+}
+
 async function runPush(statement) {
   const controller = new AbortController();
   const count = el("span", { class: "count" }, "0 rows");
@@ -169,34 +187,22 @@ async function runPush(statement) {
     showError(statement, msg);
     return;
   }
-  const reader = res.body.getReader();
-  const decoder = new TextDecoder();
-  let pending = "", tbody = null, rows = 0;
+  let tbody = null, rows = 0;
   try {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      pending += decoder.decode(value, { stream: true });
-      let nl;
-      while ((nl = pending.indexOf("\n")) >= 0) {
-        const line = pending.slice(0, nl).trim();
-        pending = pending.slice(nl + 1);
-        if (!line) continue;
-        const item = JSON.parse(line);
-        if (!tbody) {
-          queryId = item.queryId;
-          const t = table(item.columnNames || [], []);
-          tbody = t.querySelector("tbody");
-          body.append(t);
-        } else if (Array.isArray(item)) {
-          tbody.append(el("tr", { class: "new" }, ...item.map((v) => el("td", {}, cellText(v)))));
-          rows++;
-          count.textContent = `${rows} row${rows === 1 ? "" : "s"}`;
-        } else if (item.message) {
-          body.append(el("div", { class: "error" }, item.message));
-        }
+    await eachLine(res, (item) => {
+      if (!tbody) {
+        queryId = item.queryId;
+        const t = table(item.columnNames || [], []);
+        tbody = t.querySelector("tbody");
+        body.append(t);
+      } else if (Array.isArray(item)) {
+        tbody.append(el("tr", { class: "new" }, ...item.map((v) => el("td", {}, cellText(v)))));
+        rows++;
+        count.textContent = `${rows} row${rows === 1 ? "" : "s"}`;
+      } else if (item.message) {
+        body.append(el("div", { class: "error" }, item.message));
       }
-    }
+    });
     if (!stop.disabled) {
       stop.disabled = true;
       stop.textContent = "Finished";
@@ -417,33 +423,21 @@ async function followProcessingLog() {
       body: JSON.stringify({ sql: "SELECT * FROM KSQL_PROCESSING_LOG EMIT CHANGES;", properties: {} }),
     });
     if (!res.ok) throw new Error(`HTTP ${res.status}`);
-    const reader = res.body.getReader();
-    const decoder = new TextDecoder();
-    let pending = "", columns = null;
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      pending += decoder.decode(value, { stream: true });
-      let nl;
-      while ((nl = pending.indexOf("\n")) >= 0) {
-        const line = pending.slice(0, nl).trim();
-        pending = pending.slice(nl + 1);
-        if (!line) continue;
-        const item = JSON.parse(line);
-        if (!columns) { columns = item.columnNames || []; continue; }
-        if (!Array.isArray(item)) continue;
-        const row = Object.fromEntries(columns.map((c, i) => [c, item[i]]));
-        const m = row.MESSAGE || {};
-        const lower = Object.fromEntries(Object.entries(m).map(([k, v]) => [k.toLowerCase(), v]));
-        const where = lower.topic ? `${lower.topic}/${lower.partition ?? "?"}@${lower.offset ?? "?"}` : "";
-        const time = row.TIME ? new Date(row.TIME).toLocaleTimeString() : "";
-        tbody.prepend(el("tr", { class: "new" }, el("td", {}, time), el("td", {}, lower.type || ""),
-          el("td", {}, lower.queryid || ""), el("td", {}, where), el("td", {}, lower.errormessage || "")));
-        while (tbody.children.length > 200) tbody.lastChild.remove();
-        entries++;
-        $("plog-count").textContent = `live · ${entries} since opened`;
-      }
-    }
+    let columns = null;
+    await eachLine(res, (item) => {
+      if (!columns) { columns = item.columnNames || []; return; }
+      if (!Array.isArray(item)) return;
+      const row = Object.fromEntries(columns.map((c, i) => [c, item[i]]));
+      const m = row.MESSAGE || {};
+      const lower = Object.fromEntries(Object.entries(m).map(([k, v]) => [k.toLowerCase(), v]));
+      const where = lower.topic ? `${lower.topic}/${lower.partition ?? "?"}@${lower.offset ?? "?"}` : "";
+      const time = row.TIME ? new Date(row.TIME).toLocaleTimeString() : "";
+      tbody.prepend(el("tr", { class: "new" }, el("td", {}, time), el("td", {}, lower.type || ""),
+        el("td", {}, lower.queryid || ""), el("td", {}, where), el("td", {}, lower.errormessage || "")));
+      while (tbody.children.length > 200) tbody.lastChild.remove();
+      entries++;
+      $("plog-count").textContent = `live · ${entries} since opened`;
+    });
   } catch (e) {
     $("plog-count").textContent = `disconnected (${e.message}); retrying`;
   } finally {

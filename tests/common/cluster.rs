@@ -180,26 +180,15 @@ impl Server {
         name: &str,
     ) -> Server {
         let port = free_port();
-        let mut s = Server {
-            args: vec![
-                "server".into(),
-                "--bootstrap-servers".into(),
-                bootstrap.into(),
-                "--listen".into(),
-                format!("127.0.0.1:{port}"),
-                "--service-id".into(),
-                service_id.into(),
-                "--schema-registry-listen".into(),
-                "off".into(),
-            ],
-            port,
-            child: None,
-            log: dir.join(format!("sluice-{name}.log")),
-            starts: 0,
-            envs: Vec::new(),
-        };
-        s.launch();
-        s
+        let args = [
+            "--bootstrap-servers",
+            bootstrap,
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--service-id",
+            service_id,
+        ];
+        Self::launched(&args, port, dir, name, &[])
     }
 
     /// `sluice server --config FILE` on `port` (the file's listener).
@@ -210,14 +199,23 @@ impl Server {
         envs: &[(&str, &str)],
     ) -> Server {
         let dir = config.parent().expect("the config file's directory");
+        let args = ["--config", &config.display().to_string()];
+        Self::launched(&args, port, dir, name, envs)
+    }
+
+    /// `sluice server ARGS` (without its own Schema Registry), started.
+    fn launched(
+        args: &[&str],
+        port: u16,
+        dir: &std::path::Path,
+        name: &str,
+        envs: &[(&str, &str)],
+    ) -> Server {
+        let mut all = vec!["server".to_string()];
+        all.extend(args.iter().map(|a| a.to_string()));
+        all.extend(["--schema-registry-listen".to_string(), "off".to_string()]);
         let mut s = Server {
-            args: vec![
-                "server".into(),
-                "--config".into(),
-                config.display().to_string(),
-                "--schema-registry-listen".into(),
-                "off".into(),
-            ],
+            args: all,
             port,
             child: None,
             log: dir.join(format!("sluice-{name}.log")),
