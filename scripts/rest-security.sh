@@ -32,6 +32,7 @@ fi
 scratch=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 url="https://localhost:$port"
+sr_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 
 # A throw-away CA and a server certificate it signed.
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=sluice test CA" \
@@ -58,7 +59,7 @@ ksql.service.id=secure_
 PROPS
 
 echo "== starting sluice server on $url (HTTPS, Basic authentication, embedded broker)"
-"$bin" server --config "$scratch/server.properties" --schema-registry-listen off \
+"$bin" server --config "$scratch/server.properties" --schema-registry-listen "127.0.0.1:$sr_port" \
   >"$scratch/server.log" 2>&1 &
 server_pid=$!
 cleanup() {
@@ -116,6 +117,12 @@ expect 200 GET /info -u alice:wonderland
 expect 200 GET /info -u bob:builder
 expect 200 POST /ksql -u alice:wonderland -d "$stmt"
 grep -q '"streams"' "$scratch/body" || fail "SHOW STREAMS with credentials: $(cat "$scratch/body")"
+# The embedded Schema Registry takes the same users.
+sr_status() { curl -s -o /dev/null -w '%{http_code}' "$@" "http://127.0.0.1:$sr_port/subjects" || true; }
+[ "$(sr_status)" = 401 ] || fail "the Schema Registry answered $(sr_status) without credentials"
+[ "$(sr_status -u alice:nope)" = 401 ] || fail "the Schema Registry took a wrong password"
+[ "$(sr_status -u alice:wonderland)" = 200 ] || fail "the Schema Registry refused alice: $(sr_status -u alice:wonderland)"
+checks=$((checks + 3))
 # Oversized requests.
 head -c 3000000 /dev/zero | tr '\0' 'a' >"$scratch/big"
 expect 413 POST /ksql -u alice:wonderland -H 'content-type: application/json' --data-binary @"$scratch/big"

@@ -304,12 +304,24 @@ async fn run(mut cli: Cli) -> sluice::error::Result<()> {
             )))
         }
     }
+    let serve_options = sluice::server::ServeOptions {
+        listener,
+        advertised,
+        tls: settings.tls.clone(),
+        authentication: settings.authentication.clone(),
+    };
+    // The server's embedded registry takes the REST API's users.
+    let registry_auth = match &command {
+        Command::Server { .. } => serve_options.basic_auth()?,
+        _ => None,
+    };
     let registry = ProcessRegistry::open(
         &broker,
         cli.schema_registry.as_deref(),
         Listen::parse(cli.schema_registry_listen.as_deref())?,
         matches!(command, Command::Server { .. }),
         cli.bootstrap_servers.is_some(),
+        registry_auth,
     )
     .await?;
     config.schema_registry = Some(registry.registry());
@@ -322,15 +334,7 @@ async fn run(mut cli: Cli) -> sluice::error::Result<()> {
     }
     let engine = Engine::new(broker, config).await?;
     let result = match command {
-        Command::Server { .. } => {
-            let options = sluice::server::ServeOptions {
-                listener,
-                advertised,
-                tls: settings.tls.clone(),
-                authentication: settings.authentication.clone(),
-            };
-            sluice::server::serve(engine, options).await
-        }
+        Command::Server { .. } => sluice::server::serve(engine, serve_options).await,
         Command::Shell { execute, file, .. } => match (execute, file) {
             (Some(sql), _) => sluice::shell::batch(engine, &sql).await,
             (None, Some(path)) => {

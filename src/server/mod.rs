@@ -187,7 +187,7 @@ impl ServeOptions {
 
     /// The Basic-auth users, when authentication is on; errors for a
     /// setting that is half there.
-    fn basic_auth(&self) -> Result<Option<Arc<security::BasicAuth>>> {
+    pub fn basic_auth(&self) -> Result<Option<Arc<security::BasicAuth>>> {
         let a = &self.authentication;
         match (a.basic, &a.users_file) {
             (false, None) => Ok(None),

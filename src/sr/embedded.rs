@@ -65,14 +65,16 @@ impl ProcessRegistry {
     /// broker), served on `listen`. The
     /// default address in use is an error when `must_serve` (a server,
     /// whose clients expect its registry there), else a warning (a shell
-    /// or a script then keeps its schemas to itself). Prints where the
-    /// registry is.
+    /// or a script then keeps its schemas to itself). Served to `auth`'s
+    /// users only when given (the REST API's). Prints where the registry
+    /// is.
     pub async fn open(
         broker: &Arc<dyn Broker>,
         external: Option<&str>,
         listen: Listen,
         must_serve: bool,
         persist: bool,
+        auth: Option<Arc<crate::server::security::BasicAuth>>,
     ) -> Result<ProcessRegistry> {
         if let Some(url) = external.map(str::trim).filter(|u| !u.is_empty()) {
             let registry = HttpRegistry::new(url)?;
@@ -112,7 +114,7 @@ impl ProcessRegistry {
         };
         let served = match listener {
             Some(listener) => {
-                let served = Served::start(Arc::clone(&store), listener)?;
+                let served = Served::start(Arc::clone(&store), listener, auth)?;
                 store.set_url(served.url());
                 eprintln!("Schema Registry: {}", served.url());
                 Some(served)

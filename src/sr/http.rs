@@ -535,7 +535,7 @@ mod tests {
                     .unwrap();
                 runtime.block_on(async move {
                     let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                    crate::sr::server::serve_until(store, listener, async move {
+                    crate::sr::server::serve_until(store, listener, None, async move {
                         let _ = stopped.await;
                     })
                     .await

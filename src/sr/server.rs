@@ -155,7 +155,7 @@ pub async fn bind(listen: SocketAddr) -> Result<TcpListener> {
 
 /// Serves the REST API on `listener` until the server fails.
 pub async fn serve(store: Arc<Store>, listener: TcpListener) -> Result<()> {
-    serve_until(store, listener, std::future::pending()).await
+    serve_until(store, listener, None, std::future::pending()).await
 }
 
 /// Serves the REST API on `listener` until `shutdown` resolves, then lets
@@ -163,9 +163,18 @@ pub async fn serve(store: Arc<Store>, listener: TcpListener) -> Result<()> {
 pub async fn serve_until(
     store: Arc<Store>,
     listener: TcpListener,
+    auth: Option<Arc<crate::server::security::BasicAuth>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    axum::serve(listener, router(store))
+    let app = match auth {
+        // The REST API's users, when it requires them.
+        Some(auth) => router(store).layer(axum::middleware::from_fn_with_state(
+            auth,
+            crate::server::security::require_basic,
+        )),
+        None => router(store),
+    };
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(|e| Error::external(format!("the Schema Registry's HTTP server failed: {e}")))
@@ -179,12 +188,16 @@ pub struct Served {
 }
 
 impl Served {
-    /// Starts serving `store` on `listener`.
-    pub fn start(store: Arc<Store>, listener: TcpListener) -> Result<Served> {
+    /// Starts serving `store` on `listener`, to `auth`'s users when given.
+    pub fn start(
+        store: Arc<Store>,
+        listener: TcpListener,
+        auth: Option<Arc<crate::server::security::BasicAuth>>,
+    ) -> Result<Served> {
         let address = listener.local_addr()?;
         let stop = CancellationToken::new();
         let token = stop.clone();
-        let task = tokio::spawn(serve_until(store, listener, async move {
+        let task = tokio::spawn(serve_until(store, listener, auth, async move {
             token.cancelled().await
         }));
         Ok(Served {
@@ -1205,7 +1218,7 @@ mod tests {
     #[tokio::test]
     async fn served_on_a_listener_and_stopped() {
         let listener = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
-        let served = Served::start(Arc::new(Store::default()), listener).unwrap();
+        let served = Served::start(Arc::new(Store::default()), listener, None).unwrap();
         let address = served.address();
         // A second registry on the same address names the flag to change.
         let clash = bind(address).await.unwrap_err().to_string();
