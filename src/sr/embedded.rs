@@ -170,27 +170,34 @@ mod tests {
     #[tokio::test]
     async fn external_embedded_and_address_in_use() {
         let broker: Arc<dyn Broker> = Arc::new(MemoryBroker::new());
-        let external =
-            ProcessRegistry::open(&broker, Some("http://sr:8081"), Listen::Off, true, true)
-                .await
-                .unwrap();
+        let external = ProcessRegistry::open(
+            &broker,
+            Some("http://sr:8081"),
+            Listen::Off,
+            true,
+            true,
+            None,
+        )
+        .await
+        .unwrap();
         assert_eq!(external.registry().get().url(), "http://sr:8081");
         assert!(external.address().is_none());
         let https =
-            ProcessRegistry::open(&broker, Some("https://sr"), Listen::Off, true, true).await;
+            ProcessRegistry::open(&broker, Some("https://sr"), Listen::Off, true, true, None).await;
         assert!(https.is_err());
 
         let any = Listen::At("127.0.0.1:0".parse().unwrap());
-        let own = ProcessRegistry::open(&broker, None, any, true, true)
+        let own = ProcessRegistry::open(&broker, None, any, true, true, None)
             .await
             .unwrap();
         let address = own.address().unwrap();
         assert_eq!(own.registry().get().url(), format!("http://{address}"));
-        let taken = ProcessRegistry::open(&broker, None, Listen::At(address), false, true).await;
+        let taken =
+            ProcessRegistry::open(&broker, None, Listen::At(address), false, true, None).await;
         let e = taken.err().unwrap().to_string();
         assert!(e.contains("--schema-registry-listen"), "{e}");
         own.stop().await.unwrap();
-        let off = ProcessRegistry::open(&broker, None, Listen::Off, true, true)
+        let off = ProcessRegistry::open(&broker, None, Listen::Off, true, true, None)
             .await
             .unwrap();
         assert!(off.address().is_none());
