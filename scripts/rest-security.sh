@@ -188,4 +188,29 @@ if out=$(timeout 60 "$bin" shell --server "$url" --user alice --password wonderl
 fi
 grep -q "TLS" <<<"$out" || fail "the shell's error for an unknown CA: $out"
 echo "ok shell: credentials, a wrong password, an unknown CA"
+echo "== a second server using the first one's registry with credentials (ksql.schema.registry.basic.auth.user.info)"
+port2=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat >"$scratch/client.properties" <<PROPS
+listeners=http://127.0.0.1:$port2
+ksql.schema.registry.url=http://127.0.0.1:$sr_port
+ksql.schema.registry.basic.auth.credentials.source=USER_INFO
+ksql.schema.registry.basic.auth.user.info=alice:wonderland
+PROPS
+"$bin" server --config "$scratch/client.properties" >"$scratch/server2.log" 2>&1 &
+server2_pid=$!
+trap 'kill $server2_pid 2>/dev/null || true; cleanup' EXIT
+for _ in $(seq 1 300); do
+  curl -s -o /dev/null "http://127.0.0.1:$port2/info" && break
+  sleep 0.1
+done
+grep -q 'alice:\*\*\*@' "$scratch/server2.log" || fail "the second server's log shows the registry password: $(grep -i registry "$scratch/server2.log")"
+created=$(curl -s "http://127.0.0.1:$port2/ksql" -H 'content-type: application/json' \
+  -d "{\"ksql\": \"CREATE STREAM avro_in (id INT KEY, v STRING) WITH (kafka_topic='avro_in', value_format='AVRO', partitions=1);\"}")
+grep -q SUCCESS <<<"$created" || fail "CREATE STREAM with AVRO through the registry with credentials: $created"
+inserted=$(curl -s "http://127.0.0.1:$port2/ksql" -H 'content-type: application/json' \
+  -d "{\"ksql\": \"INSERT INTO avro_in (id, v) VALUES (1, 'a');\"}")
+grep -q 'error' <<<"$inserted" && fail "INSERT with AVRO through the registry with credentials: $inserted"
+subjects=$(curl -s -u alice:wonderland "http://127.0.0.1:$sr_port/subjects")
+grep -q 'avro_in-value' <<<"$subjects" || fail "the registry's subjects: $subjects"
+echo "ok registry credentials: the second server registered avro_in-value in the first one's registry"
 echo "rest-security: passed"

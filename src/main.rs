@@ -190,6 +190,19 @@ async fn run(mut cli: Cli) -> sluice::error::Result<()> {
     cli.schema_registry = cli
         .schema_registry
         .or_else(|| settings.schema_registry_url.clone());
+    if let Some(info) = &settings.schema_registry_user_info {
+        let Some(url) = &cli.schema_registry else {
+            return Err(sluice::error::Error::user(
+                "ksql.schema.registry.basic.auth.user.info is set without a registry: set \
+                 ksql.schema.registry.url (or --schema-registry)",
+            ));
+        };
+        // The registry client takes its credentials from the URL.
+        cli.schema_registry = Some(match url.split_once("://") {
+            Some((scheme, rest)) => format!("{scheme}://{info}@{rest}"),
+            None => format!("{info}@{url}"),
+        });
+    }
     sluice::kafka::set_client_properties(settings.kafka.clone())?;
     let server_only = settings.server_only();
     if !server_only.is_empty() && !matches!(cli.command, Command::Server { .. }) {

@@ -49,6 +49,9 @@ pub struct Settings {
     pub service_id: Option<String>,
     /// `ksql.schema.registry.url`.
     pub schema_registry_url: Option<String>,
+    /// `ksql.schema.registry.basic.auth.user.info`: `user:password` for
+    /// that registry.
+    pub schema_registry_user_info: Option<String>,
     /// The listener's certificate chain and key (PEM).
     pub tls: TlsFiles,
     /// `authentication.method` and its users.
@@ -138,6 +141,8 @@ const SERVER_KEYS: &[&str] = &[
     "ksql.advertised.listener",
     "ksql.service.id",
     "ksql.schema.registry.url",
+    "ksql.schema.registry.basic.auth.user.info",
+    "ksql.schema.registry.basic.auth.credentials.source",
     "ssl.certificate.location",
     "ssl.key.location",
     "authentication.method",
@@ -292,6 +297,22 @@ impl Settings {
             "ksql.advertised.listener" => self.advertised_listener = Some(value),
             "ksql.service.id" => self.service_id = Some(value),
             "ksql.schema.registry.url" => self.schema_registry_url = Some(value),
+            "ksql.schema.registry.basic.auth.user.info" => {
+                if !value.contains(':') {
+                    return Err(Error::user(
+                        "'ksql.schema.registry.basic.auth.user.info' must be user:password",
+                    ));
+                }
+                self.schema_registry_user_info = Some(value)
+            }
+            "ksql.schema.registry.basic.auth.credentials.source" => {
+                if !value.eq_ignore_ascii_case("USER_INFO") {
+                    return Err(Error::user(format!(
+                        "'ksql.schema.registry.basic.auth.credentials.source' is '{value}': \
+                         sluice takes USER_INFO (with ksql.schema.registry.basic.auth.user.info)"
+                    )));
+                }
+            }
             "ssl.certificate.location" => self.tls.certificate = Some(path()),
             "ssl.key.location" => self.tls.key = Some(path()),
             "authentication.method" => match value.to_ascii_uppercase().as_str() {
@@ -600,7 +621,9 @@ mod tests {
              ksql.streams.client.id=sluice-prod\nssl.ca.location=/ca.pem\n\
              ssl.certificate.location=/server.pem\nssl.key.location=/server.key\n\
              ksql.streams.ssl.certificate.location=/client.pem\n\
-             authentication.method=BASIC\nauthentication.basic.users=/users\n",
+             authentication.method=BASIC\nauthentication.basic.users=/users\n\
+             ksql.schema.registry.basic.auth.credentials.source=USER_INFO\n\
+             ksql.schema.registry.basic.auth.user.info=sr:pw\n",
             &[("SLUICE_PROPERTY_SASL_PASSWORD", "s3cret"), ("OTHER", "x")],
         )
         .expect("valid");
@@ -633,6 +656,7 @@ mod tests {
         );
         assert_eq!(s.tls.certificate, Some(PathBuf::from("/server.pem")));
         assert!(s.authentication.basic);
+        assert_eq!(s.schema_registry_user_info.as_deref(), Some("sr:pw"));
         assert!(!s.kafka.contains_key("bootstrap.servers"));
     }
 

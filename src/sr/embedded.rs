@@ -78,7 +78,10 @@ impl ProcessRegistry {
     ) -> Result<ProcessRegistry> {
         if let Some(url) = external.map(str::trim).filter(|u| !u.is_empty()) {
             let registry = HttpRegistry::new(url)?;
-            eprintln!("Schema Registry: {url} (external)");
+            eprintln!(
+                "Schema Registry: {} (external)",
+                crate::sr::SchemaRegistry::url(&registry)
+            );
             return Ok(ProcessRegistry {
                 registry: RegistryRef(Arc::new(registry)),
                 served: None,

@@ -91,8 +91,16 @@ impl HttpRegistry {
                 "the Schema Registry URL '{given}' has no valid host[:port]"
             ))
         })?;
+        // Shown in messages and /healthcheck: without the password.
+        let shown = match userinfo {
+            Some(u) => {
+                let user = u.split(':').next().unwrap_or("");
+                given.replacen(&format!("{u}@"), &format!("{user}:***@"), 1)
+            }
+            None => given.to_string(),
+        };
         Ok(HttpRegistry {
-            url: given.to_string(),
+            url: shown,
             host,
             port,
             base,
@@ -645,6 +653,8 @@ mod tests {
             ("::1", 9000, "/sr")
         );
         assert_eq!(r.authorization.as_deref(), Some("Basic dXNlcjpwdw=="));
+        // The password is never shown.
+        assert_eq!(r.url(), "http://user:***@[::1]:9000/sr");
         let r = HttpRegistry::new("HTTP://localhost").unwrap();
         assert_eq!((r.host.as_str(), r.port), ("localhost", 80));
         assert_eq!(segment("a/b c-d"), "a%2Fb%20c-d");
