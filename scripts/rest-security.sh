@@ -117,8 +117,9 @@ expect 200 GET /info -u alice:wonderland
 expect 200 GET /info -u bob:builder
 expect 200 POST /ksql -u alice:wonderland -d "$stmt"
 grep -q '"streams"' "$scratch/body" || fail "SHOW STREAMS with credentials: $(cat "$scratch/body")"
-# The embedded Schema Registry takes the same users.
-sr_status() { curl -s -o /dev/null -w '%{http_code}' "$@" "http://127.0.0.1:$sr_port/subjects" || true; }
+# The embedded Schema Registry takes the same users, over HTTPS with the
+# same certificate.
+sr_status() { curl -s -o /dev/null -w '%{http_code}' --cacert "$scratch/ca.pem" "$@" "https://localhost:$sr_port/subjects" || true; }
 [ "$(sr_status)" = 401 ] || fail "the Schema Registry answered $(sr_status) without credentials"
 [ "$(sr_status -u alice:nope)" = 401 ] || fail "the Schema Registry took a wrong password"
 [ "$(sr_status -u alice:wonderland)" = 200 ] || fail "the Schema Registry refused alice: $(sr_status -u alice:wonderland)"
@@ -188,15 +189,15 @@ if out=$(timeout 60 "$bin" shell --server "$url" --user alice --password wonderl
 fi
 grep -q "TLS" <<<"$out" || fail "the shell's error for an unknown CA: $out"
 echo "ok shell: credentials, a wrong password, an unknown CA"
-echo "== a second server using the first one's registry with credentials (ksql.schema.registry.basic.auth.user.info)"
+echo "== a second server using the first one's registry over HTTPS with credentials (ksql.schema.registry.basic.auth.user.info)"
 port2=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 cat >"$scratch/client.properties" <<PROPS
 listeners=http://127.0.0.1:$port2
-ksql.schema.registry.url=http://127.0.0.1:$sr_port
+ksql.schema.registry.url=https://localhost:$sr_port
 ksql.schema.registry.basic.auth.credentials.source=USER_INFO
 ksql.schema.registry.basic.auth.user.info=alice:wonderland
 PROPS
-"$bin" server --config "$scratch/client.properties" >"$scratch/server2.log" 2>&1 &
+SSL_CERT_FILE="$scratch/ca.pem" "$bin" server --config "$scratch/client.properties" >"$scratch/server2.log" 2>&1 &
 server2_pid=$!
 trap 'kill $server2_pid 2>/dev/null || true; cleanup' EXIT
 for _ in $(seq 1 300); do
@@ -210,7 +211,7 @@ grep -q SUCCESS <<<"$created" || fail "CREATE STREAM with AVRO through the regis
 inserted=$(curl -s "http://127.0.0.1:$port2/ksql" -H 'content-type: application/json' \
   -d "{\"ksql\": \"INSERT INTO avro_in (id, v) VALUES (1, 'a');\"}")
 grep -q 'error' <<<"$inserted" && fail "INSERT with AVRO through the registry with credentials: $inserted"
-subjects=$(curl -s -u alice:wonderland "http://127.0.0.1:$sr_port/subjects")
+subjects=$(curl -s --cacert "$scratch/ca.pem" -u alice:wonderland "https://localhost:$sr_port/subjects")
 grep -q 'avro_in-value' <<<"$subjects" || fail "the registry's subjects: $subjects"
 echo "ok registry credentials: the second server registered avro_in-value in the first one's registry"
 echo "rest-security: passed"

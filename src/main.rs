@@ -323,10 +323,14 @@ async fn run(mut cli: Cli) -> sluice::error::Result<()> {
         tls: settings.tls.clone(),
         authentication: settings.authentication.clone(),
     };
-    // The server's embedded registry takes the REST API's users.
-    let registry_auth = match &command {
-        Command::Server { .. } => serve_options.basic_auth()?,
-        _ => None,
+    // The server's embedded registry takes the REST API's users and, for
+    // an https:// listener, its certificate.
+    let registry_access = match &command {
+        Command::Server { .. } => sluice::sr::server::Access {
+            auth: serve_options.basic_auth()?,
+            tls: serve_options.tls_config()?,
+        },
+        _ => Default::default(),
     };
     let registry = ProcessRegistry::open(
         &broker,
@@ -334,7 +338,7 @@ async fn run(mut cli: Cli) -> sluice::error::Result<()> {
         Listen::parse(cli.schema_registry_listen.as_deref())?,
         matches!(command, Command::Server { .. }),
         cli.bootstrap_servers.is_some(),
-        registry_auth,
+        registry_access,
     )
     .await?;
     config.schema_registry = Some(registry.registry());

@@ -208,7 +208,7 @@ impl ServeOptions {
 
     /// The TLS configuration of an `https://` listener; errors for TLS
     /// files without HTTPS and the reverse.
-    fn tls_config(&self) -> Result<Option<Arc<tokio_rustls::rustls::ServerConfig>>> {
+    pub fn tls_config(&self) -> Result<Option<Arc<tokio_rustls::rustls::ServerConfig>>> {
         match (self.listener.https, &self.tls.certificate, &self.tls.key) {
             (true, Some(cert), Some(key)) => Ok(Some(security::tls_config(cert, key)?)),
             (true, _, _) => Err(Error::user(

@@ -206,6 +206,37 @@ pub fn tls_config(
     Ok(Arc::new(config))
 }
 
+/// The TLS client of `https://` servers (the remote shell, an external
+/// Schema Registry): the CA certificates of the file named by
+/// `SSL_CERT_FILE`, else of the system's bundle.
+pub fn tls_client() -> Result<Arc<tokio_rustls::rustls::ClientConfig>> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::CertificateDer;
+    let file = std::env::var_os("SSL_CERT_FILE")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| "/etc/ssl/certs/ca-certificates.crt".into());
+    let certificates = CertificateDer::pem_file_iter(&file)
+        .and_then(|c| c.collect::<std::result::Result<Vec<_>, _>>())
+        .map_err(|e| {
+            Error::user(format!(
+                "cannot read CA certificates from '{}' (set SSL_CERT_FILE to the CA that \
+                 signed the server's certificate): {e}",
+                file.display()
+            ))
+        })?;
+    let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+    roots.add_parsable_certificates(certificates);
+    // ring: see tls_config.
+    #[allow(deprecated)]
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let config = tokio_rustls::rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::internal(format!("TLS versions: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
 /// A listener whose connections are TLS sessions: handshakes run in their
 /// own tasks (a slow or failing client never holds up the others), and
 /// `accept` returns the established ones.

@@ -82,7 +82,11 @@ impl RemoteServer {
         if host.is_empty() {
             return Err(Error::user(format!("invalid server URL '{url}'")));
         }
-        let tls = if https { Some(tls_client()?) } else { None };
+        let tls = if https {
+            Some(crate::server::security::tls_client()?)
+        } else {
+            None
+        };
         Ok(RemoteServer {
             host,
             port,
@@ -198,35 +202,6 @@ where
         let _ = connection.await;
     });
     Ok(sender)
-}
-
-/// The TLS client of `https://` servers: the CA certificates of
-/// `SSL_CERT_FILE`, else of the system's bundle.
-fn tls_client() -> Result<std::sync::Arc<tokio_rustls::rustls::ClientConfig>> {
-    use rustls_pki_types::pem::PemObject;
-    use rustls_pki_types::CertificateDer;
-    let file = std::env::var_os("SSL_CERT_FILE")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| "/etc/ssl/certs/ca-certificates.crt".into());
-    let mut roots = tokio_rustls::rustls::RootCertStore::empty();
-    let certificates = CertificateDer::pem_file_iter(&file)
-        .and_then(|c| c.collect::<std::result::Result<Vec<_>, _>>())
-        .map_err(|e| {
-            Error::user(format!(
-                "cannot read CA certificates from '{}' (set SSL_CERT_FILE to the CA that \
-                 signed the server's certificate): {e}",
-                file.display()
-            ))
-        })?;
-    roots.add_parsable_certificates(certificates);
-    #[allow(deprecated)] // ring: see server::security::tls_config
-    let provider = std::sync::Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
-    let config = tokio_rustls::rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| Error::internal(format!("TLS versions: {e}")))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(std::sync::Arc::new(config))
 }
 
 /// The error a non-2xx answer describes.

@@ -65,16 +65,16 @@ impl ProcessRegistry {
     /// broker), served on `listen`. The
     /// default address in use is an error when `must_serve` (a server,
     /// whose clients expect its registry there), else a warning (a shell
-    /// or a script then keeps its schemas to itself). Served to `auth`'s
-    /// users only when given (the REST API's). Prints where the registry
-    /// is.
+    /// or a script then keeps its schemas to itself). `access` says who may
+    /// use it and whether over HTTPS (as the REST API). Prints where the
+    /// registry is.
     pub async fn open(
         broker: &Arc<dyn Broker>,
         external: Option<&str>,
         listen: Listen,
         must_serve: bool,
         persist: bool,
-        auth: Option<Arc<crate::server::security::BasicAuth>>,
+        access: server::Access,
     ) -> Result<ProcessRegistry> {
         if let Some(url) = external.map(str::trim).filter(|u| !u.is_empty()) {
             let registry = HttpRegistry::new(url)?;
@@ -117,7 +117,7 @@ impl ProcessRegistry {
         };
         let served = match listener {
             Some(listener) => {
-                let served = Served::start(Arc::clone(&store), listener, auth)?;
+                let served = Served::start(Arc::clone(&store), listener, access)?;
                 store.set_url(served.url());
                 eprintln!("Schema Registry: {}", served.url());
                 Some(served)
@@ -185,22 +185,36 @@ mod tests {
         .unwrap();
         assert_eq!(external.registry().get().url(), "http://sr:8081");
         assert!(external.address().is_none());
-        let https =
-            ProcessRegistry::open(&broker, Some("https://sr"), Listen::Off, true, true, None).await;
+        let https = ProcessRegistry::open(
+            &broker,
+            Some("https://sr"),
+            Listen::Off,
+            true,
+            true,
+            Default::default(),
+        )
+        .await;
         assert!(https.is_err());
 
         let any = Listen::At("127.0.0.1:0".parse().unwrap());
-        let own = ProcessRegistry::open(&broker, None, any, true, true, None)
+        let own = ProcessRegistry::open(&broker, None, any, true, true, Default::default())
             .await
             .unwrap();
         let address = own.address().unwrap();
         assert_eq!(own.registry().get().url(), format!("http://{address}"));
-        let taken =
-            ProcessRegistry::open(&broker, None, Listen::At(address), false, true, None).await;
+        let taken = ProcessRegistry::open(
+            &broker,
+            None,
+            Listen::At(address),
+            false,
+            true,
+            Default::default(),
+        )
+        .await;
         let e = taken.err().unwrap().to_string();
         assert!(e.contains("--schema-registry-listen"), "{e}");
         own.stop().await.unwrap();
-        let off = ProcessRegistry::open(&broker, None, Listen::Off, true, true, None)
+        let off = ProcessRegistry::open(&broker, None, Listen::Off, true, true, Default::default())
             .await
             .unwrap();
         assert!(off.address().is_none());

@@ -43,6 +43,8 @@ pub struct HttpRegistry {
     base: String,
     /// `Basic …`, from `http://user:password@host`.
     authorization: Option<String>,
+    /// For an `https://` registry: the TLS client.
+    tls: Option<Arc<tokio_rustls::rustls::ClientConfig>>,
     ids: Mutex<HashMap<i32, Arc<Schema>>>,
     registered: Mutex<HashMap<(String, Schema), i32>>,
 }
@@ -64,18 +66,11 @@ impl HttpRegistry {
             )));
         }
         let lower = given.to_ascii_lowercase();
-        if lower.starts_with("https://") {
+        let https = lower.starts_with("https://");
+        let scheme = if https { "https://" } else { "http://" };
+        let Some(rest) = lower.strip_prefix(scheme).map(|_| &given[scheme.len()..]) else {
             return Err(Error::user(format!(
-                "TLS to the Schema Registry is not supported yet: '{given}'. Use an http:// URL, \
-                 or leave --schema-registry out to use sluice's own registry"
-            )));
-        }
-        let Some(rest) = lower
-            .strip_prefix("http://")
-            .map(|_| &given["http://".len()..])
-        else {
-            return Err(Error::user(format!(
-                "the Schema Registry URL '{given}' must start with http://"
+                "the Schema Registry URL '{given}' must start with http:// or https://"
             )));
         };
         let (authority, base) = match rest.find('/') {
@@ -86,11 +81,12 @@ impl HttpRegistry {
             Some((user, host)) => (Some(user), host),
             None => (None, authority),
         };
-        let (host, port) = split_host_port(hostport).ok_or_else(|| {
-            Error::user(format!(
-                "the Schema Registry URL '{given}' has no valid host[:port]"
-            ))
-        })?;
+        let (host, port) =
+            split_host_port(hostport, if https { 443 } else { 80 }).ok_or_else(|| {
+                Error::user(format!(
+                    "the Schema Registry URL '{given}' has no valid host[:port]"
+                ))
+            })?;
         // Shown in messages and /healthcheck: without the password.
         let shown = match userinfo {
             Some(u) => {
@@ -110,6 +106,11 @@ impl HttpRegistry {
                     base64::engine::general_purpose::STANDARD.encode(u)
                 )
             }),
+            tls: if https {
+                Some(crate::server::security::tls_client()?)
+            } else {
+                None
+            },
             ids: Mutex::new(HashMap::new()),
             registered: Mutex::new(HashMap::new()),
         })
@@ -169,9 +170,31 @@ impl HttpRegistry {
         path: &str,
         body: Option<&str>,
     ) -> std::io::Result<(u16, Vec<u8>)> {
-        let mut stream = self.connect()?;
-        stream.set_read_timeout(Some(TIMEOUT))?;
-        stream.set_write_timeout(Some(TIMEOUT))?;
+        let tcp = self.connect()?;
+        tcp.set_read_timeout(Some(TIMEOUT))?;
+        tcp.set_write_timeout(Some(TIMEOUT))?;
+        match &self.tls {
+            None => self.send(tcp, method, path, body),
+            Some(config) => {
+                let name = rustls_pki_types::ServerName::try_from(self.host.clone())
+                    .map_err(|e| std::io::Error::other(format!("the host name: {e}")))?;
+                let connection =
+                    tokio_rustls::rustls::ClientConnection::new(Arc::clone(config), name)
+                        .map_err(std::io::Error::other)?;
+                let tls = tokio_rustls::rustls::StreamOwned::new(connection, tcp);
+                self.send(tls, method, path, body)
+            }
+        }
+    }
+
+    /// Writes the request on `stream` and reads the answer.
+    fn send(
+        &self,
+        mut stream: impl Read + Write,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> std::io::Result<(u16, Vec<u8>)> {
         let host = if self.host.contains(':') {
             format!("[{}]:{}", self.host, self.port)
         } else {
@@ -340,7 +363,7 @@ impl SchemaRegistry for HttpRegistry {
 }
 
 /// `host[:port]` or `[v6][:port]`; port 80 by default.
-fn split_host_port(text: &str) -> Option<(String, u16)> {
+fn split_host_port(text: &str, default_port: u16) -> Option<(String, u16)> {
     let (host, port) = if let Some(rest) = text.strip_prefix('[') {
         let (host, after) = rest.split_once(']')?;
         match after.strip_prefix(':') {
@@ -359,7 +382,7 @@ fn split_host_port(text: &str) -> Option<(String, u16)> {
     }
     let port = match port {
         Some(p) => p.parse().ok()?,
-        None => 80,
+        None => default_port,
     };
     Some((host.to_string(), port))
 }
@@ -543,9 +566,14 @@ mod tests {
                     .unwrap();
                 runtime.block_on(async move {
                     let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                    crate::sr::server::serve_until(store, listener, None, async move {
-                        let _ = stopped.await;
-                    })
+                    crate::sr::server::serve_until(
+                        store,
+                        listener,
+                        Default::default(),
+                        async move {
+                            let _ = stopped.await;
+                        },
+                    )
                     .await
                     .unwrap();
                 });
@@ -643,8 +671,11 @@ mod tests {
 
     #[test]
     fn urls() {
-        let e = HttpRegistry::new("https://sr.example.com").unwrap_err();
-        assert!(e.to_string().contains("TLS"), "{e}");
+        let r = HttpRegistry::new("https://sr.example.com").unwrap();
+        assert_eq!(
+            (r.host.as_str(), r.port, r.tls.is_some()),
+            ("sr.example.com", 443, true)
+        );
         assert!(HttpRegistry::new("sr:8081").is_err());
         assert!(HttpRegistry::new("http://a:1,http://b:2").is_err());
         let r = HttpRegistry::new("http://user:pw@[::1]:9000/sr/").unwrap();

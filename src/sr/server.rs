@@ -155,7 +155,17 @@ pub async fn bind(listen: SocketAddr) -> Result<TcpListener> {
 
 /// Serves the REST API on `listener` until the server fails.
 pub async fn serve(store: Arc<Store>, listener: TcpListener) -> Result<()> {
-    serve_until(store, listener, None, std::future::pending()).await
+    serve_until(store, listener, Access::default(), std::future::pending()).await
+}
+
+/// Who may use a served registry, and how they reach it.
+#[derive(Clone, Default)]
+pub struct Access {
+    /// Only these users (the REST API's), when given.
+    pub auth: Option<Arc<crate::server::security::BasicAuth>>,
+    /// HTTPS with this configuration (the REST listener's certificate),
+    /// when given.
+    pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
 }
 
 /// Serves the REST API on `listener` until `shutdown` resolves, then lets
@@ -163,10 +173,10 @@ pub async fn serve(store: Arc<Store>, listener: TcpListener) -> Result<()> {
 pub async fn serve_until(
     store: Arc<Store>,
     listener: TcpListener,
-    auth: Option<Arc<crate::server::security::BasicAuth>>,
+    access: Access,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    let app = match auth {
+    let app = match access.auth {
         // The REST API's users, when it requires them.
         Some(auth) => router(store).layer(axum::middleware::from_fn_with_state(
             auth,
@@ -174,34 +184,43 @@ pub async fn serve_until(
         )),
         None => router(store),
     };
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|e| Error::external(format!("the Schema Registry's HTTP server failed: {e}")))
+    let served = match access.tls {
+        Some(config) => {
+            let listener = crate::server::security::TlsListener::new(listener, config)?;
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+    };
+    served.map_err(|e| Error::external(format!("the Schema Registry's HTTP server failed: {e}")))
 }
 
 /// The REST API served in a background task; dropping it stops the task.
 pub struct Served {
     address: SocketAddr,
+    https: bool,
     stop: CancellationToken,
     task: Option<JoinHandle<Result<()>>>,
 }
 
 impl Served {
     /// Starts serving `store` on `listener`, to `auth`'s users when given.
-    pub fn start(
-        store: Arc<Store>,
-        listener: TcpListener,
-        auth: Option<Arc<crate::server::security::BasicAuth>>,
-    ) -> Result<Served> {
+    pub fn start(store: Arc<Store>, listener: TcpListener, access: Access) -> Result<Served> {
         let address = listener.local_addr()?;
+        let https = access.tls.is_some();
         let stop = CancellationToken::new();
         let token = stop.clone();
-        let task = tokio::spawn(serve_until(store, listener, auth, async move {
+        let task = tokio::spawn(serve_until(store, listener, access, async move {
             token.cancelled().await
         }));
         Ok(Served {
             address,
+            https,
             stop,
             task: Some(task),
         })
@@ -214,7 +233,8 @@ impl Served {
 
     /// Its URL, `http://ADDRESS`.
     pub fn url(&self) -> String {
-        format!("http://{}", self.address)
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{}", self.address)
     }
 
     /// Stops accepting, lets open requests finish, and returns how the
@@ -1218,7 +1238,8 @@ mod tests {
     #[tokio::test]
     async fn served_on_a_listener_and_stopped() {
         let listener = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
-        let served = Served::start(Arc::new(Store::default()), listener, None).unwrap();
+        let served =
+            Served::start(Arc::new(Store::default()), listener, Access::default()).unwrap();
         let address = served.address();
         // A second registry on the same address names the flag to change.
         let clash = bind(address).await.unwrap_err().to_string();
