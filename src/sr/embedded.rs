@@ -179,7 +179,7 @@ mod tests {
             Listen::Off,
             true,
             true,
-            None,
+            Default::default(),
         )
         .await
         .unwrap();
@@ -193,8 +193,9 @@ mod tests {
             true,
             Default::default(),
         )
-        .await;
-        assert!(https.is_err());
+        .await
+        .unwrap();
+        assert_eq!(https.registry().get().url(), "https://sr");
 
         let any = Listen::At("127.0.0.1:0".parse().unwrap());
         let own = ProcessRegistry::open(&broker, None, any, true, true, Default::default())
