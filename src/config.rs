@@ -101,6 +101,10 @@ pub struct Session {
     /// For a pull query another server of the service forwarded: the
     /// partitions of the table to answer for.
     pub partitions: Option<Vec<i32>>,
+    /// The caller's `Authorization` header, which a pull query forwarded
+    /// to another server of the service carries (as ksqlDB forwards the
+    /// caller's credentials).
+    pub authorization: Option<String>,
 }
 
 /// How a command of the command topic is replayed.

@@ -471,6 +471,7 @@ pub fn decode_rows(text: &str) -> Result<Vec<RecordBatch>> {
 pub(super) async fn forward_pull(
     text: &str,
     properties: &BTreeMap<String, String>,
+    authorization: Option<&str>,
     remote: Vec<(String, Vec<i32>)>,
 ) -> Result<Vec<RecordBatch>> {
     let requests = remote.into_iter().map(|(url, partitions)| {
@@ -482,7 +483,7 @@ pub(super) async fn forward_pull(
         async move {
             let answer = tokio::time::timeout(
                 Duration::from_secs(30),
-                post_json(&url, "/internal/pull", &body),
+                post_json(&url, "/internal/pull", &body, authorization),
             )
             .await
             .map_err(|_| Error::external(format!("the server at {url} did not answer")))?
@@ -505,23 +506,68 @@ pub(super) async fn forward_pull(
     Ok(rows)
 }
 
-/// POSTs `body` to another server (`url`: `http://host:port`) and reads
-/// its JSON answer; a non-2xx answer becomes the error it gives.
-async fn post_json(url: &str, path: &str, body: &Value) -> Result<Value> {
-    let authority = url
-        .strip_prefix("http://")
-        .ok_or_else(|| Error::external(format!("a server URL that is not http://: {url}")))?
-        .trim_end_matches('/');
-    let stream = tokio::net::TcpStream::connect(authority)
-        .await
-        .map_err(|e| Error::external(format!("cannot reach the server at {url}: {e}")))?;
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+/// An HTTP/1.1 connection to `url` over `io`, driven in its own task.
+async fn handshake<T>(
+    url: &str,
+    io: T,
+) -> Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>>
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+{
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io))
         .await
         .map_err(|e| Error::external(format!("connection to {url}: {e}")))?;
     tokio::spawn(async move {
         let _ = connection.await;
     });
-    let request = hyper::Request::post(path)
+    Ok(sender)
+}
+
+/// POSTs `body` to another server (`url`: `http://host:port` or
+/// `https://host:port`, its CA from `SSL_CERT_FILE` or the system's) with
+/// the caller's `authorization`, and reads its JSON answer; a non-2xx
+/// answer becomes the error it gives.
+async fn post_json(
+    url: &str,
+    path: &str,
+    body: &Value,
+    authorization: Option<&str>,
+) -> Result<Value> {
+    let (https, authority) = match (url.strip_prefix("https://"), url.strip_prefix("http://")) {
+        (Some(rest), _) => (true, rest),
+        (None, Some(rest)) => (false, rest),
+        (None, None) => {
+            return Err(Error::external(format!(
+                "a server URL that is not http:// or https://: {url}"
+            )))
+        }
+    };
+    let authority = authority.trim_end_matches('/');
+    let stream = tokio::net::TcpStream::connect(authority)
+        .await
+        .map_err(|e| Error::external(format!("cannot reach the server at {url}: {e}")))?;
+    let mut sender = if https {
+        let host = authority
+            .rsplit_once(':')
+            .map_or(authority, |(h, _)| h)
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        let name = rustls_pki_types::ServerName::try_from(host)
+            .map_err(|e| Error::external(format!("the host of {url}: {e}")))?;
+        let tls = tokio_rustls::TlsConnector::from(crate::server::security::tls_client()?)
+            .connect(name, stream)
+            .await
+            .map_err(|e| Error::external(format!("TLS with {url}: {e}")))?;
+        handshake(url, tls).await?
+    } else {
+        handshake(url, stream).await?
+    };
+    let mut request = hyper::Request::post(path);
+    if let Some(authorization) = authorization {
+        request = request.header("authorization", authorization);
+    }
+    let request = request
         .header("host", authority)
         .header("content-type", "application/json")
         .body(Full::new(Bytes::from(body.to_string())))

@@ -305,6 +305,7 @@ impl Engine {
                     locked: true,
                 }),
                 partitions: None,
+                authorization: None,
             };
             self.execute(&mut session, &command.statement)
                 .await

@@ -286,7 +286,12 @@ impl Engine {
             }
             _ => (None, Vec::new()),
         };
-        let forwarded = super::cluster::forward_pull(text, &session.properties, remote);
+        let forwarded = super::cluster::forward_pull(
+            text,
+            &session.properties,
+            session.authorization.as_deref(),
+            remote,
+        );
 
         // Without WHERE every row read is a row of the answer (rows with a
         // null key aside, which the store does not keep).

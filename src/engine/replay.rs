@@ -221,6 +221,7 @@ impl Engine {
                     locked: false,
                 }),
                 partitions: None,
+                authorization: None,
             };
             if let Err(e) = self.execute(&mut session, &command.statement).await {
                 failed += 1;

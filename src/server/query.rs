@@ -31,10 +31,11 @@ pub async fn query(
 ) -> Result<Response, ApiError> {
     let req: KsqlRequest = parse_body(&body, "/query")?;
     let sql = required(req.ksql, "ksql", "/query")?;
-    let session = request::session(
+    let mut session = request::session(
         req.streams_properties.as_ref(),
         req.session_variables.as_ref(),
     );
+    session.authorization = authorization(&headers);
     let content_type = negotiate(&headers, &[KSQL_V1_JSON, JSON], KSQL_V1_JSON);
     start(
         &state,
@@ -90,7 +91,8 @@ pub async fn query_stream(
 ) -> Result<Response, ApiError> {
     let args: QueryStreamArgs = parse_body(&body, "/query-stream")?;
     let sql = required(args.sql, "sql", "/query-stream")?;
-    let session = request::session(args.properties.as_ref(), args.session_variables.as_ref());
+    let mut session = request::session(args.properties.as_ref(), args.session_variables.as_ref());
+    session.authorization = authorization(&headers);
     let content_type = negotiate(&headers, &[DELIMITED, JSON, KSQL_V1_JSON], DELIMITED);
     let format = match content_type {
         JSON => StreamFormat::JsonArray,
@@ -98,6 +100,14 @@ pub async fn query_stream(
         _ => StreamFormat::Delimited,
     };
     start(&state, session, &sql, format, content_type).await
+}
+
+/// The request's `Authorization` header, for the pull queries it forwards.
+fn authorization(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
 }
 
 /// Runs the one query of `sql` (after any SET/DEFINE statements before it)
