@@ -343,3 +343,118 @@ fn a_misspelled_or_unhonoured_key_stops_the_start_with_its_line() {
         "{output}"
     );
 }
+
+/// Two servers of one service with Basic authentication split a table's
+/// partitions; a pull query on either answers every key, the keys of the
+/// other server's partitions through a forwarded request that carries the
+/// caller's credentials.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarded_pull_queries_carry_the_callers_credentials() {
+    let Some(tansu) = Tansu::start_or_skip("forwarded_pull_queries_carry_the_callers_credentials")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(dir.path().join("users"), "alice: wonderland\n").expect("users");
+    let mut servers = Vec::new();
+    for name in ["one", "two"] {
+        let port = free_port();
+        let config = write_config(
+            dir.path(),
+            &format!("{name}.properties"),
+            &[
+                format!("bootstrap.servers={}", tansu.bootstrap()),
+                format!("listeners=http://127.0.0.1:{port}"),
+                "ksql.service.id=two_servers_".into(),
+                "authentication.method=BASIC".into(),
+                format!(
+                    "authentication.basic.users={}",
+                    dir.path().join("users").display()
+                ),
+            ],
+        );
+        servers.push(Server::with_config(&config, port, name, &[]));
+    }
+    let client = |s: &Server| s.remote().with_credentials("alice", "wonderland");
+    let ksql =
+        |sql: &str| json!({"ksql": sql, "streamsProperties": {"auto.offset.reset": "earliest"}});
+    for sql in [
+        "CREATE STREAM visits (who STRING KEY, n INT) WITH (kafka_topic='visits', value_format='json', partitions=4);",
+        "CREATE TABLE visit_totals AS SELECT who, SUM(n) AS total FROM visits GROUP BY who;",
+    ] {
+        client(&servers[0])
+            .post_json("/ksql", &ksql(sql))
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+    let keys = ["a", "b", "c", "d", "e", "f", "g", "h"];
+    for k in keys {
+        client(&servers[0])
+            .post_json(
+                "/ksql",
+                &ksql(&format!("INSERT INTO visits (who, n) VALUES ('{k}', 1);")),
+            )
+            .await
+            .expect("insert");
+    }
+    // Until both servers read a share of the partitions and each answers
+    // every key.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut last = String::new();
+    loop {
+        let mut complete = true;
+        for s in &servers {
+            for k in keys {
+                let body =
+                    json!({"ksql": format!("SELECT * FROM visit_totals WHERE who = '{k}';")});
+                match client(s).post_json("/query", &body).await {
+                    Ok(answer) if answer.to_string().contains(&format!("[\"{k}\",1]")) => {}
+                    Ok(answer) => {
+                        complete = false;
+                        last = answer.to_string();
+                    }
+                    Err(e) => {
+                        complete = false;
+                        last = e.to_string();
+                    }
+                }
+            }
+        }
+        let status = client(&servers[1])
+            .post_json("/ksql", &json!({"ksql": "SHOW QUERIES;"}))
+            .await
+            .map(|_| ())
+            .is_ok();
+        // Each server reads some of the partitions (so some keys are the
+        // other's).
+        let cluster = servers[0].get_with_auth("/clusterStatus", "alice", "wonderland");
+        let hosts_reading = cluster["clusterStatus"]
+            .as_object()
+            .map(|hosts| {
+                hosts
+                    .values()
+                    .filter(|h| {
+                        h["activeStandbyPerQuery"].as_object().is_some_and(|q| {
+                            q.values().any(|p| {
+                                p["activePartitions"]
+                                    .as_array()
+                                    .is_some_and(|a| !a.is_empty())
+                            })
+                        })
+                    })
+                    .count()
+            })
+            .unwrap_or(0);
+        let split = hosts_reading == 2;
+        if complete && status && split {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not every key answered on both servers: {last}\nlog one:\n{}\nlog two:\n{}",
+            servers[0].log_text(),
+            servers[1].log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}

@@ -300,14 +300,25 @@ impl Server {
         }
     }
 
+    /// `GET path` with Basic credentials, its JSON body.
+    pub fn get_with_auth(&self, path: &str, user: &str, password: &str) -> Value {
+        use base64::Engine as _;
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        self.get_with(path, &format!("Authorization: Basic {token}\r\n"))
+    }
+
     /// `GET path`, its JSON body.
     pub fn get(&self, path: &str) -> Value {
+        self.get_with(path, "")
+    }
+
+    fn get_with(&self, path: &str, headers: &str) -> Value {
         use std::io::{Read, Write};
         let mut stream =
             std::net::TcpStream::connect(("127.0.0.1", self.port)).expect("connect to the server");
         write!(
             stream,
-            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}Connection: close\r\n\r\n"
         )
         .expect("request");
         let mut answer = String::new();
