@@ -21,6 +21,10 @@
 //! [`server`] is the ksqlDB-compatible REST API over the engine;
 //! [`nexmark`] generates the Nexmark workload and benchmarks sluice on it;
 //! [`examples`] runs the example scenarios of `examples/` with their data.
+//! [`net`] is a leaf every HTTP speaker may use (the server, the shell, the
+//! Schema Registry, the engine's calls to the other servers): TLS
+//! configurations, the TLS listener, HTTP Basic authentication and an
+//! HTTP/1.1 client connection.
 
 pub mod catalog;
 pub mod config;
@@ -30,6 +34,7 @@ pub mod examples;
 pub mod format;
 pub mod functions;
 pub mod kafka;
+pub mod net;
 pub mod nexmark;
 pub mod plan;
 pub mod runtime;

@@ -14,7 +14,6 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::cluster::{free_port, Server, Tansu};
@@ -237,22 +236,8 @@ fn make_certificates(dir: &Path, name: &str) -> (PathBuf, PathBuf, PathBuf) {
 /// Accepts TLS on a free port and relays each connection to `upstream`;
 /// returns the port.
 async fn tls_terminator(cert: &Path, key: &Path, upstream: u16) -> u16 {
-    use rustls_pki_types::pem::PemObject;
-    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .expect("certificate")
-        .collect::<Result<_, _>>()
-        .expect("certificate");
-    let key = PrivateKeyDer::from_pem_file(key).expect("key");
-    #[allow(deprecated)]
-    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
-    let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_no_client_auth()
-        .with_single_cert(chain, key)
-        .expect("identity");
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let config = sluice::net::tls_config(cert, key).expect("TLS identity");
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

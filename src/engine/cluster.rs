@@ -27,7 +27,6 @@ use arrow::record_batch::RecordBatch;
 use base64::Engine as _;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -506,23 +505,6 @@ pub(super) async fn forward_pull(
     Ok(rows)
 }
 
-/// An HTTP/1.1 connection to `url` over `io`, driven in its own task.
-async fn handshake<T>(
-    url: &str,
-    io: T,
-) -> Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>>
-where
-    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
-{
-    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io))
-        .await
-        .map_err(|e| Error::external(format!("connection to {url}: {e}")))?;
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    Ok(sender)
-}
-
 /// POSTs `body` to another server (`url`: `http://host:port` or
 /// `https://host:port`, its CA from `SSL_CERT_FILE` or the system's) with
 /// the caller's `authorization`, and reads its JSON answer; a non-2xx
@@ -543,26 +525,21 @@ async fn post_json(
         }
     };
     let authority = authority.trim_end_matches('/');
-    let stream = tokio::net::TcpStream::connect(authority)
-        .await
-        .map_err(|e| Error::external(format!("cannot reach the server at {url}: {e}")))?;
-    let mut sender = if https {
-        let host = authority
-            .rsplit_once(':')
-            .map_or(authority, |(h, _)| h)
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_string();
-        let name = rustls_pki_types::ServerName::try_from(host)
-            .map_err(|e| Error::external(format!("the host of {url}: {e}")))?;
-        let tls = tokio_rustls::TlsConnector::from(crate::server::security::tls_client()?)
-            .connect(name, stream)
-            .await
-            .map_err(|e| Error::external(format!("TLS with {url}: {e}")))?;
-        handshake(url, tls).await?
+    let (host, port) = authority
+        .rsplit_once(':')
+        .and_then(|(h, p)| {
+            Some((
+                h.trim_start_matches('[').trim_end_matches(']'),
+                p.parse().ok()?,
+            ))
+        })
+        .ok_or_else(|| Error::external(format!("a server URL without host:port: {url}")))?;
+    let tls = if https {
+        Some(crate::net::tls_client()?)
     } else {
-        handshake(url, stream).await?
+        None
     };
+    let mut sender = crate::net::http1(host, port, tls.as_ref(), url).await?;
     let mut request = hyper::Request::post(path);
     if let Some(authorization) = authorization {
         request = request.header("authorization", authorization);

@@ -65,8 +65,10 @@ pub struct QueryMetrics {
 }
 
 impl Engine {
-    /// The counters of every persistent query this server runs.
-    pub async fn query_metrics(&self) -> Vec<QueryMetrics> {
+    /// The counters of every persistent query this server runs; with
+    /// `store_sizes`, the size of each materialized table too (a scan of
+    /// its rows: for metrics scrapes, not for health checks).
+    pub async fn query_metrics(&self, store_sizes: bool) -> Vec<QueryMetrics> {
         let state = self.state.lock().await;
         let mut all: Vec<QueryMetrics> = state
             .queries
@@ -93,7 +95,11 @@ impl Engine {
                     bytes_out: load(&q.status.bytes_out),
                     late_records: q.late_records.as_deref().map_or(0, load),
                     lag,
-                    store: q.materialized.as_ref().map(|m| m.size()),
+                    store: q
+                        .materialized
+                        .as_ref()
+                        .filter(|_| store_sizes)
+                        .map(|m| m.size()),
                     restored_records: q.statuses().map(|s| load(&s.restored_records)).sum(),
                     restore_seconds: q
                         .statuses()

@@ -62,7 +62,7 @@ pub async fn healthcheck(State(state): State<Arc<ServerState>>) -> Response {
             json!({"isHealthy": reachable, "url": url})
         }
     };
-    let queries = state.engine().query_metrics().await;
+    let queries = state.engine().query_metrics(false).await;
     let failing: Vec<Value> = state
         .engine()
         .failed_queries()

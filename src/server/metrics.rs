@@ -136,7 +136,7 @@ fn route_of(path: &str) -> &'static str {
 
 /// `GET /metrics`.
 pub async fn metrics(State(state): State<Arc<ServerState>>) -> Response {
-    let queries = state.engine().query_metrics().await;
+    let queries = state.engine().query_metrics(true).await;
     let errors = state.engine().processing_errors_by_kind();
     let push_running = state.running_push_queries().len();
     match render(&state.metrics, &queries, &errors, push_running) {

@@ -27,7 +27,6 @@ pub mod metrics;
 pub mod push;
 pub mod query;
 pub mod request;
-pub mod security;
 pub mod values;
 
 use std::future::IntoFuture;
@@ -187,7 +186,7 @@ impl ServeOptions {
 
     /// The Basic-auth users, when authentication is on; errors for a
     /// setting that is half there.
-    pub fn basic_auth(&self) -> Result<Option<Arc<security::BasicAuth>>> {
+    pub fn basic_auth(&self) -> Result<Option<Arc<crate::net::BasicAuth>>> {
         let a = &self.authentication;
         match (a.basic, &a.users_file) {
             (false, None) => Ok(None),
@@ -199,7 +198,7 @@ impl ServeOptions {
                 "authentication.method=BASIC needs authentication.basic.users, the file of \
                  'user: password' lines",
             )),
-            (true, Some(path)) => Ok(Some(Arc::new(security::BasicAuth::load(
+            (true, Some(path)) => Ok(Some(Arc::new(crate::net::BasicAuth::load(
                 path,
                 a.realm.as_deref(),
             )?))),
@@ -210,7 +209,7 @@ impl ServeOptions {
     /// files without HTTPS and the reverse.
     pub fn tls_config(&self) -> Result<Option<Arc<tokio_rustls::rustls::ServerConfig>>> {
         match (self.listener.https, &self.tls.certificate, &self.tls.key) {
-            (true, Some(cert), Some(key)) => Ok(Some(security::tls_config(cert, key)?)),
+            (true, Some(cert), Some(key)) => Ok(Some(crate::net::tls_config(cert, key)?)),
             (true, _, _) => Err(Error::user(
                 "an https:// listener needs ssl.certificate.location and ssl.key.location \
                  (PEM files)",
@@ -225,13 +224,13 @@ impl ServeOptions {
 }
 
 /// The REST API's routes over `state`, every one behind `auth` when given.
-pub fn secured_router(state: Arc<ServerState>, auth: Option<Arc<security::BasicAuth>>) -> Router {
+pub fn secured_router(state: Arc<ServerState>, auth: Option<Arc<crate::net::BasicAuth>>) -> Router {
     let counters = Arc::clone(&state.metrics);
     let router = router(state);
     let router = match auth {
         Some(auth) => router.layer(axum::middleware::from_fn_with_state(
             auth,
-            security::require_basic,
+            crate::net::require_basic,
         )),
         None => router,
     };
@@ -362,7 +361,7 @@ pub async fn serve(engine: Arc<Engine>, options: ServeOptions) -> Result<()> {
     let server: std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<()>> + Send>> =
         match tls {
             Some(config) => Box::pin(
-                axum::serve(security::TlsListener::new(listener, config)?, app)
+                axum::serve(crate::net::TlsListener::new(listener, config)?, app)
                     .with_graceful_shutdown(async move { token.cancelled().await })
                     .into_future(),
             ),

@@ -6,9 +6,7 @@
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
-use hyper_util::rt::TokioIo;
 use serde_json::{json, Map, Value};
-use tokio::net::TcpStream;
 
 use crate::engine::outcome::{QuerySummary, SourceDescription, SourceSummary};
 use crate::engine::Outcome;
@@ -83,7 +81,7 @@ impl RemoteServer {
             return Err(Error::user(format!("invalid server URL '{url}'")));
         }
         let tls = if https {
-            Some(crate::server::security::tls_client()?)
+            Some(crate::net::tls_client()?)
         } else {
             None
         };
@@ -97,9 +95,7 @@ impl RemoteServer {
 
     /// The same server, asked with HTTP Basic credentials.
     pub fn with_credentials(mut self, user: &str, password: &str) -> Self {
-        use base64::Engine as _;
-        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-        self.authorization = Some(format!("Basic {token}"));
+        self.authorization = Some(crate::net::basic_authorization(user, password));
         self
     }
 
@@ -111,31 +107,8 @@ impl RemoteServer {
 
     /// POSTs a JSON body; returns the status and the streaming body.
     pub async fn post(&self, path: &str, body: &Value, accept: &str) -> Result<(u16, Streaming)> {
-        let stream = TcpStream::connect((self.host.as_str(), self.port))
-            .await
-            .map_err(|e| {
-                Error::external(format!("cannot reach the server at {}: {e}", self.url()))
-            })?;
-        let mut sender = match &self.tls {
-            None => handshake(stream).await?,
-            Some(config) => {
-                let name =
-                    rustls_pki_types::ServerName::try_from(self.host.clone()).map_err(|e| {
-                        Error::user(format!("invalid server host '{}': {e}", self.host))
-                    })?;
-                let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::clone(config))
-                    .connect(name, stream)
-                    .await
-                    .map_err(|e| {
-                        Error::external(format!(
-                            "TLS with the server at {} failed: {e} (the CA certificates are \
-                             read from the file named by SSL_CERT_FILE, else the system's)",
-                            self.url()
-                        ))
-                    })?;
-                handshake(tls).await?
-            }
-        };
+        let mut sender =
+            crate::net::http1(&self.host, self.port, self.tls.as_ref(), &self.url()).await?;
         let mut request = Request::post(path);
         if let Some(authorization) = &self.authorization {
             request = request.header("authorization", authorization);
@@ -188,20 +161,6 @@ impl RemoteServer {
             Err(error_of(status, &value))
         }
     }
-}
-
-/// An HTTP/1.1 connection over `io`, driven in its own task.
-async fn handshake<T>(io: T) -> Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>>
-where
-    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
-{
-    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io))
-        .await
-        .map_err(|e| Error::external(format!("server connection: {e}")))?;
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    Ok(sender)
 }
 
 /// The error a non-2xx answer describes.

@@ -107,7 +107,7 @@ impl HttpRegistry {
                 )
             }),
             tls: if https {
-                Some(crate::server::security::tls_client()?)
+                Some(crate::net::tls_client()?)
             } else {
                 None
             },

@@ -162,7 +162,7 @@ pub async fn serve(store: Arc<Store>, listener: TcpListener) -> Result<()> {
 #[derive(Clone, Default)]
 pub struct Access {
     /// Only these users (the REST API's), when given.
-    pub auth: Option<Arc<crate::server::security::BasicAuth>>,
+    pub auth: Option<Arc<crate::net::BasicAuth>>,
     /// HTTPS with this configuration (the REST listener's certificate),
     /// when given.
     pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
@@ -180,13 +180,13 @@ pub async fn serve_until(
         // The REST API's users, when it requires them.
         Some(auth) => router(store).layer(axum::middleware::from_fn_with_state(
             auth,
-            crate::server::security::require_basic,
+            crate::net::require_basic,
         )),
         None => router(store),
     };
     let served = match access.tls {
         Some(config) => {
-            let listener = crate::server::security::TlsListener::new(listener, config)?;
+            let listener = crate::net::TlsListener::new(listener, config)?;
             axum::serve(listener, app)
                 .with_graceful_shutdown(shutdown)
                 .await

@@ -302,9 +302,8 @@ impl Server {
 
     /// `GET path` with Basic credentials, its JSON body.
     pub fn get_with_auth(&self, path: &str, user: &str, password: &str) -> Value {
-        use base64::Engine as _;
-        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-        self.get_with(path, &format!("Authorization: Basic {token}\r\n"))
+        let authorization = sluice::net::basic_authorization(user, password);
+        self.get_with(path, &format!("Authorization: {authorization}\r\n"))
     }
 
     /// `GET path`, its JSON body.

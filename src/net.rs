@@ -1,5 +1,7 @@
-//! The REST listener's security: HTTP Basic authentication on every route,
-//! and HTTPS (rustls).
+//! HTTP plumbing shared by everything that speaks HTTP: HTTP Basic
+//! authentication, HTTPS (rustls) for listeners and clients, and an
+//! HTTP/1.1 client connection over TCP or TLS. A leaf: it imports only
+//! `error`.
 //!
 //! The users file has the layout of the realm files ksqlDB's JAAS login
 //! module reads (Jetty's `HashLoginService`): one `user: password[, role
@@ -235,6 +237,59 @@ pub fn tls_client() -> Result<Arc<tokio_rustls::rustls::ClientConfig>> {
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(Arc::new(config))
+}
+
+/// The `Authorization` header value of HTTP Basic credentials.
+pub fn basic_authorization(user: &str, password: &str) -> String {
+    use base64::Engine as _;
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    format!("Basic {token}")
+}
+
+/// An HTTP/1.1 client connection to `host:port`, over TLS with `tls` when
+/// given (the host is then the certificate's name), driven in its own task.
+/// `url` names the server in errors.
+pub async fn http1(
+    host: &str,
+    port: u16,
+    tls: Option<&Arc<tokio_rustls::rustls::ClientConfig>>,
+    url: &str,
+) -> Result<hyper::client::conn::http1::SendRequest<http_body_util::Full<bytes::Bytes>>> {
+    let stream = tokio::net::TcpStream::connect((host, port))
+        .await
+        .map_err(|e| Error::external(format!("cannot reach the server at {url}: {e}")))?;
+    let Some(config) = tls else {
+        return handshake(stream, url).await;
+    };
+    let name = rustls_pki_types::ServerName::try_from(host.to_string())
+        .map_err(|e| Error::user(format!("invalid server host '{host}': {e}")))?;
+    let stream = tokio_rustls::TlsConnector::from(Arc::clone(config))
+        .connect(name, stream)
+        .await
+        .map_err(|e| {
+            Error::external(format!(
+                "TLS with the server at {url} failed: {e} (the CA certificates are read from \
+                 the file named by SSL_CERT_FILE, else the system's)"
+            ))
+        })?;
+    handshake(stream, url).await
+}
+
+async fn handshake<T>(
+    io: T,
+    url: &str,
+) -> Result<hyper::client::conn::http1::SendRequest<http_body_util::Full<bytes::Bytes>>>
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+{
+    let (sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(io))
+            .await
+            .map_err(|e| Error::external(format!("connection to {url}: {e}")))?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(sender)
 }
 
 /// A listener whose connections are TLS sessions: handshakes run in their
